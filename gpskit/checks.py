@@ -1,0 +1,299 @@
+"""Validation rules for ingested photos, as a registry.
+
+Each rule is one small function registered with :func:`check`: a reason code, a
+severity (``reject`` or ``warn``), an optional threshold with its default, and a
+docstring that says why the rule exists. Adding a rule touches only this file. Rules run
+on manifest rows (plain dicts), so changing a threshold re-evaluates every photo without
+reading it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from gpskit.imaging import SUPPORTED_FORMATS
+
+Row = Mapping[str, Any]
+Severity = Literal["reject", "warn"]
+
+# What the reader says about a file (manifest column ``read_status``).
+READ_OK = "ok"
+READ_EMPTY = "empty"
+READ_UNREADABLE = "unreadable"
+READ_NOT_IMAGE = "not_image"
+READ_DECODE_ERROR = "decode_error"
+READ_TOO_MANY_PIXELS = "too_many_pixels"
+READ_WORKER_CRASHED = "worker_crashed"
+READ_TIMEOUT = "timeout"
+READ_STATUSES = (
+    READ_OK,
+    READ_EMPTY,
+    READ_UNREADABLE,
+    READ_NOT_IMAGE,
+    READ_DECODE_ERROR,
+    READ_TOO_MANY_PIXELS,
+    READ_WORKER_CRASHED,
+    READ_TIMEOUT,
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One registered rule."""
+
+    code: str
+    severity: Severity
+    description: str
+    threshold: str | None
+    default: float | None
+    unit: str | None
+    rule: Callable[[Row, float | None], bool]
+
+
+REGISTRY: dict[str, Check] = {}
+
+
+def check(
+    code: str,
+    severity: Severity = "reject",
+    *,
+    threshold: str | None = None,
+    default: float | None = None,
+    unit: str | None = None,
+) -> Callable[[Callable[[Row, float | None], bool]], Callable[[Row, float | None], bool]]:
+    """Register ``rule(row, threshold_value) -> bool`` (True means the problem is present)."""
+
+    def register(rule: Callable[[Row, float | None], bool]) -> Callable[[Row, float | None], bool]:
+        if code in REGISTRY:
+            raise ValueError(f"check {code!r} registered twice")
+        doc = " ".join((rule.__doc__ or "").split())
+        REGISTRY[code] = Check(code, severity, doc, threshold, default, unit, rule)
+        return rule
+
+    return register
+
+
+def default_thresholds() -> dict[str, float]:
+    """Every threshold name with its default value."""
+    return {
+        c.threshold: c.default for c in REGISTRY.values() if c.threshold and c.default is not None
+    }
+
+
+def _read_ok(row: Row) -> bool:
+    return row.get("read_status") == READ_OK
+
+
+def _usable(row: Row) -> bool:
+    """Read fine and in a supported format: the metadata checks apply."""
+    return _read_ok(row) and row.get("format") in SUPPORTED_FORMATS
+
+
+def _flags(row: Row, *prefixes: str) -> bool:
+    return any(flag.startswith(prefixes) for flag in row.get("gps_flags") or ())
+
+
+def _has_position(row: Row) -> bool:
+    return row.get("latitude") is not None and row.get("longitude") is not None
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+@check("empty_file")
+def _empty_file(row: Row, _: float | None) -> bool:
+    """The file has zero bytes: an interrupted copy or sync."""
+    return row.get("read_status") == READ_EMPTY
+
+
+@check("unreadable")
+def _unreadable(row: Row, _: float | None) -> bool:
+    """The file could not be opened (permissions, I/O error)."""
+    return row.get("read_status") == READ_UNREADABLE
+
+
+@check("not_image")
+def _not_image(row: Row, _: float | None) -> bool:
+    """No image decoder recognises the content, whatever the extension says."""
+    return row.get("read_status") == READ_NOT_IMAGE
+
+
+@check("unsupported_format")
+def _unsupported_format(row: Row, _: float | None) -> bool:
+    """An image, but not JPEG, HEIC/HEIF, PNG, WebP or TIFF (e.g. GIF, BMP, AVIF)."""
+    return _read_ok(row) and row.get("format") not in SUPPORTED_FORMATS
+
+
+@check("decompression_bomb")
+def _decompression_bomb(row: Row, _: float | None) -> bool:
+    """More pixels than ``--max-pixels``: decoding it could exhaust memory."""
+    return row.get("read_status") == READ_TOO_MANY_PIXELS
+
+
+@check("decode_error")
+def _decode_error(row: Row, _: float | None) -> bool:
+    """The image is truncated or corrupt: its pixels cannot be decoded."""
+    return row.get("read_status") == READ_DECODE_ERROR
+
+
+@check("worker_crashed")
+def _worker_crashed(row: Row, _: float | None) -> bool:
+    """Reading the file killed its worker process (a decoder crash or a huge allocation)."""
+    return row.get("read_status") == READ_WORKER_CRASHED
+
+
+@check("timeout")
+def _timeout(row: Row, _: float | None) -> bool:
+    """Reading the file took longer than ``--timeout`` seconds."""
+    return row.get("read_status") == READ_TIMEOUT
+
+
+# --- metadata --------------------------------------------------------------------------
+
+
+@check("no_exif")
+def _no_exif(row: Row, _: float | None) -> bool:
+    """No EXIF at all (and no XMP position): stripped by an app or a screenshot."""
+    return _usable(row) and not row.get("has_exif") and not _has_position(row)
+
+
+@check("no_gps")
+def _no_gps(row: Row, _: float | None) -> bool:
+    """EXIF but no position: location services were off, or the app dropped the tags."""
+    return (
+        _usable(row)
+        and bool(row.get("has_exif"))
+        and not _has_position(row)
+        and not _flags(
+            row, "ref_missing", "zero_denominator:l", "non_numeric:l", "malformed:l", "missing:"
+        )
+    )
+
+
+@check("gps_ref_missing")
+def _gps_ref_missing(row: Row, _: float | None) -> bool:
+    """Latitude or longitude without its N/S or E/W reference: the hemisphere is unknown."""
+    return _flags(row, "ref_missing")
+
+
+@check("gps_malformed")
+def _gps_malformed(row: Row, _: float | None) -> bool:
+    """A coordinate with a zero denominator, a non-number, too many values, or its pair missing."""
+    return _flags(row, "zero_denominator:l", "non_numeric:l", "malformed:l", "missing:")
+
+
+@check("gps_out_of_range")
+def _gps_out_of_range(row: Row, _: float | None) -> bool:
+    """Latitude beyond ±90° or longitude beyond ±180°: not a place on Earth."""
+    if not _has_position(row):
+        return False
+    return bool(abs(row["latitude"]) > 90 or abs(row["longitude"]) > 180)
+
+
+@check("gps_null_island", threshold="null_island_tolerance_deg", default=1e-6, unit="degrees")
+def _gps_null_island(row: Row, tolerance: float | None) -> bool:
+    """Position (0, 0): the placeholder of a failed fix, not a photo in the Gulf of Guinea."""
+    if not _has_position(row):
+        return False
+    tol = tolerance or 0.0
+    return bool(abs(row["latitude"]) <= tol and abs(row["longitude"]) <= tol)
+
+
+@check("gps_error_too_large", threshold="max_h_error", default=30.0, unit="m")
+def _gps_error_too_large(row: Row, limit: float | None) -> bool:
+    """The phone's own horizontal error estimate exceeds the limit: the label is too noisy."""
+    error = row.get("gps_h_error")
+    return error is not None and limit is not None and error > limit
+
+
+@check("gps_stale_fix", threshold="max_fix_age", default=300.0, unit="s")
+def _gps_stale_fix(row: Row, limit: float | None) -> bool:
+    """The GPS fix is much older than the capture: phones reuse cached fixes indoors.
+
+    Only judged when the capture time, its UTC offset and the GPS time are all known.
+    """
+    taken, fix = row.get("datetime_original_utc"), row.get("gps_timestamp")
+    if taken is None or fix is None or limit is None or not _has_position(row):
+        return False
+    return bool((taken - fix).total_seconds() > limit)
+
+
+@check("too_small", threshold="min_side", default=224.0, unit="px")
+def _too_small(row: Row, limit: float | None) -> bool:
+    """The shorter side is below the training input size: upsampling invents detail."""
+    width, height = row.get("width"), row.get("height")
+    if not _usable(row) or width is None or height is None or limit is None:
+        return False
+    return bool(min(width, height) < limit)
+
+
+# --- warnings --------------------------------------------------------------------------
+
+
+@check("heading_missing", "warn")
+def _heading_missing(row: Row, _: float | None) -> bool:
+    """A position without GPSImgDirection: coverage cannot tell which way the photo looks."""
+    return _has_position(row) and row.get("img_direction") is None
+
+
+@check("heading_magnetic", "warn")
+def _heading_magnetic(row: Row, _: float | None) -> bool:
+    """The heading is relative to magnetic north; it needs the local declination to be true."""
+    return row.get("img_direction") is not None and row.get("img_direction_ref") == "M"
+
+
+@check("gps_from_xmp", "warn")
+def _gps_from_xmp(row: Row, _: float | None) -> bool:
+    """The EXIF GPS directory has no position; it was taken from XMP (an editor wrote it)."""
+    return row.get("gps_source") == "xmp"
+
+
+@check("gps_tag_malformed", "warn")
+def _gps_tag_malformed(row: Row, _: float | None) -> bool:
+    """An altitude, time, heading, error or DOP tag could not be read; it was left empty."""
+    return _flags(row, "zero_denominator:", "non_numeric:", "malformed:", "out_of_range:") and not (
+        _flags(row, "zero_denominator:l", "non_numeric:l", "malformed:l")
+    )
+
+
+@check("orientation_invalid", "warn")
+def _orientation_invalid(row: Row, _: float | None) -> bool:
+    """An Orientation tag outside 1-8: the image is used as stored."""
+    value = row.get("orientation")
+    return value is not None and not 1 <= value <= 8
+
+
+@check("no_capture_time", "warn")
+def _no_capture_time(row: Row, _: float | None) -> bool:
+    """No DateTimeOriginal: bursts and stale fixes cannot be detected for this photo."""
+    return _usable(row) and _has_position(row) and row.get("datetime_original") is None
+
+
+def evaluate(row: Row, thresholds: Mapping[str, float]) -> tuple[list[str], list[str]]:
+    """Run every check on one row; return (rejection codes, warning codes) in registry order."""
+    reasons: list[str] = []
+    warnings: list[str] = []
+    for item in REGISTRY.values():
+        value = thresholds.get(item.threshold, item.default) if item.threshold else None
+        if item.rule(row, value):
+            (reasons if item.severity == "reject" else warnings).append(item.code)
+    return reasons, warnings
+
+
+def describe(codes: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """The registry as plain data (for ``--list-checks`` and the docs)."""
+    wanted = set(codes) if codes is not None else None
+    return [
+        {
+            "code": c.code,
+            "severity": c.severity,
+            "threshold": c.threshold,
+            "default": c.default,
+            "unit": c.unit,
+            "description": c.description,
+        }
+        for c in REGISTRY.values()
+        if wanted is None or c.code in wanted
+    ]

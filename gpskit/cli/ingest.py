@@ -1,0 +1,172 @@
+"""``gpskit ingest PHOTOS...``: read photos, validate their GPS, write the manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from gpskit import checks
+from gpskit.cli._common import JsonOpt, console, print_json, progress_bar
+from gpskit.config import DATASET_ENV, DEFAULT_DATASET_DIR, resolve_dataset_dir
+from gpskit.errors import CheckFailedError, UsageError
+from gpskit.ingest import (
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_TIMEOUT_S,
+    IngestOptions,
+    IngestReport,
+    ingest,
+)
+
+_DEFAULTS = checks.default_thresholds()
+
+EPILOG = """
+Examples:
+
+    gpskit ingest photos/                      # writes ./gpskit-data/manifest.parquet
+
+    gpskit ingest day1/ day2/ extra.heic --out campus/
+
+    gpskit ingest photos/ --max-h-error 15 --strict --json
+
+    gpskit ingest photos/ --no-decode          # metadata only, for a quick look
+
+    gpskit ingest --list-checks                # every reason code and its threshold
+"""
+
+
+def ingest_command(
+    photos: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Folders (searched recursively) and files to ingest.", show_default=False
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            envvar=DATASET_ENV,
+            help=f"Dataset folder for manifest.parquet (default ./{DEFAULT_DATASET_DIR}).",
+            show_default=False,
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (default: all cores).", show_default=False)
+    ] = None,
+    no_decode: Annotated[
+        bool, typer.Option("--no-decode", help="Metadata only: no decode check, no hashes. Fast.")
+    ] = False,
+    max_h_error: Annotated[
+        float, typer.Option(help="Reject photos whose GPS horizontal error exceeds this (m).")
+    ] = _DEFAULTS["max_h_error"],
+    max_fix_age: Annotated[
+        float,
+        typer.Option(help="Reject photos whose GPS fix is older than the capture by this (s)."),
+    ] = _DEFAULTS["max_fix_age"],
+    min_side: Annotated[
+        int, typer.Option(help="Reject images whose shorter side is below this (px).")
+    ] = int(_DEFAULTS["min_side"]),
+    timeout: Annotated[
+        float, typer.Option(help="Per-file time limit (s); a file past it is recorded as timeout.")
+    ] = DEFAULT_TIMEOUT_S,
+    max_pixels: Annotated[
+        int, typer.Option(help="Refuse images with more pixels than this (decompression bombs).")
+    ] = DEFAULT_MAX_PIXELS,
+    force: Annotated[
+        bool, typer.Option("--force", help="Re-read every file, even unchanged ones.")
+    ] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit with status 1 when any file was rejected.")
+    ] = False,
+    list_checks: Annotated[
+        bool,
+        typer.Option(
+            "--list-checks", help="List every check (code, severity, threshold) and exit."
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Read photos (JPEG, HEIC/HEIF, PNG, WebP, TIFF), validate their EXIF GPS and write one
+    Parquet manifest where every file appears, accepted or with the reasons it was rejected.
+
+    Re-running on the same folders re-reads only new or changed files.
+    """
+    if list_checks:
+        _show_checks(as_json)
+        return
+    if not photos:
+        raise UsageError("no PHOTOS given", hint="e.g. `gpskit ingest photos/`")
+    thresholds = dict(_DEFAULTS)
+    thresholds.update(max_h_error=max_h_error, max_fix_age=max_fix_age, min_side=float(min_side))
+    options = IngestOptions(
+        decode=not no_decode,
+        workers=workers,
+        timeout=timeout,
+        max_pixels=max_pixels,
+        thresholds=thresholds,
+        force=force,
+    )
+    dataset_dir = resolve_dataset_dir(out)
+    with progress_bar("ingest", enabled=not as_json) as update:
+        report = ingest(photos, dataset_dir, options, progress=update)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        show_report(report)
+    if strict and report.rejected:
+        raise CheckFailedError(
+            f"{report.rejected} of {report.files} files were rejected (--strict)"
+        )
+
+
+def show_report(report: IngestReport) -> None:
+    """The ingest summary as tables (shared with ``gpskit info``)."""
+    summary = Table(title=f"manifest: {report.manifest}", show_header=False)
+    summary.add_column("what")
+    summary.add_column("count", justify="right")
+    summary.add_row("files scanned", str(report.files))
+    summary.add_row("images", str(report.images))
+    summary.add_row("[green]accepted[/]", str(report.accepted))
+    summary.add_row("[red]rejected[/]", str(report.rejected))
+    if report.read or report.reused or report.removed:
+        summary.add_row("read this run", str(report.read))
+        summary.add_row("unchanged, reused", str(report.reused))
+        summary.add_row("gone, dropped", str(report.removed))
+    if report.formats:
+        summary.add_row("formats", ", ".join(f"{k} {v}" for k, v in report.formats.items()))
+    console.print(summary)
+    descriptions = {c.code: c.description for c in checks.REGISTRY.values()}
+    for title, counts in (("rejected by reason", report.reasons), ("warnings", report.warnings)):
+        if not counts:
+            continue
+        table = Table(title=title)
+        table.add_column("code")
+        table.add_column("photos", justify="right")
+        table.add_column("meaning")
+        for code, count in counts.items():
+            table.add_row(code, str(count), descriptions.get(code, ""))
+        console.print(table)
+
+
+def _show_checks(as_json: bool) -> None:
+    rows = checks.describe()
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title="ingest checks")
+    for column in ("code", "severity", "threshold", "default", "meaning"):
+        table.add_column(column)
+    for row in rows:
+        default = "" if row["default"] is None else f"{row['default']:g} {row['unit'] or ''}"
+        table.add_row(
+            row["code"], row["severity"], row["threshold"] or "", default, row["description"]
+        )
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ingest", epilog=EPILOG)(ingest_command)

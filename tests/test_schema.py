@@ -1,0 +1,101 @@
+"""Schemas: JSON files as the single source of truth, checked on write and read."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from gpskit.config import schemas_dir
+from gpskit.errors import SchemaError
+from gpskit.schema import load_schema, read_table, validate_table, write_table
+
+
+def test_manifest_schema_documents_every_field() -> None:
+    schema = load_schema("manifest")
+    assert schema.version >= 1
+    for spec in schema.fields:
+        assert spec.description, spec.name
+    assert schema.arrow_schema().field("latitude").type == pa.float64()
+
+
+def test_schema_files_are_valid_json() -> None:
+    for path in schemas_dir().glob("*.json"):
+        data = json.loads(path.read_text())
+        assert {"name", "version", "description", "fields"} <= set(data), path
+
+
+def _table(**overrides: list[object]) -> pa.Table:
+    schema = load_schema("manifest")
+    columns: dict[str, list[object]] = {f.name: [None] for f in schema.fields}
+    columns.update(
+        root=["/r"],
+        path=["a.jpg"],
+        file_size=[1],
+        mtime_ns=[1],
+        read_status=["ok"],
+        has_exif=[False],
+        gps_flags=[[]],
+        decoded=[False],
+        status=["accepted"],
+        reasons=[[]],
+        warnings=[[]],
+    )
+    columns.update(overrides)
+    return pa.Table.from_pydict(columns, schema=schema.arrow_schema())
+
+
+def test_write_then_read_round_trip(tmp_path: Path) -> None:
+    schema = load_schema("manifest")
+    write_table(_table(), tmp_path / "m.parquet", schema)
+    assert read_table(tmp_path / "m.parquet", schema).num_rows == 1
+
+
+def test_enum_and_nulls_checked_on_write(tmp_path: Path) -> None:
+    schema = load_schema("manifest")
+    with pytest.raises(SchemaError, match="status"):
+        validate_table(_table(status=["maybe"]), schema, where="t")
+    bad = _table().set_column(1, pa.field("path", pa.string()), pa.array([None], pa.string()))
+    with pytest.raises(SchemaError, match="nulls"):
+        validate_table(bad, schema, where="t")
+    assert not (tmp_path / "m.parquet").exists()
+
+
+def test_foreign_parquet_refused(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"x": [1]}), tmp_path / "other.parquet")
+    with pytest.raises(SchemaError, match="not a gpskit manifest"):
+        read_table(tmp_path / "other.parquet", load_schema("manifest"))
+
+
+@pytest.mark.slow
+def test_wheel_ships_schemas_and_regions(tmp_path: Path) -> None:
+    pytest.importorskip("hatchling")
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(root),
+        ],
+        check=True,
+    )
+    wheel = next(tmp_path.glob("gpskit-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "gpskit/_bundled/schemas/manifest.json" in names
+    assert any(n.startswith("gpskit/_bundled/regions/") for n in names) or not any(
+        (root / "regions").glob("*.geojson")
+    )
