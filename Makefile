@@ -29,6 +29,7 @@ demo: setup
 	rm -rf .demo-photos
 	$(BIN)/python -m gpskit.samples .demo-photos
 	$(BIN)/gpskit ingest .demo-photos --out demo
+	$(BIN)/gpskit dedup demo
 
 bench: setup
 	$(BIN)/python benchmarks/bench_ingest.py

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image
 
 from gpskit.exif import orient, read_metadata
@@ -93,9 +94,20 @@ def decode_oriented(
     return img.convert("RGB") if img.mode != "RGB" else img
 
 
-# DCT-II basis as scipy.fftpack.dct(type=2, norm=None) uses it: X_k = 2 sum x_n cos(...).
-_N = 32
-_DCT = 2.0 * np.cos(np.pi * np.outer(np.arange(_N), 2 * np.arange(_N) + 1) / (2 * _N))
+@cache
+def _dct_matrix(n: int) -> npt.NDArray[np.float64]:
+    """DCT-II basis as scipy.fftpack.dct(type=2, norm=None) uses it: X_k = 2 sum x_n cos(...)."""
+    return 2.0 * np.cos(np.pi * np.outer(np.arange(n), 2 * np.arange(n) + 1) / (2 * n))
+
+
+def dct_hash_bits(img: Image.Image, hash_size: int = 8) -> npt.NDArray[np.bool_]:
+    """The bits of imagehash's pHash algorithm with ``hash_size`` (highfreq_factor 4)."""
+    n = hash_size * 4
+    small = img.convert("L").resize((n, n), Image.Resampling.LANCZOS)
+    basis = _dct_matrix(n)
+    coefficients = basis @ np.asarray(small, dtype=np.float64) @ basis.T
+    low = coefficients[:hash_size, :hash_size]
+    return (low > np.median(low)).flatten()
 
 
 def phash(img: Image.Image) -> str:
@@ -105,15 +117,41 @@ def phash(img: Image.Image) -> str:
     Returned as 16 hex digits, first coefficient as the most significant bit, which is
     ``str(imagehash.phash(img))``.
     """
-    small = img.convert("L").resize((_N, _N), Image.Resampling.LANCZOS)
-    pixels = np.asarray(small, dtype=np.float64)
-    coefficients = _DCT @ pixels @ _DCT.T
-    low = coefficients[:8, :8]
-    bits = (low > np.median(low)).flatten()
-    value = 0
-    for bit in bits:
-        value = (value << 1) | int(bit)
-    return f"{value:016x}"
+    return f"{int.from_bytes(np.packbits(dct_hash_bits(img, 8)).tobytes(), 'big'):016x}"
+
+
+def phash256(img: Image.Image) -> bytes:
+    """256-bit pHash (hash_size 16), 32 bytes: more detail, to confirm 64-bit matches.
+
+    Copies (re-encoded, resized, brightened) stay within about 12 of 256 bits; different
+    scenes that the 64-bit hash confuses are 54 or more apart.
+    """
+    return np.packbits(dct_hash_bits(img, 16)).tobytes()
+
+
+#: Crop variants hashed per photo: 95 % of each side, anchored on a 3x3 grid.
+CROP_FRACTION = 0.95
+CROP_ANCHORS = tuple((fx, fy) for fy in (0.0, 0.5, 1.0) for fx in (0.0, 0.5, 1.0))
+
+
+def crop_hashes(img: Image.Image) -> tuple[list[str], list[bytes]]:
+    """pHashes of nine 95 % crops of ``img`` (corners, edge midpoints, centre).
+
+    pHash alone is not crop-tolerant: a 5 % crop moves a photo up to 26 bits away, as far
+    as a view 45° to the side. A cropped copy's full hash is close (within a few bits) to
+    one of these crop hashes of the original, so dedup compares each photo's hash with the
+    other photos' crop hashes too. Computed on a 128x128 box-filtered copy: cheap.
+    Returns the 64-bit hashes (hex) and the 256-bit ones that confirm a match.
+    """
+    small = img.convert("L").resize((128, 128), Image.Resampling.BOX)
+    side = round(128 * CROP_FRACTION)
+    short, long = [], []
+    for fx, fy in CROP_ANCHORS:
+        x0, y0 = round((128 - side) * fx), round((128 - side) * fy)
+        crop = small.crop((x0, y0, x0 + side, y0 + side))
+        short.append(phash(crop))
+        long.append(phash256(crop))
+    return short, long
 
 
 def pixel_hash(img: Image.Image) -> str:

@@ -30,9 +30,11 @@ from gpskit.exif import Metadata, displayed_size, orient, read_metadata, salvage
 from gpskit.imaging import (
     HASH_DECODE_SIDE,
     SUPPORTED_FORMATS,
+    crop_hashes,
     normalise_format,
     open_image,
     phash,
+    phash256,
     pixel_hash,
     register_heif,
     sniff_format,
@@ -192,16 +194,20 @@ def read_file(path: str, decode: bool, max_pixels: int) -> dict[str, Any]:
             if img.format in ("JPEG", "MPO"):
                 img.draft("L", (HASH_DECODE_SIDE, HASH_DECODE_SIDE))
             img.load()
-            oriented = orient(img, img.format, meta.orientation)
-            if max(oriented.size) > 4 * HASH_DECODE_SIDE:
+            stored: Image.Image = img
+            if max(stored.size) > 4 * HASH_DECODE_SIDE:
                 # hash a bounded-size copy so PNG/TIFF/HEIF cost like a draft-decoded JPEG
-                oriented = oriented.copy()
-                oriented.thumbnail(
+                stored = stored.copy()
+                stored.thumbnail(
                     (4 * HASH_DECODE_SIDE, 4 * HASH_DECODE_SIDE), Image.Resampling.BILINEAR
                 )
-            gray = oriented.convert("L")
+            stored = stored.convert("L")
+            gray = orient(stored, img.format, meta.orientation)
             out["phash"] = phash(gray)
+            out["phash256"] = phash256(gray)
+            out["crop_hashes"], out["crop_phash256"] = crop_hashes(gray)
             out["pixel_hash"] = pixel_hash(gray)
+            out["stored_pixel_hash"] = pixel_hash(stored)
             out["decoded"] = True
         except Image.DecompressionBombError as exc:
             out.update(read_status=checks.READ_TOO_MANY_PIXELS, error=str(exc))
@@ -351,6 +357,8 @@ def ingest(
         row["reasons"], row["warnings"] = reasons, warns
         row["status"] = "rejected" if reasons else "accepted"
         row.setdefault("gps_flags", [])
+        row.setdefault("crop_hashes", [])
+        row.setdefault("crop_phash256", [])
     schema = load_schema("manifest")
     columns = {name: [row.get(name) for row in ordered] for name in schema.names}
     metadata = {

@@ -37,6 +37,7 @@ _SIMPLE_TYPES: dict[str, pa.DataType] = {
     "timestamp[us, tz=UTC]": pa.timestamp("us", tz="UTC"),
     "list<string>": pa.list_(pa.string()),
     "list<int64>": pa.list_(pa.int64()),
+    "list<binary>": pa.list_(pa.binary()),
     # The struct Hugging Face `datasets` uses for images.
     "image": pa.struct([("bytes", pa.binary()), ("path", pa.string())]),
 }
@@ -117,7 +118,7 @@ def validate_table(table: pa.Table, schema: Schema, *, where: str) -> None:
             raise SchemaError(f"{where}: column {spec.name!r} has {column.null_count} nulls")
         if spec.enum is not None and len(column):
             ok = pc.is_in(column, value_set=pa.array(spec.enum, pa.string()))
-            bad = pc.invert(pc.fill_null(ok, True))
+            bad = pc.and_(pc.invert(ok), pc.is_valid(column))
             if pc.any(bad).as_py():
                 values = sorted(set(pc.filter(column, bad).to_pylist()))
                 raise SchemaError(

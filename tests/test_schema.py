@@ -41,6 +41,8 @@ def _table(**overrides: list[object]) -> pa.Table:
         read_status=["ok"],
         has_exif=[False],
         gps_flags=[[]],
+        crop_hashes=[[]],
+        crop_phash256=[[]],
         decoded=[False],
         status=["accepted"],
         reasons=[[]],

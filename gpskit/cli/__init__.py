@@ -52,6 +52,7 @@ app = typer.Typer(
         "Turn a folder of phone photos into a clean, leak-free, geotagged image dataset.\n\n"
         "Typical run:\n\n"
         "    gpskit ingest photos/\n\n"
+        "    gpskit dedup\n\n"
         "    gpskit info"
     ),
     no_args_is_help=True,
@@ -80,9 +81,9 @@ def _root(
 
 
 def _register() -> None:
-    from gpskit.cli import info, ingest
+    from gpskit.cli import dedup, info, ingest
 
-    for module in (ingest, info):
+    for module in (ingest, dedup, info):
         module.register(app)
 
 

@@ -1,0 +1,138 @@
+"""``gpskit dedup [DATASET_DIR]``: exact copies, near-duplicates and bursts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from gpskit.cli._common import DatasetArg, JsonOpt, console, print_json
+from gpskit.config import resolve_dataset_dir
+from gpskit.dedup import KINDS, DedupOptions, DedupReport, dedup
+
+_D = DedupOptions()
+
+EPILOG = """
+Examples:
+
+    gpskit dedup                                 # the default dataset, ./gpskit-data
+
+    gpskit dedup campus/ --pairs pairs.csv --json
+
+    gpskit dedup --against eval-set/             # photos that also appear in eval-set/
+
+    gpskit dedup --near 6 --dry-run              # try a stricter threshold, write nothing
+"""
+
+
+def dedup_command(
+    dataset: DatasetArg = None,
+    near: Annotated[
+        int, typer.Option(help="pHash distance (bits) for near-duplicates.")
+    ] = _D.near_threshold,
+    crop: Annotated[
+        int,
+        typer.Option(help="pHash distance (bits) to another photo's crop hashes (cropped copies)."),
+    ] = _D.crop_threshold,
+    no_crops: Annotated[
+        bool,
+        typer.Option(
+            "--no-crops", help="Skip the crop comparison (faster, misses cropped copies)."
+        ),
+    ] = False,
+    burst_radius: Annotated[
+        float, typer.Option(help="Bursts: same place within this (m).")
+    ] = _D.burst_radius_m,
+    burst_heading: Annotated[
+        float, typer.Option(help="Bursts: same heading within this (degrees).")
+    ] = _D.burst_heading_deg,
+    burst_seconds: Annotated[
+        float, typer.Option(help="Bursts: taken within this many seconds.")
+    ] = _D.burst_seconds,
+    conflict: Annotated[
+        float,
+        typer.Option(help="Flag duplicates whose GPS positions are further apart than this (m)."),
+    ] = _D.conflict_m,
+    against: Annotated[
+        Path | None,
+        typer.Option(
+            help="Another dataset folder: list photos that also appear there (leakage check)."
+        ),
+    ] = None,
+    pairs: Annotated[
+        Path | None, typer.Option(help="Write every linked pair with its distances to this CSV.")
+    ] = None,
+    sheet: Annotated[
+        bool, typer.Option("--sheet/--no-sheet", help="Draw duplicates.png, the largest groups.")
+    ] = True,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report only; write nothing.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find exact copies, near-duplicates (re-encoded, resized, cropped, brightened) and
+    bursts; group them, pick a keeper per group and write duplicates.parquet. Nothing is
+    deleted; later steps use keepers only.
+    """
+    options = DedupOptions(
+        near_threshold=near,
+        crop_threshold=crop,
+        crop_variants=not no_crops,
+        burst_radius_m=burst_radius,
+        burst_heading_deg=burst_heading,
+        burst_seconds=burst_seconds,
+        conflict_m=conflict,
+    )
+    report = dedup(
+        resolve_dataset_dir(dataset),
+        options,
+        against=against,
+        pairs_csv=pairs,
+        contact_sheet=sheet,
+        dry_run=dry_run,
+    )
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        show(report, dry_run)
+
+
+def show(report: DedupReport, dry_run: bool) -> None:
+    table = Table(
+        title=f"duplicates in {report.dataset_dir} ({report.photos} files, {report.hashed} hashed)"
+    )
+    for column in ("kind", "groups", "photos in groups", "redundant copies"):
+        table.add_column(column, justify="right" if column != "kind" else "left")
+    for kind in KINDS:
+        table.add_row(
+            kind,
+            str(report.groups[kind]),
+            str(report.photos_in_groups[kind]),
+            str(report.redundant[kind]),
+        )
+    table.add_row(
+        "[bold]all[/]",
+        str(sum(report.groups.values())),
+        str(sum(report.photos_in_groups.values())),
+        str(sum(report.redundant.values())),
+    )
+    console.print(table)
+    if report.gps_conflicts:
+        console.print(
+            f"[red]{report.gps_conflicts} duplicates disagree with their keeper's GPS "
+            "position (gps_conflict): a label is wrong somewhere[/]"
+        )
+    if report.overlap is not None:
+        o = report.overlap
+        console.print(
+            f"also in {o['other_dataset']}: [bold]{o['photos_also_in_other']}[/] photos "
+            f"({o['by_kind']})"
+        )
+    if dry_run:
+        console.print("dry run: nothing written")
+    for path in report.written:
+        console.print(f"wrote {path}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("dedup", epilog=EPILOG)(dedup_command)

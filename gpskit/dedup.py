@@ -1,0 +1,685 @@
+"""``gpskit dedup``: exact copies, near-duplicates and bursts, grouped and explained.
+
+Nothing is deleted. Every photo that has copies joins a group with one keeper; the result
+goes to ``duplicates.parquet`` beside the manifest, and later steps use keepers only.
+
+Links between two photos, strongest first:
+
+- exact / bytes: the same SHA-256 of the file;
+- exact / pixels: the same decoded pixels (oriented, or as stored: a copy whose only
+  change is its tags, the Orientation tag included);
+- near / phash: perceptual hashes within ``near_threshold`` bits (re-encoded, resized,
+  brightened copies);
+- near / crop: one photo's hash within ``crop_threshold`` bits of one of the other's nine
+  95 % crop hashes (slightly cropped copies, which pHash alone misses);
+- burst: two distinct shots (capture times differ) of the same place (``burst_radius_m``)
+  and heading (``burst_heading_deg``), taken ``burst_seconds`` apart or less; a pair
+  that is both a burst and a near-duplicate is a burst.
+
+Groups are the connected components of these links; a group's kind is its loosest link.
+Thresholds were calibrated on generated views (``tests/test_dedup.py``): copies land within
+6 bits, views of the same spot 45° apart at least 14 bits (10 for the crop comparison).
+
+The keeper rule, in order: accepted before rejected, more pixels, smaller GPS error
+(unknown last), larger file (less compressed), earlier capture (unknown last), then path
+order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+
+from gpskit.config import MANIFEST_FILE
+from gpskit.errors import MissingStepError, UsageError
+from gpskit.geo import angle_difference, haversine_m
+from gpskit.hashindex import cross_join, hex_to_u64, self_join
+from gpskit.ingest import load_manifest, manifest_path
+from gpskit.schema import file_metadata, load_schema, read_table, write_table
+
+DUPLICATES_FILE = "duplicates.parquet"
+OVERLAP_FILE = "overlap.parquet"
+CONTACT_SHEET_FILE = "duplicates.png"
+
+KINDS = ("exact", "near", "burst")
+_KIND_RANK = {k: i for i, k in enumerate(KINDS)}
+MATCHES = ("bytes", "pixels", "phash", "crop", "burst")
+# Which link describes a pair best when several apply: two distinct shots seconds apart
+# are a burst even when they also look alike.
+_PRIORITY = {
+    MATCHES.index(m): i for i, m in enumerate(("bytes", "pixels", "burst", "phash", "crop"))
+}
+_MATCH_KIND = {
+    "bytes": "exact",
+    "pixels": "exact",
+    "phash": "near",
+    "crop": "near",
+    "burst": "burst",
+}
+
+
+@dataclass(frozen=True)
+class DedupOptions:
+    """Thresholds of the links (see the module docstring).
+
+    ``confirm_bits``: a 64-bit match must be confirmed by the 256-bit hashes within this
+    many bits (copies: 12 or fewer, crops: 34 or fewer, confusable scenes: 54 or more);
+    None skips the confirmation.
+    ``max_heading_diff``: perceptual (near/crop) links between photos whose headings are
+    both known and differ by more than this are dropped; None turns the veto off.
+    """
+
+    near_threshold: int = 8
+    crop_threshold: int = 6
+    crop_variants: bool = True
+    confirm_bits: int | None = 40
+    max_heading_diff: float | None = 30.0
+    burst_radius_m: float = 5.0
+    burst_heading_deg: float = 10.0
+    burst_seconds: float = 10.0
+    conflict_m: float = 25.0
+
+    def validate(self) -> None:
+        if not 0 <= self.near_threshold <= 20 or not 0 <= self.crop_threshold <= 20:
+            raise UsageError("--near and --crop must be between 0 and 20 bits")
+        for name in ("burst_radius_m", "burst_heading_deg", "burst_seconds", "conflict_m"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"{name.replace('_', '-')} must not be negative")
+
+
+@dataclass
+class Links:
+    """Pairs of row positions with how they are linked."""
+
+    a: list[npt.NDArray[np.int64]] = field(default_factory=list)
+    b: list[npt.NDArray[np.int64]] = field(default_factory=list)
+    match: list[npt.NDArray[np.int8]] = field(default_factory=list)
+
+    def add(self, a: Any, b: Any, match: str) -> None:
+        a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+        if a.size:
+            self.a.append(np.minimum(a, b))
+            self.b.append(np.maximum(a, b))
+            self.match.append(np.full(a.size, MATCHES.index(match), np.int8))
+
+    def frame(self) -> pd.DataFrame:
+        """One row per linked pair, keeping its strongest link."""
+        if not self.a:
+            return pd.DataFrame({"a": [], "b": [], "match": []}, dtype=np.int64)
+        frame = pd.DataFrame(
+            {
+                "a": np.concatenate(self.a),
+                "b": np.concatenate(self.b),
+                "match": np.concatenate(self.match),
+            }
+        )
+        frame = frame[frame.a != frame.b]
+        frame["priority"] = frame.match.map(_PRIORITY)
+        frame = frame.sort_values(["a", "b", "priority"]).drop_duplicates(["a", "b"])
+        return frame.drop(columns="priority").reset_index(drop=True)
+
+
+@dataclass
+class DedupReport:
+    """What dedup found, for the summary table and ``--json``."""
+
+    dataset_dir: str
+    photos: int
+    hashed: int
+    groups: dict[str, int]
+    photos_in_groups: dict[str, int]
+    redundant: dict[str, int]
+    gps_conflicts: int
+    largest_groups: list[dict[str, Any]]
+    pairs: int
+    written: list[str]
+    overlap: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def manifest_fingerprint(dataset_dir: Path) -> str:
+    """SHA-256 of the manifest file: later outputs record it to detect a stale dataset."""
+    digest = hashlib.sha256()
+    with open(manifest_path(dataset_dir), "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- links ------------------------------------------------------------------------------
+
+
+def _same_value_links(links: Links, values: pd.Series, match: str) -> None:
+    """Star-link every photo to the first one with the same (non-null) value."""
+    present = values.dropna()
+    if present.empty:
+        return
+    first = present.groupby(present, sort=False).transform(lambda s: s.index[0])
+    mask = first.index != first.to_numpy()
+    links.add(first.index[mask], first.to_numpy()[mask], match)
+
+
+def _hash_links(links: Links, frame: pd.DataFrame, options: DedupOptions) -> None:
+    hashed = frame[frame.phash.notna()]
+    if hashed.empty:
+        return
+    rows = hashed.index.to_numpy()
+    codes = hex_to_u64(hashed.phash.tolist())
+    heading = frame.img_direction.astype(float)
+    long = _long_hashes(hashed.phash256)
+    a, b, _ = self_join(codes, options.near_threshold)
+    confirmed = _confirmed(long[a], long[b], options)
+    a, b = _heading_veto(rows[a[confirmed]], rows[b[confirmed]], heading, options)
+    links.add(a, b, "phash")
+    if not options.crop_variants:
+        return
+    crop_rows, crop_codes, crop_long = _crop_entries(hashed)
+    if len(crop_codes):
+        q, i, _ = cross_join(codes, crop_codes, options.crop_threshold)
+        confirmed = _confirmed(long[q], crop_long[i], options)
+        a, b = _heading_veto(rows[q[confirmed]], crop_rows[i[confirmed]], heading, options)
+        links.add(a, b, "crop")
+
+
+def _long_hashes(values: pd.Series) -> npt.NDArray[np.uint64]:
+    """256-bit hashes as (n, 4) uint64; a missing hash is all ones in a fifth column."""
+    out = np.zeros((len(values), 5), np.uint64)
+    for row, value in enumerate(values):
+        if isinstance(value, (bytes, bytearray)) and len(value) == 32:
+            out[row, :4] = np.frombuffer(value, dtype=">u8")
+        else:
+            out[row, 4] = 1
+    return out
+
+
+def _confirmed(
+    left: npt.NDArray[np.uint64], right: npt.NDArray[np.uint64], options: DedupOptions
+) -> npt.NDArray[np.bool_]:
+    """True where the 256-bit hashes agree (or one is unknown: nothing to contradict)."""
+    if options.confirm_bits is None or not len(left):
+        return np.ones(len(left), bool)
+    distance = np.bitwise_count(left[:, :4] ^ right[:, :4]).sum(axis=1)
+    unknown = (left[:, 4] == 1) | (right[:, 4] == 1)
+    confirmed: npt.NDArray[np.bool_] = unknown | (distance <= options.confirm_bits)
+    return confirmed
+
+
+def _heading_veto(
+    a: npt.NDArray[np.int64],
+    b: npt.NDArray[np.int64],
+    heading: pd.Series,
+    options: DedupOptions,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Drop perceptual links between photos whose compass headings disagree.
+
+    A copy keeps its heading tag (or loses all tags); two photos of one spot 45° apart
+    are different views, however alike their coarse structure. Both headings must be
+    known for the veto to apply.
+    """
+    if options.max_heading_diff is None or not len(a):
+        return a, b
+    values = heading.to_numpy(float, na_value=np.nan)
+    position = pd.Index(heading.index).get_indexer(np.concatenate([a, b]))
+    diff = angle_difference(values[position[: len(a)]], values[position[len(a) :]])
+    keep = ~(diff > options.max_heading_diff)  # NaN (unknown) keeps the link
+    return a[keep], b[keep]
+
+
+def _crop_entries(
+    frame: pd.DataFrame,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    """Every crop hash with its owner row and its 256-bit twin."""
+    lists = frame.crop_hashes
+    counts = lists.map(len).to_numpy()
+    if not counts.sum():
+        return np.empty(0, np.int64), np.empty(0, np.uint64), np.zeros((0, 5), np.uint64)
+    owners = np.repeat(frame.index.to_numpy(), counts)
+    flat = [h for hashes in lists for h in hashes]
+    long_flat: list[bytes | None] = []
+    for hashes, longs in zip(lists, frame.crop_phash256, strict=False):
+        longs = list(longs) if longs is not None else []
+        long_flat.extend(longs if len(longs) == len(hashes) else [None] * len(hashes))
+    return owners, hex_to_u64(flat), _long_hashes(pd.Series(long_flat, dtype=object))
+
+
+def capture_seconds(frame: pd.DataFrame) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int8]]:
+    """Capture time in seconds and its clock: 1 = UTC (offset known), 0 = local, -1 = none."""
+    utc = pd.to_datetime(frame.datetime_original_utc, utc=True)
+    local = pd.to_datetime(frame.datetime_original, errors="coerce")
+    seconds = np.full(len(frame), np.nan)
+    clock = np.full(len(frame), -1, np.int8)
+    has_utc = utc.notna().to_numpy()
+    epoch_utc = pd.Timestamp("1970-01-01", tz="UTC")
+    seconds[has_utc] = ((utc[has_utc] - epoch_utc).dt.total_seconds()).to_numpy()
+    clock[has_utc] = 1
+    has_local = (~has_utc) & local.notna().to_numpy()
+    seconds[has_local] = (
+        (local[has_local] - pd.Timestamp("1970-01-01")).dt.total_seconds()
+    ).to_numpy()
+    clock[has_local] = 0
+    return seconds, clock
+
+
+def _burst_links(links: Links, frame: pd.DataFrame, options: DedupOptions) -> None:
+    seconds, clock = capture_seconds(frame)
+    usable = (
+        (clock >= 0)
+        & frame.latitude.notna().to_numpy()
+        & frame.longitude.notna().to_numpy()
+        & frame.img_direction.notna().to_numpy()
+    )
+    labels = frame.index.to_numpy()
+    pos = np.flatnonzero(usable)
+    if pos.size < 2:
+        return
+    pos = pos[np.lexsort((seconds[pos], clock[pos]))]
+    t, c = seconds[pos], clock[pos]
+    lat = frame.latitude.to_numpy(float)[pos]
+    lon = frame.longitude.to_numpy(float)[pos]
+    heading = frame.img_direction.to_numpy(float)[pos]
+    step = 1
+    # compare each photo with the next ones in time order while they are close enough in time
+    while step < pos.size:
+        i = np.arange(pos.size - step)
+        j = i + step
+        dt = t[j] - t[i]
+        close_in_time = (c[i] == c[j]) & (dt <= options.burst_seconds)
+        if not close_in_time.any():
+            break
+        distinct = close_in_time & (dt > 0)  # the same instant is a copy, not another shot
+        i, j = i[distinct], j[distinct]
+        same = (haversine_m(lat[i], lon[i], lat[j], lon[j]) <= options.burst_radius_m) & (
+            angle_difference(heading[i], heading[j]) <= options.burst_heading_deg
+        )
+        links.add(labels[pos[i[same]]], labels[pos[j[same]]], "burst")
+        step += 1
+
+
+def find_links(frame: pd.DataFrame, options: DedupOptions) -> pd.DataFrame:
+    """Every linked pair of rows (positions in ``frame``), with its strongest link."""
+    links = Links()
+    ok = frame[frame.read_status == "ok"]
+    _same_value_links(links, ok.sha256, "bytes")
+    _same_value_links(links, ok.pixel_hash, "pixels")
+    _same_value_links(links, ok.stored_pixel_hash, "pixels")
+    _hash_links(links, ok, options)
+    _burst_links(links, ok, options)
+    return links.frame()
+
+
+# --- groups -----------------------------------------------------------------------------
+
+
+def connected_components(
+    n: int, a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """Component label (smallest member) of each of n nodes, by vectorised label propagation."""
+    labels = np.arange(n, dtype=np.int64)
+    if not len(a):
+        return labels
+    while True:
+        low = np.minimum(labels[a], labels[b])
+        before = labels.copy()
+        np.minimum.at(labels, a, low)
+        np.minimum.at(labels, b, low)
+        labels = labels[labels]  # pointer jumping
+        if np.array_equal(labels, before):
+            return labels
+
+
+def keeper_order(frame: pd.DataFrame) -> npt.NDArray[np.int64]:
+    """Rank of every row under the keeper rule (0 = best)."""
+    seconds, clock = capture_seconds(frame)
+    keys = pd.DataFrame(
+        {
+            "rejected": (frame.status != "accepted").to_numpy(),
+            "pixels": -(
+                frame.width.fillna(0).astype(float) * frame.height.fillna(0).astype(float)
+            ).to_numpy(),
+            "error": frame.gps_h_error.fillna(np.inf).to_numpy(float),
+            "bytes": -frame.file_size.to_numpy(float),
+            "time": np.where(clock >= 0, seconds, np.inf),
+            "root": frame.root.to_numpy(),
+            "path": frame.path.to_numpy(),
+        }
+    )
+    order = keys.sort_values(list(keys.columns), kind="stable").index.to_numpy()
+    rank = np.empty(len(frame), np.int64)
+    rank[order] = np.arange(len(frame))
+    return rank
+
+
+def _phash_ints(frame: pd.DataFrame) -> list[int | None]:
+    return [int(h, 16) if isinstance(h, str) else None for h in frame.phash]
+
+
+def _distance(a: int | None, b: int | None) -> int | None:
+    return None if a is None or b is None else (a ^ b).bit_count()
+
+
+def build_groups(frame: pd.DataFrame, pairs: pd.DataFrame, options: DedupOptions) -> pd.DataFrame:
+    """The duplicates table: one row per manifest row."""
+    n = len(frame)
+    a, b = pairs.a.to_numpy(np.int64), pairs.b.to_numpy(np.int64)
+    labels = connected_components(n, a, b)
+    sizes = np.bincount(labels, minlength=n)[labels]
+    grouped = sizes > 1
+    rank = keeper_order(frame)
+    # keeper of each component: the member with the best rank
+    best = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(best, labels, rank)
+    by_rank = np.empty(n, np.int64)
+    by_rank[rank] = np.arange(n)
+    keeper = by_rank[best[labels]]
+    # a group's kind: the loosest link needed to hold it together (exact links alone,
+    # then with near links, then with bursts)
+    rank_of_match = np.array([_KIND_RANK[_MATCH_KIND[m]] for m in MATCHES])
+    link_kind = rank_of_match[pairs.match.to_numpy(np.int64)]
+    kind_rank = np.full(n, len(KINDS) - 1)
+    for level in reversed(range(len(KINDS) - 1)):
+        use = link_kind <= level
+        sub = connected_components(n, a[use], b[use])
+        low, high = np.full(n, n), np.full(n, -1)
+        np.minimum.at(low, labels, sub)
+        np.maximum.at(high, labels, sub)
+        kind_rank = np.where(low[labels] == high[labels], level, kind_rank)
+    kind = np.where(grouped, np.array(KINDS, dtype=object)[kind_rank], None)
+    # group ids in the order of the keepers' (root, path)
+    group_keepers = np.unique(keeper[grouped])
+    key_order = frame.iloc[group_keepers].sort_values(["root", "path"]).index.to_numpy()
+    ids = np.zeros(n, np.int64)
+    ids[key_order] = np.arange(1, len(key_order) + 1)
+    group_id = np.where(grouped, ids[keeper], 0)
+    is_copy = grouped & (keeper != np.arange(n))
+    # the strongest direct link to the keeper: equal hashes first, else the linked pair
+    match = pd.Series([None] * n, dtype=object)
+    if len(a):
+        to_keeper = (keeper[a] == b) | (keeper[b] == a)
+        other = np.where(keeper[a] == b, a, b)[to_keeper]
+        match.iloc[other] = np.array(MATCHES, dtype=object)[pairs.match.to_numpy()[to_keeper]]
+    for column, name in (
+        ("stored_pixel_hash", "pixels"),
+        ("pixel_hash", "pixels"),
+        ("sha256", "bytes"),
+    ):
+        values = frame[column].to_numpy(object)
+        equal = is_copy & pd.notna(values) & (values == values[keeper])
+        match[equal] = name
+    match = match.where(pd.Series(is_copy), None)
+    codes = _phash_ints(frame)
+    phash_distance = [
+        _distance(codes[i], codes[keeper[i]]) if is_copy[i] else None for i in range(n)
+    ]
+    lat, lon = frame.latitude.to_numpy(float), frame.longitude.to_numpy(float)
+    offset = haversine_m(lat, lon, lat[keeper], lon[keeper])
+    offset = np.where(is_copy & np.isfinite(offset), offset, np.nan)
+    return pd.DataFrame(
+        {
+            "root": frame.root.to_numpy(),
+            "path": frame.path.to_numpy(),
+            "group_id": pd.Series(group_id, dtype="Int64").where(grouped),
+            "kind": kind,
+            "group_size": pd.Series(sizes, dtype="Int32").where(grouped),
+            "keep": ~is_copy,
+            "keeper_root": np.where(is_copy, frame.root.to_numpy()[keeper], None),
+            "keeper_path": np.where(is_copy, frame.path.to_numpy()[keeper], None),
+            "match": match.to_numpy(),
+            "phash_distance": pd.array(phash_distance, dtype="Int16"),
+            "gps_offset_m": pd.Series(offset, dtype="Float64").where(~np.isnan(offset)),
+            "gps_conflict": np.nan_to_num(offset, nan=0.0) > options.conflict_m,
+        }
+    )
+
+
+# --- the run ----------------------------------------------------------------------------
+
+
+def load_duplicates(dataset_dir: Path) -> pa.Table:
+    """Read ``duplicates.parquet`` (schema-checked)."""
+    return read_table(
+        dataset_dir / DUPLICATES_FILE,
+        load_schema("duplicates"),
+        step_hint=f"run `gpskit dedup {dataset_dir}` first",
+    )
+
+
+def duplicates_are_current(dataset_dir: Path) -> bool:
+    """True when duplicates.parquet exists and was made from the current manifest."""
+    path = dataset_dir / DUPLICATES_FILE
+    if not path.exists():
+        return False
+    meta = json.loads(file_metadata(path).get("gpskit.dedup", "{}"))
+    return bool(meta.get("manifest_sha256") == manifest_fingerprint(dataset_dir))
+
+
+def _manifest_frame(dataset_dir: Path) -> pd.DataFrame:
+    frame: pd.DataFrame = load_manifest(dataset_dir).to_pandas().reset_index(drop=True)
+    return frame
+
+
+def dedup(
+    dataset_dir: Path,
+    options: DedupOptions | None = None,
+    *,
+    against: Path | None = None,
+    pairs_csv: Path | None = None,
+    contact_sheet: bool = True,
+    dry_run: bool = False,
+) -> DedupReport:
+    """Find and group duplicates; write duplicates.parquet (and the extras asked for)."""
+    options = options or DedupOptions()
+    options.validate()
+    if not (dataset_dir / MANIFEST_FILE).exists():
+        raise MissingStepError(
+            f"{dataset_dir / MANIFEST_FILE} does not exist",
+            hint=f"run `gpskit ingest PHOTOS --out {dataset_dir}` first",
+        )
+    frame = _manifest_frame(dataset_dir)
+    pairs = find_links(frame, options)
+    table = build_groups(frame, pairs, options)
+    written: list[str] = []
+    overlap_summary = None
+    overlap_frame = None
+    if against is not None:
+        overlap_frame = find_overlap(frame, against, options)
+        overlap_summary = {
+            "other_dataset": str(against),
+            "photos_also_in_other": int(overlap_frame[["root", "path"]].drop_duplicates().shape[0]),
+            "pairs": len(overlap_frame),
+            "by_kind": dict(Counter(overlap_frame.kind)),
+        }
+    if not dry_run:
+        meta = {
+            "gpskit.dedup": json.dumps(
+                {"options": asdict(options), "manifest_sha256": manifest_fingerprint(dataset_dir)},
+                sort_keys=True,
+            )
+        }
+        target = dataset_dir / DUPLICATES_FILE
+        write_table(
+            pa.Table.from_pandas(table, preserve_index=False),
+            target,
+            load_schema("duplicates"),
+            extra_metadata=meta,
+        )
+        written.append(str(target))
+        if overlap_frame is not None:
+            target = dataset_dir / OVERLAP_FILE
+            write_table(
+                pa.Table.from_pandas(overlap_frame, preserve_index=False),
+                target,
+                load_schema("overlap"),
+            )
+            written.append(str(target))
+        if pairs_csv is not None:
+            write_pairs_csv(frame, pairs, pairs_csv)
+            written.append(str(pairs_csv))
+        if contact_sheet and table.group_id.notna().any():
+            from gpskit.plots import contact_sheet as draw_sheet
+
+            target = dataset_dir / CONTACT_SHEET_FILE
+            draw_sheet(frame, table, target)
+            written.append(str(target))
+    return summarize(dataset_dir, frame, table, pairs, written, overlap_summary)
+
+
+def summarize(
+    dataset_dir: Path,
+    frame: pd.DataFrame,
+    table: pd.DataFrame,
+    pairs: pd.DataFrame,
+    written: list[str],
+    overlap: dict[str, Any] | None,
+) -> DedupReport:
+    grouped = table[table.group_id.notna()]
+    groups = grouped.drop_duplicates("group_id")
+    largest = (
+        groups.sort_values(["group_size", "group_id"], ascending=[False, True])
+        .head(5)
+        .apply(
+            lambda r: {
+                "group_id": int(r.group_id),
+                "kind": r.kind,
+                "size": int(r.group_size),
+                "keeper": r.path,
+            },
+            axis=1,
+        )
+        .tolist()
+        if len(groups)
+        else []
+    )
+    keepers = table[table.group_id.notna() & table.keep]
+    return DedupReport(
+        dataset_dir=str(dataset_dir),
+        photos=len(frame),
+        hashed=int(frame.phash.notna().sum()),
+        groups={k: int((groups.kind == k).sum()) for k in KINDS},
+        photos_in_groups={k: int((grouped.kind == k).sum()) for k in KINDS},
+        redundant={k: int(((grouped.kind == k) & ~grouped.keep).sum()) for k in KINDS},
+        gps_conflicts=int(table.gps_conflict.sum()),
+        largest_groups=[
+            {**g, "keeper": str(keepers[keepers.group_id == g["group_id"]].path.iloc[0])}
+            for g in largest
+        ],
+        pairs=len(pairs),
+        written=written,
+        overlap=overlap,
+    )
+
+
+def write_pairs_csv(frame: pd.DataFrame, pairs: pd.DataFrame, target: Path) -> None:
+    """Every linked pair with its link and distances, for a person or a spreadsheet."""
+    from gpskit.atomic import write_text
+
+    a, b = pairs.a.to_numpy(np.int64), pairs.b.to_numpy(np.int64)
+    codes = _phash_ints(frame)
+    distance = [_distance(codes[i], codes[j]) for i, j in zip(a, b, strict=False)]
+    lat, lon = frame.latitude.to_numpy(float), frame.longitude.to_numpy(float)
+    seconds, _ = capture_seconds(frame)
+    out = pd.DataFrame(
+        {
+            "path_a": (frame.root.str.cat(frame.path, sep="/")).to_numpy()[a],
+            "path_b": (frame.root.str.cat(frame.path, sep="/")).to_numpy()[b],
+            "kind": [_MATCH_KIND[MATCHES[m]] for m in pairs.match],
+            "match": [MATCHES[m] for m in pairs.match],
+            "phash_distance": pd.array(distance, dtype="Int16"),
+            "metres_apart": np.round(haversine_m(lat[a], lon[a], lat[b], lon[b]), 2),
+            "seconds_apart": np.round(np.abs(seconds[a] - seconds[b]), 3),
+        }
+    )
+    write_text(target, out.to_csv(index=False))
+
+
+# --- another dataset ----------------------------------------------------------------------
+
+
+def find_overlap(frame: pd.DataFrame, other_dir: Path, options: DedupOptions) -> pd.DataFrame:
+    """Photos of ``frame`` that also appear (exactly or nearly) in the dataset ``other_dir``."""
+    if not (other_dir / MANIFEST_FILE).exists():
+        raise MissingStepError(
+            f"--against {other_dir}: no {MANIFEST_FILE} there",
+            hint=f"run `gpskit ingest PHOTOS --out {other_dir}` first",
+        )
+    other = _manifest_frame(other_dir)
+    mine = frame[frame.read_status == "ok"]
+    theirs = other[other.read_status == "ok"]
+    found: list[pd.DataFrame] = []
+
+    def add(mine_rows: Any, their_rows: Any, match: str, distance: Any = None) -> None:
+        if len(mine_rows):
+            found.append(
+                pd.DataFrame(
+                    {"m": mine_rows, "o": their_rows, "match": match, "phash_distance": distance}
+                )
+            )
+
+    for column, match in (
+        ("sha256", "bytes"),
+        ("pixel_hash", "pixels"),
+        ("stored_pixel_hash", "pixels"),
+    ):
+        left = mine[[column]].dropna().reset_index(names="m")
+        right = theirs[[column]].dropna().reset_index(names="o")
+        merged = left.merge(right, on=column)
+        add(merged.m.to_numpy(), merged.o.to_numpy(), match, 0)
+    mine_h, theirs_h = mine[mine.phash.notna()], theirs[theirs.phash.notna()]
+    if len(mine_h) and len(theirs_h):
+        q_codes, i_codes = hex_to_u64(mine_h.phash.tolist()), hex_to_u64(theirs_h.phash.tolist())
+        q_long, i_long = _long_hashes(mine_h.phash256), _long_hashes(theirs_h.phash256)
+        q, i, d = cross_join(q_codes, i_codes, options.near_threshold)
+        ok = _confirmed(q_long[q], i_long[i], options)
+        add(mine_h.index.to_numpy()[q[ok]], theirs_h.index.to_numpy()[i[ok]], "phash", d[ok])
+        if options.crop_variants:
+            crop_rows, crop_codes, crop_long = _crop_entries(theirs_h)
+            if len(crop_codes):
+                q, i, d = cross_join(q_codes, crop_codes, options.crop_threshold)
+                ok = _confirmed(q_long[q], crop_long[i], options)
+                add(mine_h.index.to_numpy()[q[ok]], crop_rows[i[ok]], "crop", d[ok])
+            crop_rows, crop_codes, crop_long = _crop_entries(mine_h)
+            if len(crop_codes):
+                q, i, d = cross_join(i_codes, crop_codes, options.crop_threshold)
+                ok = _confirmed(i_long[q], crop_long[i], options)
+                add(crop_rows[i[ok]], theirs_h.index.to_numpy()[q[ok]], "crop", d[ok])
+    columns = [
+        "root",
+        "path",
+        "other_dataset",
+        "other_root",
+        "other_path",
+        "kind",
+        "match",
+        "phash_distance",
+    ]
+    if not found:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    hits = pd.concat(found, ignore_index=True)
+    hits["rank"] = hits.match.map({"bytes": 0, "pixels": 1, "phash": 2, "crop": 3})
+    hits = hits.sort_values(["m", "o", "rank"]).drop_duplicates(["m", "o"])
+    return (
+        pd.DataFrame(
+            {
+                "root": frame.root.to_numpy()[hits.m],
+                "path": frame.path.to_numpy()[hits.m],
+                "other_dataset": str(other_dir),
+                "other_root": other.root.to_numpy()[hits.o],
+                "other_path": other.path.to_numpy()[hits.o],
+                "kind": hits.match.map(_MATCH_KIND).to_numpy(),
+                "match": hits.match.to_numpy(),
+                "phash_distance": pd.array(hits.phash_distance.to_numpy(), dtype="Int16"),
+            }
+        )
+        .sort_values(["root", "path", "other_root", "other_path"])
+        .reset_index(drop=True)
+    )

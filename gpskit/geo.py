@@ -1,0 +1,86 @@
+"""All distance and projection maths of gpskit, in one place.
+
+- Geodesic distance: haversine on a sphere of radius R = 6,371,008.8 m (the IUGG mean
+  Earth radius). On a campus its error against the WGS 84 ellipsoid is under 0.5 %.
+- Local metric coordinates: an azimuthal equidistant projection on the same sphere,
+  centred on the area of interest (a region's centre, a training set's centre). x is
+  metres east, y metres north; distances from the centre are exact geodesic distances and
+  the inverse is closed-form, so a round trip is exact to floating point (< 1 µm).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+EARTH_RADIUS_M = 6_371_008.8
+
+FloatArray = npt.NDArray[np.float64]
+ArrayLike = Any
+
+
+def haversine_m(lat1: ArrayLike, lon1: ArrayLike, lat2: ArrayLike, lon2: ArrayLike) -> Any:
+    """Great-circle distance in metres (vectorised; degrees in)."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dphi = p2 - p1
+    dlam = np.radians(np.asarray(lon2) - np.asarray(lon1))
+    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlam / 2) ** 2
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def angle_difference(a: ArrayLike, b: ArrayLike) -> Any:
+    """Smallest absolute difference between compass angles, in [0, 180] degrees."""
+    d = np.abs((np.asarray(a, dtype=float) - np.asarray(b, dtype=float)) % 360.0)
+    return np.minimum(d, 360.0 - d)
+
+
+@dataclass(frozen=True)
+class LocalProjection:
+    """Azimuthal equidistant projection centred on (lat0, lon0): metres east and north."""
+
+    lat0: float
+    lon0: float
+
+    def forward(self, lat: ArrayLike, lon: ArrayLike) -> tuple[Any, Any]:
+        """Degrees to (x east, y north) metres."""
+        phi0, lam0 = np.radians(self.lat0), np.radians(self.lon0)
+        phi, lam = np.radians(lat), np.radians(lon)
+        dlam = lam - lam0
+        c = haversine_m(self.lat0, self.lon0, lat, lon) / EARTH_RADIUS_M
+        with np.errstate(invalid="ignore", divide="ignore"):
+            k = np.where(c > 1e-12, c / np.sin(c), 1.0)
+        x = EARTH_RADIUS_M * k * np.cos(phi) * np.sin(dlam)
+        y = (
+            EARTH_RADIUS_M
+            * k
+            * (np.cos(phi0) * np.sin(phi) - np.sin(phi0) * np.cos(phi) * np.cos(dlam))
+        )
+        return x, y
+
+    def inverse(self, x: ArrayLike, y: ArrayLike) -> tuple[Any, Any]:
+        """(x east, y north) metres back to degrees."""
+        phi0, lam0 = np.radians(self.lat0), np.radians(self.lon0)
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        rho = np.hypot(x, y)
+        c = rho / EARTH_RADIUS_M
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(rho > 0, y * np.sin(c) / np.where(rho > 0, rho, 1.0), 0.0)
+        phi = np.arcsin(np.clip(np.cos(c) * np.sin(phi0) + ratio * np.cos(phi0), -1.0, 1.0))
+        lam = lam0 + np.arctan2(
+            x * np.sin(c), rho * np.cos(phi0) * np.cos(c) - y * np.sin(phi0) * np.sin(c)
+        )
+        lon = (np.degrees(lam) + 180.0) % 360.0 - 180.0
+        return np.degrees(phi), lon
+
+
+def centre_of(lat: ArrayLike, lon: ArrayLike) -> tuple[float, float]:
+    """Mean position of points (through 3-D unit vectors, so it works across ±180°)."""
+    phi, lam = np.radians(np.asarray(lat, float)), np.radians(np.asarray(lon, float))
+    xyz = np.stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)])
+    mx, my, mz = xyz.mean(axis=1)
+    return float(np.degrees(np.arctan2(mz, np.hypot(mx, my)))), float(
+        np.degrees(np.arctan2(my, mx))
+    )

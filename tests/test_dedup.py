@@ -1,0 +1,286 @@
+"""Dedup: exact copies, near-duplicates, crops and bursts, on a generated evaluation set."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+import piexif
+import pytest
+from PIL import Image, ImageEnhance
+
+from gpskit.dedup import (
+    CONTACT_SHEET_FILE,
+    DUPLICATES_FILE,
+    OVERLAP_FILE,
+    DedupOptions,
+    dedup,
+    duplicates_are_current,
+    load_duplicates,
+)
+from gpskit.exifwrite import save_photo
+from gpskit.ingest import IngestOptions, ingest
+from gpskit.samples import panorama, view
+
+from .conftest import TAKEN, good_exif
+
+FAST = IngestOptions(workers=2)
+SPOTS = 12
+HEADINGS = range(0, 360, 45)
+
+
+def _jpeg(img: Image.Image, quality: int) -> Image.Image:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)
+    return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+
+
+def _crop(img: Image.Image, fraction: float, anchor: str) -> Image.Image:
+    w, h = img.size
+    dx, dy = int(w * fraction), int(h * fraction)
+    boxes = {
+        "centre": (dx // 2, dy // 2, w - dx + dx // 2, h - dy + dy // 2),
+        "top-left": (0, 0, w - dx, h - dy),
+        "bottom-right": (dx, dy, w, h),
+        "left": (dx, 0, w, h),
+    }
+    return img.crop(boxes[anchor])
+
+
+TRANSFORMS = {
+    "q60": lambda im: _jpeg(im, 60),
+    "resize50": lambda im: im.resize((im.width // 2, im.height // 2), Image.Resampling.BILINEAR),
+    "crop5_centre": lambda im: _crop(im, 0.05, "centre"),
+    "crop5_corner": lambda im: _crop(im, 0.05, "bottom-right"),
+    "crop5_left": lambda im: _crop(im, 0.05, "left"),
+    "bright": lambda im: ImageEnhance.Brightness(im).enhance(1.15),
+}
+
+
+@dataclass
+class EvalSet:
+    folder: Path
+    origin: dict[str, str]  # file -> the original view it shows
+
+
+def write_eval_set(folder: Path) -> EvalSet:
+    """Originals (spot x heading), transformed copies of two headings per spot, stripped and
+    re-tagged copies: every file's origin is known."""
+    origin: dict[str, str] = {}
+    for spot in range(SPOTS):
+        pano = panorama(seed=1000 + spot)
+        lat, lon = 39.9500 + 0.0002 * spot, -75.1920
+        for k, heading in enumerate(HEADINGS):
+            name = f"s{spot:02d}_h{heading:03d}.jpg"
+            img = view(pano, heading)
+            exif = good_exif(
+                latitude=lat,
+                longitude=lon,
+                heading=float(heading),
+                taken=TAKEN + timedelta(minutes=10 * spot, seconds=30 * k),
+            )
+            save_photo(img, folder / name, exif, quality=92)
+            origin[name] = name
+            if heading not in (0, 135):
+                continue
+            stored = Image.open(folder / name).convert("RGB")
+            for label, transform in TRANSFORMS.items():
+                copy = f"copies/{name[:-4]}_{label}.jpg"
+                save_photo(transform(stored), folder / copy, exif, quality=90)
+                origin[copy] = name
+            stripped = f"copies/{name[:-4]}_stripped.jpg"
+            stored.save(folder / stripped, quality=92)  # re-encoded without EXIF
+            origin[stripped] = name
+            retagged = f"copies/{name[:-4]}_retagged.jpg"
+            exif.orientation = 3
+            out = io.BytesIO()
+            # same compressed pixels, only the Orientation tag differs
+            piexif.insert(exif.to_bytes(), (folder / name).read_bytes(), out)
+            (folder / retagged).write_bytes(out.getvalue())
+            origin[retagged] = name
+    return EvalSet(folder, origin)
+
+
+@pytest.fixture(scope="module")
+def eval_dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[EvalSet, Path]:
+    root = tmp_path_factory.mktemp("dedup-eval")
+    evalset = write_eval_set(root / "photos")
+    dataset = root / "ds"
+    ingest([evalset.folder], dataset, FAST)
+    return evalset, dataset
+
+
+def _groups(dataset: Path) -> pd.DataFrame:
+    return load_duplicates(dataset).to_pandas()
+
+
+def _pair_scores(evalset: EvalSet, table: pd.DataFrame) -> tuple[float, float, int]:
+    predicted = set()
+    for _, members in table[table.group_id.notna()].groupby("group_id"):
+        for a, b in itertools.combinations(sorted(members.path), 2):
+            predicted.add((a, b))
+    truth = set()
+    by_origin: dict[str, list[str]] = {}
+    for path, orig in evalset.origin.items():
+        by_origin.setdefault(orig, []).append(path)
+    for members in by_origin.values():
+        truth.update(itertools.combinations(sorted(members), 2))
+    true_positive = len(predicted & truth)
+    precision = true_positive / len(predicted) if predicted else 1.0
+    recall = true_positive / len(truth)
+    merged_views = sum(
+        1
+        for _, members in table[table.group_id.notna()].groupby("group_id")
+        if len({evalset.origin[p] for p in members.path}) > 1
+    )
+    return precision, recall, merged_views
+
+
+def test_precision_recall_and_no_merged_headings(eval_dataset: tuple[EvalSet, Path]) -> None:
+    evalset, dataset = eval_dataset
+    dedup(dataset, contact_sheet=False)
+    precision, recall, merged = _pair_scores(evalset, _groups(dataset))
+    assert precision >= 0.98, precision
+    assert recall >= 0.95, recall
+    assert merged == 0
+
+
+def test_each_transform_is_found(eval_dataset: tuple[EvalSet, Path]) -> None:
+    evalset, dataset = eval_dataset
+    dedup(dataset, contact_sheet=False)
+    table = _groups(dataset).set_index("path")
+    for label in [*TRANSFORMS, "stripped", "retagged"]:
+        copies = [p for p in evalset.origin if p.endswith(f"_{label}.jpg")]
+        found = sum(
+            1
+            for p in copies
+            if pd.notna(table.loc[p, "group_id"])
+            and table.loc[p, "group_id"] == table.loc[evalset.origin[p], "group_id"]
+        )
+        assert found / len(copies) >= 0.9, (label, found, len(copies))
+
+
+def test_keeper_rule_and_links(eval_dataset: tuple[EvalSet, Path]) -> None:
+    _evalset, dataset = eval_dataset
+    dedup(dataset, contact_sheet=False)
+    table = _groups(dataset).set_index("path")
+    # the full-size, least-compressed photo keeps (the original, or its re-tagged twin
+    # with the same compressed pixels); the half-size copy points to it
+    resized = table.loc["copies/s00_h000_resize50.jpg"]
+    assert not resized["keep"]
+    assert resized["keeper_path"] in ("s00_h000.jpg", "copies/s00_h000_retagged.jpg")
+    assert not table.loc["copies/s00_h000_q60.jpg", "keep"]
+    twins = table.loc[["s00_h000.jpg", "copies/s00_h000_retagged.jpg"]]
+    assert twins.keep.sum() == 1 and twins[~twins.keep].match.iloc[0] == "pixels"
+    assert table.loc["copies/s00_h000_stripped.jpg", "match"] in ("phash", "pixels")
+    assert table.loc["copies/s00_h000_crop5_corner.jpg", "match"] in ("crop", "phash")
+    # every group has exactly one keeper
+    grouped = table[table.group_id.notna()]
+    assert (grouped.groupby("group_id").keep.sum() == 1).all()
+
+
+def test_crop_comparison_is_what_finds_crops(eval_dataset: tuple[EvalSet, Path]) -> None:
+    _evalset, dataset = eval_dataset
+    dedup(dataset, DedupOptions(crop_variants=False), contact_sheet=False, dry_run=True)
+    with_crops = dedup(dataset, contact_sheet=False, dry_run=True)
+    without = dedup(dataset, DedupOptions(crop_variants=False), contact_sheet=False, dry_run=True)
+    assert sum(with_crops.photos_in_groups.values()) > sum(without.photos_in_groups.values())
+
+
+def test_outputs_written_atomically_and_marked_current(
+    eval_dataset: tuple[EvalSet, Path], tmp_path: Path
+) -> None:
+    _, dataset = eval_dataset
+    report = dedup(dataset, pairs_csv=tmp_path / "pairs.csv")
+    assert (dataset / DUPLICATES_FILE).exists() and (dataset / CONTACT_SHEET_FILE).exists()
+    assert duplicates_are_current(dataset)
+    pairs = pd.read_csv(tmp_path / "pairs.csv")
+    assert len(pairs) == report.pairs
+    assert set(pairs.columns) >= {"path_a", "path_b", "kind", "match", "phash_distance"}
+    with Image.open(dataset / CONTACT_SHEET_FILE) as sheet:
+        assert sheet.width > 300 and sheet.height > 150
+
+
+def test_dry_run_writes_nothing(reason_set: Path, tmp_path: Path) -> None:
+    dataset = tmp_path / "ds"
+    ingest([reason_set], dataset, FAST)
+    dedup(dataset, dry_run=True)
+    assert sorted(p.name for p in dataset.iterdir()) == ["manifest.parquet"]
+
+
+def test_bursts_and_gps_conflicts(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    pano = panorama(seed=7)
+    lat, lon = 39.9510, -75.1910
+    # a burst: three shots of one view, 1 s apart, a metre apart, 3 degrees apart
+    for i in range(3):
+        img = view(pano, 90 + i)  # a slightly different frame each time
+        exif = good_exif(
+            latitude=lat + i * 1e-5,
+            longitude=lon,
+            heading=90.0 + i,
+            taken=TAKEN + timedelta(seconds=i),
+        )
+        save_photo(img, photos / f"burst_{i}.jpg", exif)
+    # same place, seconds apart, but another heading: not a burst
+    save_photo(
+        view(pano, 180),
+        photos / "turned.jpg",
+        good_exif(latitude=lat, longitude=lon, heading=180.0, taken=TAKEN + timedelta(seconds=3)),
+    )
+    # an exact copy whose GPS says 60 m away: a conflict
+    other = view(pano, 270)
+    save_photo(
+        other,
+        photos / "west.jpg",
+        good_exif(latitude=lat, longitude=lon, heading=270.0, taken=TAKEN + timedelta(minutes=5)),
+    )
+    moved = good_exif(
+        latitude=lat + 0.00055, longitude=lon, heading=270.0, taken=TAKEN + timedelta(minutes=9)
+    )
+    save_photo(other, photos / "west_copy.jpg", moved)
+    dataset = tmp_path / "ds"
+    ingest([photos], dataset, FAST)
+    report = dedup(dataset)
+    table = _groups(dataset).set_index("path")
+    bursts = table[table.kind == "burst"]
+    assert set(bursts.index) == {"burst_0.jpg", "burst_1.jpg", "burst_2.jpg"}
+    assert pd.isna(table.loc["turned.jpg", "group_id"])
+    assert table.loc["west_copy.jpg", "gps_conflict"]
+    assert table.loc["west_copy.jpg", "gps_offset_m"] == pytest.approx(61.2, abs=1)
+    assert report.gps_conflicts == 1
+
+
+def test_against_another_dataset(eval_dataset: tuple[EvalSet, Path], tmp_path: Path) -> None:
+    evalset, dataset = eval_dataset
+    other_photos = tmp_path / "eval"
+    stored = Image.open(evalset.folder / "s03_h090.jpg").convert("RGB")
+    save_photo(stored.resize((320, 240)), other_photos / "leaked.jpg", good_exif())
+    save_photo(view(panorama(seed=99), 0), other_photos / "fresh.jpg", good_exif())
+    (other_photos / "exact.jpg").write_bytes((evalset.folder / "s05_h045.jpg").read_bytes())
+    other = tmp_path / "other-ds"
+    ingest([other_photos], other, FAST)
+    report = dedup(dataset, against=other, contact_sheet=False)
+    assert report.overlap is not None and report.overlap["photos_also_in_other"] == 2
+    overlap = pd.read_parquet(dataset / OVERLAP_FILE)
+    assert set(overlap.other_path) == {"leaked.jpg", "exact.jpg"}
+    assert set(overlap.path) == {"s03_h090.jpg", "s05_h045.jpg"}
+
+
+def test_cli_dedup_json(eval_dataset: tuple[EvalSet, Path]) -> None:
+    from typer.testing import CliRunner
+
+    from gpskit.cli import app
+
+    _, dataset = eval_dataset
+    result = CliRunner().invoke(app, ["dedup", str(dataset), "--json", "--no-sheet"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["groups"]["near"] == SPOTS * 2  # each group has re-encoded copies
+    missing = CliRunner().invoke(app, ["dedup", str(dataset / "nothing")])
+    assert missing.exit_code == 2 and "gpskit ingest" in missing.stderr
