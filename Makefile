@@ -30,6 +30,7 @@ demo: setup
 	$(BIN)/python -m gpskit.samples .demo-photos
 	$(BIN)/gpskit ingest .demo-photos --out demo
 	$(BIN)/gpskit dedup demo
+	$(BIN)/gpskit coverage demo
 
 bench: setup
 	$(BIN)/python benchmarks/bench_ingest.py

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from gpskit.dedup import connected_components
+from gpskit.graph import connected_components
 from gpskit.hashindex import cross_join, self_join
 
 

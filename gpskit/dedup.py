@@ -42,6 +42,7 @@ import pyarrow as pa
 from gpskit.config import MANIFEST_FILE
 from gpskit.errors import MissingStepError, UsageError
 from gpskit.geo import angle_difference, haversine_m
+from gpskit.graph import connected_components
 from gpskit.hashindex import cross_join, hex_to_u64, self_join
 from gpskit.ingest import load_manifest, manifest_path
 from gpskit.schema import file_metadata, load_schema, read_table, write_table
@@ -319,23 +320,6 @@ def find_links(frame: pd.DataFrame, options: DedupOptions) -> pd.DataFrame:
 
 
 # --- groups -----------------------------------------------------------------------------
-
-
-def connected_components(
-    n: int, a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]
-) -> npt.NDArray[np.int64]:
-    """Component label (smallest member) of each of n nodes, by vectorised label propagation."""
-    labels = np.arange(n, dtype=np.int64)
-    if not len(a):
-        return labels
-    while True:
-        low = np.minimum(labels[a], labels[b])
-        before = labels.copy()
-        np.minimum.at(labels, a, low)
-        np.minimum.at(labels, b, low)
-        labels = labels[labels]  # pointer jumping
-        if np.array_equal(labels, before):
-            return labels
 
 
 def keeper_order(frame: pd.DataFrame) -> npt.NDArray[np.int64]:

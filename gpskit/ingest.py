@@ -25,7 +25,7 @@ from PIL import Image, UnidentifiedImageError
 
 from gpskit import checks
 from gpskit.config import MANIFEST_FILE
-from gpskit.errors import InputError, UsageError
+from gpskit.errors import InputError, SchemaError, UsageError
 from gpskit.exif import Metadata, displayed_size, orient, read_metadata, salvage_metadata
 from gpskit.imaging import (
     HASH_DECODE_SIDE,
@@ -93,6 +93,7 @@ class IngestReport:
     reasons: dict[str, int]
     warnings: dict[str, int]
     formats: dict[str, int]
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -266,11 +267,16 @@ def load_manifest(dataset_dir: Path) -> pa.Table:
     )
 
 
-def _previous_rows(dataset_dir: Path) -> dict[tuple[str, str], dict[str, Any]]:
+def _previous_rows(dataset_dir: Path, notes: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Rows of the existing manifest, to reuse; none when it is of another schema version."""
     path = manifest_path(dataset_dir)
     if not path.exists():
         return {}
-    table = load_manifest(dataset_dir)
+    try:
+        table = load_manifest(dataset_dir)
+    except SchemaError as exc:
+        notes.append(f"the existing manifest cannot be reused ({exc}); every file is read again")
+        return {}
     return {(r["root"], r["path"]): r for r in table.to_pylist()}
 
 
@@ -301,7 +307,8 @@ def ingest(
     if unknown:
         raise UsageError(f"unknown check thresholds: {sorted(unknown)}")
     files = scan(inputs, exclude=[dataset_dir])
-    previous = {} if options.force else _previous_rows(dataset_dir)
+    notes: list[str] = []
+    previous = {} if options.force else _previous_rows(dataset_dir, notes)
 
     rows: dict[int, dict[str, Any]] = {}
     to_read: list[int] = []
@@ -377,6 +384,7 @@ def ingest(
     removed = len(set(previous) - {(f.root, f.path) for f in files})
     report = summarize(table, dataset_dir)
     report.read, report.reused, report.removed = len(to_read), reused, removed
+    report.notes = notes
     return report
 
 

@@ -53,6 +53,7 @@ app = typer.Typer(
         "Typical run:\n\n"
         "    gpskit ingest photos/\n\n"
         "    gpskit dedup\n\n"
+        "    gpskit coverage\n\n"
         "    gpskit info"
     ),
     no_args_is_help=True,
@@ -81,9 +82,9 @@ def _root(
 
 
 def _register() -> None:
-    from gpskit.cli import dedup, info, ingest
+    from gpskit.cli import coverage, dedup, info, ingest
 
-    for module in (ingest, dedup, info):
+    for module in (ingest, dedup, coverage, info):
         module.register(app)
 
 

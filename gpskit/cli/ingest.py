@@ -139,6 +139,8 @@ def show_report(report: IngestReport) -> None:
     if report.formats:
         summary.add_row("formats", ", ".join(f"{k} {v}" for k, v in report.formats.items()))
     console.print(summary)
+    for note in report.notes:
+        console.print(f"[yellow]note:[/] {note}")
     descriptions = {c.code: c.description for c in checks.REGISTRY.values()}
     for title, counts in (("rejected by reason", report.reasons), ("warnings", report.warnings)):
         if not counts:

@@ -1,0 +1,185 @@
+"""Coverage: inside/outside, grid cells, spots and headings, plans, outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from gpskit.cli import app
+from gpskit.coverage import COVERAGE_FILE, CoverageOptions, coverage, load_coverage, walking_order
+from gpskit.geo import LocalProjection
+from gpskit.graph import pairs_within
+
+from .helpers import write_manifest
+
+CENTRE = (40.0, -75.0)
+PROJ = LocalProjection(*CENTRE)
+
+
+def at(x: float, y: float, heading: float | None = 0.0, **extra: object) -> dict[str, object]:
+    """A photo x metres east and y metres north of CENTRE."""
+    lat, lon = PROJ.inverse(x, y)
+    return {"latitude": float(lat), "longitude": float(lon), "img_direction": heading, **extra}
+
+
+@pytest.fixture
+def square(tmp_path: Path) -> Path:
+    """A 40 m x 40 m square region around CENTRE (four 20 m cells)."""
+    xs, ys = np.array([-20, 20, 20, -20, -20]), np.array([-20, -20, 20, 20, -20])
+    lat, lon = PROJ.inverse(xs, ys)
+    ring = [[float(a), float(b)] for a, b in zip(lon, lat, strict=True)]
+    path = tmp_path / "square.geojson"
+    path.write_text(json.dumps({"type": "Polygon", "coordinates": [ring]}))
+    return path
+
+
+def run(dataset: Path, region: Path, **options: object):  # type: ignore[no-untyped-def]
+    return coverage(dataset, CoverageOptions(region=str(region), **options))  # type: ignore[arg-type]
+
+
+def test_spot_missing_two_headings(tmp_path: Path, square: Path) -> None:
+    rows = [at(-10 + 0.3 * i, -10, heading=h) for i, h in enumerate(range(0, 360, 45))]  # complete
+    rows += [
+        at(10 + 0.3 * i, 10, heading=h) for i, h in enumerate([0, 45, 90, 135, 270, 315])
+    ]  # no S, SW
+    write_manifest(tmp_path / "ds", rows)
+    report = run(tmp_path / "ds", square)
+    assert report.spots["spots"] == 2 and report.spots["complete"] == 1
+    assert report.spots["missing_by_sector"] == {
+        "N": 0,
+        "NE": 0,
+        "E": 0,
+        "SE": 0,
+        "S": 1,
+        "SW": 1,
+        "W": 0,
+        "NW": 0,
+    }
+    plan = pd.read_csv(tmp_path / "ds" / "coverage" / "plan.csv")
+    assert (plan.todo == "missing headings: S SW").sum() == 1
+    table = load_coverage(tmp_path / "ds").to_pandas()
+    assert table.spot_id.nunique() == 2 and set(table.spot_size) == {8, 6}
+
+
+def test_grid_cells_and_fail_under(tmp_path: Path, square: Path) -> None:
+    write_manifest(tmp_path / "ds", [at(-10, -10), at(10, -10), at(-10, 10), at(-12, 12)])
+    report = run(tmp_path / "ds", square)
+    assert report.grid["cells"] == 4 and report.grid["covered_cells"] == 3
+    assert report.grid["covered_pct"] == 75.0
+    assert report.grid["photos_per_cell"] == {"min": 0, "median": 1.0, "max": 2}
+    assert report.plan["empty_cells"] == 1
+    result = CliRunner().invoke(
+        app, ["coverage", str(tmp_path / "ds"), "--region", str(square), "--fail-under", "80"]
+    )
+    assert result.exit_code == 1 and "75.0 % of cells" in result.stderr
+    result = CliRunner().invoke(
+        app, ["coverage", str(tmp_path / "ds"), "--region", str(square), "--fail-under", "70"]
+    )
+    assert result.exit_code == 0, result.output
+    two = run(tmp_path / "ds", square, min_per_cell=2)
+    assert two.grid["covered_cells"] == 1
+
+
+def test_outside_photos_listed_and_flagged(tmp_path: Path, square: Path) -> None:
+    (lat_a, lat_b), (lon_a, lon_b) = PROJ.inverse(np.array([-20, 20]), np.array([20, 20]))
+    edge = {"latitude": (lat_a + lat_b) / 2, "longitude": (lon_a + lon_b) / 2, "img_direction": 0.0}
+    write_manifest(tmp_path / "ds", [at(0, 0), at(500, 0), edge])  # the last on the boundary
+    report = run(tmp_path / "ds", square)
+    assert report.photos["inside"] == 2 and report.photos["outside"] == 1
+    assert report.outside == ["/photos/p00001.jpg"]
+    table = load_coverage(tmp_path / "ds").to_pandas().set_index("path")
+    assert (
+        table.loc["p00001.jpg", "outside_region"] and not table.loc["p00002.jpg", "outside_region"]
+    )
+
+
+def test_rejected_photos_are_not_counted(tmp_path: Path, square: Path) -> None:
+    write_manifest(
+        tmp_path / "ds", [at(0, 0), at(10, 10, status="rejected", reasons=["gps_error_too_large"])]
+    )
+    report = run(tmp_path / "ds", square)
+    assert report.photos["accepted_with_position"] == 1
+
+
+def test_magnetic_headings_corrected(tmp_path: Path, square: Path) -> None:
+    write_manifest(
+        tmp_path / "ds", [at(0, 0, heading=10.0, img_direction_ref="M"), at(5, 5, heading=100.0)]
+    )
+    plain = run(tmp_path / "ds", square)
+    assert plain.headings["magnetic"] == 1 and not plain.headings["magnetic_corrected"]
+    run(tmp_path / "ds", square, declination=-15.0)
+    table = load_coverage(tmp_path / "ds").to_pandas().set_index("path")
+    assert table.loc["p00000.jpg", "heading_true"] == pytest.approx(355.0)
+    assert (
+        table.loc["p00000.jpg", "heading_sector"] == "N"
+        and table.loc["p00000.jpg", "heading_magnetic"]
+    )
+    assert table.loc["p00001.jpg", "heading_true"] == pytest.approx(100.0)
+
+
+def test_outputs_for_people_and_gis(tmp_path: Path, square: Path) -> None:
+    write_manifest(tmp_path / "ds", [at(-10, -10, heading=h) for h in (0, 90)])
+    report = run(tmp_path / "ds", square)
+    out = tmp_path / "ds" / "coverage"
+    gaps = json.loads((out / "gaps.geojson").read_text())
+    kinds = {f["properties"]["gap"] for f in gaps["features"]}
+    assert kinds == {"empty_cell", "missing_headings"}
+    assert all(f["geometry"]["type"] in ("Polygon", "Point") for f in gaps["features"])
+    plan = json.loads((out / "plan.geojson").read_text())
+    assert plan["features"][-1]["geometry"]["type"] == "LineString"
+    assert json.loads((out / "coverage.json").read_text())["grid"]["cells"] == 4
+    with Image.open(out / "coverage.png") as img:
+        assert img.width > 800
+    assert (tmp_path / "ds" / COVERAGE_FILE).exists()
+    assert report.plan["stops"] == 3 + 1
+
+
+def test_default_region_and_dataset_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_manifest(
+        tmp_path / "gpskit-data",
+        [{"latitude": 39.9515, "longitude": -75.1915, "img_direction": 0.0}],
+    )
+    result = CliRunner().invoke(app, ["coverage", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["region"]["name"] == "penn_campus" and data["photos"]["inside"] == 1
+
+
+def test_bad_region_file_one_line(tmp_path: Path) -> None:
+    write_manifest(tmp_path / "ds", [at(0, 0)])
+    bad = tmp_path / "bad.geojson"
+    bad.write_text('{"type": "LineString", "coordinates": [[0, 0], [1, 1]]}')
+    result = CliRunner().invoke(app, ["coverage", str(tmp_path / "ds"), "--region", str(bad)])
+    assert result.exit_code == 2
+    assert "bad.geojson: no Polygon" in result.stderr and "Traceback" not in result.output
+
+
+def test_walking_order_visits_all_and_beats_random() -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(0, 100, 60), rng.uniform(0, 100, 60)
+    order = walking_order(x, y, (0.0, 100.0))
+    assert sorted(order.tolist()) == list(range(60))
+
+    def length(o: np.ndarray) -> float:
+        path = np.column_stack([x[o], y[o]])
+        return float(np.hypot(*np.diff(path, axis=0).T).sum())
+
+    assert length(order) < 0.5 * np.mean([length(rng.permutation(60)) for _ in range(20)])
+
+
+def test_pairs_within_matches_brute_force() -> None:
+    rng = np.random.default_rng(1)
+    x, y = rng.uniform(0, 50, 300), rng.uniform(0, 50, 300)
+    a, b = pairs_within(x, y, 3.0)
+    d = np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :])
+    i, j = np.nonzero(np.triu(d <= 3.0, k=1))
+    assert set(zip(a.tolist(), b.tolist(), strict=True)) == set(
+        zip(i.tolist(), j.tolist(), strict=True)
+    )
