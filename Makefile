@@ -31,6 +31,7 @@ demo: setup
 	$(BIN)/gpskit ingest .demo-photos --out demo
 	$(BIN)/gpskit dedup demo
 	$(BIN)/gpskit coverage demo
+	$(BIN)/gpskit split demo --embed --force
 
 bench: setup
 	$(BIN)/python benchmarks/bench_ingest.py

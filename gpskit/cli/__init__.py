@@ -54,6 +54,7 @@ app = typer.Typer(
         "    gpskit ingest photos/\n\n"
         "    gpskit dedup\n\n"
         "    gpskit coverage\n\n"
+        "    gpskit split\n\n"
         "    gpskit info"
     ),
     no_args_is_help=True,
@@ -82,9 +83,9 @@ def _root(
 
 
 def _register() -> None:
-    from gpskit.cli import coverage, dedup, info, ingest
+    from gpskit.cli import coverage, dedup, info, ingest, split
 
-    for module in (ingest, dedup, coverage, info):
+    for module in (ingest, dedup, coverage, split, info):
         module.register(app)
 
 

@@ -1,0 +1,146 @@
+"""``gpskit split [DATASET_DIR]``: leak-free train/val/test Parquet splits."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from gpskit.cli._common import DatasetArg, JsonOpt, console, print_json, progress_bar
+from gpskit.config import resolve_dataset_dir
+from gpskit.split import SPLIT_NAMES, SplitOptions, SplitReport, parse_ratios, split
+
+_D = SplitOptions()
+
+EPILOG = """
+Examples:
+
+    gpskit split                                  # by spot, 0.8/0.1/0.1, seed 0
+
+    gpskit split --strategy block --block 40 --buffer 10
+
+    gpskit split --embed --max-side 384 --force   # self-contained Parquet files
+
+    gpskit split --export-csv --json
+"""
+
+
+def split_command(
+    dataset: DatasetArg = None,
+    strategy: Annotated[
+        str, typer.Option(help="spot (default), block, or random (leaks: for comparison only).")
+    ] = "spot",
+    ratios: Annotated[str, typer.Option(help="train,val,test shares.")] = "0.8,0.1,0.1",
+    seed: Annotated[int, typer.Option(help="Random seed: same inputs and seed, same files.")] = 0,
+    block: Annotated[float, typer.Option(help="Block size (m) for --strategy block.")] = _D.block_m,
+    buffer: Annotated[
+        float,
+        typer.Option(
+            help="Block strategy: drop evaluation photos this close (m) to another split's block."
+        ),
+    ] = 0.0,
+    include_duplicates: Annotated[
+        bool,
+        typer.Option(
+            "--include-duplicates",
+            help="Keep non-keeper copies (they stay in their keeper's split, but weigh more).",
+        ),
+    ] = False,
+    include_outside: Annotated[
+        bool,
+        typer.Option(
+            "--include-outside",
+            help="Keep photos outside the region (risk: wrong labels, off the study area).",
+        ),
+    ] = False,
+    embed: Annotated[
+        bool,
+        typer.Option(
+            "--embed", help="Embed each image (oriented, resized JPEG) in the Parquet files."
+        ),
+    ] = False,
+    max_side: Annotated[
+        int, typer.Option(help="Longest side of embedded images (px).")
+    ] = _D.max_side,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Processes for --embed (default: all cores).", show_default=False),
+    ] = None,
+    export_csv: Annotated[
+        bool,
+        typer.Option(
+            "--export-csv", help="Also write {split}.csv: image_path, latitude, longitude."
+        ),
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace existing splits.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Split accepted, kept photos inside the region into train/val/test so that no spot,
+    block or duplicate group straddles two splits. Writes DATASET_DIR/splits/
+    ({train,val,test}.parquet and split.json with counts and a leakage report).
+    Runs dedup and coverage first when their outputs are missing.
+    """
+    options = SplitOptions(
+        strategy=strategy,
+        ratios=parse_ratios(ratios),
+        seed=seed,
+        block_m=block,
+        buffer_m=buffer,
+        include_duplicates=include_duplicates,
+        include_outside=include_outside,
+        embed=embed,
+        max_side=max_side,
+        workers=workers,
+        export_csv=export_csv,
+        force=force,
+    )
+    with progress_bar("embed", enabled=not as_json) as update:
+        report = split(resolve_dataset_dir(dataset), options, progress=update)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        show(report)
+
+
+def show(report: SplitReport) -> None:
+    for note in report.notes:
+        console.print(f"note: {note}")
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    table = Table(title=f"{report.strategy} split, seed {report.seed}")
+    for column in ("split", "photos", "share", "units", "nearest train photo (min / median)"):
+        table.add_column(column, justify="left" if column == "split" else "right")
+    for name in SPLIT_NAMES:
+        near = report.leakage["nearest_train_m"].get(name, {})
+        distance = (
+            ""
+            if name == "train" or near.get("min_m") is None
+            else f"{near['min_m']:.1f} / {near['median_m']:.1f} m"
+        )
+        table.add_row(
+            name,
+            str(report.counts[name]),
+            f"{report.shares[name]:.3f}",
+            str(report.units[name]),
+            distance,
+        )
+    console.print(table)
+    pairs = report.leakage["duplicate_pairs_across"]
+    leaks = sum(pairs.values())
+    colour = "green" if not leaks else "red"
+    console.print(f"[{colour}]duplicate pairs across splits: {leaks}[/] {pairs if leaks else ''}")
+    noise = report.label_noise_m
+    if noise.get("photos"):
+        console.print(
+            f"label noise floor (fixes around their spot median): median {noise['median_m']} m, p90 {noise['p90_m']} m"
+        )
+    excluded = ", ".join(f"{k} {v}" for k, v in report.excluded.items() if v)
+    if excluded:
+        console.print(f"left out: {excluded}")
+    for path in report.written:
+        console.print(f"wrote {path}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("split", epilog=EPILOG)(split_command)
