@@ -22,13 +22,23 @@ FloatArray = npt.NDArray[np.float64]
 ArrayLike = Any
 
 
-def haversine_m(lat1: ArrayLike, lon1: ArrayLike, lat2: ArrayLike, lon2: ArrayLike) -> Any:
-    """Great-circle distance in metres (vectorised; degrees in)."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
+DEG = np.pi / 180.0
+
+
+def haversine_m(
+    lat1: ArrayLike, lon1: ArrayLike, lat2: ArrayLike, lon2: ArrayLike, xp: Any = np
+) -> Any:
+    """Great-circle distance in metres (vectorised; degrees in).
+
+    ``xp`` is the array module: numpy (default) or torch, for a differentiable loss.
+    """
+    if xp is np:
+        lat1, lon1, lat2, lon2 = (np.asarray(v, dtype=float) for v in (lat1, lon1, lat2, lon2))
+    p1, p2 = lat1 * DEG, lat2 * DEG
     dphi = p2 - p1
-    dlam = np.radians(np.asarray(lon2) - np.asarray(lon1))
-    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlam / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    dlam = (lon2 - lon1) * DEG
+    a = xp.sin(dphi / 2) ** 2 + xp.cos(p1) * xp.cos(p2) * xp.sin(dlam / 2) ** 2
+    return 2 * EARTH_RADIUS_M * xp.arcsin(xp.sqrt(xp.clip(a, 0.0, 1.0)))
 
 
 def angle_difference(a: ArrayLike, b: ArrayLike) -> Any:
@@ -60,20 +70,18 @@ class LocalProjection:
         )
         return x, y
 
-    def inverse(self, x: ArrayLike, y: ArrayLike) -> tuple[Any, Any]:
-        """(x east, y north) metres back to degrees."""
-        phi0, lam0 = np.radians(self.lat0), np.radians(self.lon0)
-        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-        rho = np.hypot(x, y)
+    def inverse(self, x: ArrayLike, y: ArrayLike, xp: Any = np) -> tuple[Any, Any]:
+        """(x east, y north) metres back to degrees (``xp``: numpy or torch)."""
+        phi0, lam0 = float(np.radians(self.lat0)), float(np.radians(self.lon0))
+        if xp is np:
+            x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        rho = xp.sqrt(x * x + y * y + 1e-30)  # smooth at the centre (torch gradients)
         c = rho / EARTH_RADIUS_M
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = np.where(rho > 0, y * np.sin(c) / np.where(rho > 0, rho, 1.0), 0.0)
-        phi = np.arcsin(np.clip(np.cos(c) * np.sin(phi0) + ratio * np.cos(phi0), -1.0, 1.0))
-        lam = lam0 + np.arctan2(
-            x * np.sin(c), rho * np.cos(phi0) * np.cos(c) - y * np.sin(phi0) * np.sin(c)
-        )
-        lon = (np.degrees(lam) + 180.0) % 360.0 - 180.0
-        return np.degrees(phi), lon
+        sin_c, cos_c = xp.sin(c), xp.cos(c)
+        phi = xp.arcsin(xp.clip(cos_c * np.sin(phi0) + y * sin_c / rho * np.cos(phi0), -1.0, 1.0))
+        lam = lam0 + xp.arctan2(x * sin_c, rho * np.cos(phi0) * cos_c - y * np.sin(phi0) * sin_c)
+        lon = (lam / DEG + 180.0) % 360.0 - 180.0
+        return phi / DEG, lon
 
 
 def centre_of(lat: ArrayLike, lon: ArrayLike) -> tuple[float, float]:

@@ -280,3 +280,120 @@ def _legend(
     draw.polygon([(ax, ay - 30), (ax - 8, ay - 10), (ax + 8, ay - 10)], fill=(0, 0, 0))
     draw.line([(ax, ay - 12), (ax, ay + 6)], fill=(0, 0, 0), width=3)
     draw.text((ax - 5, ay + 8), "N", fill=(0, 0, 0), font=big)
+
+
+# --- evaluation -------------------------------------------------------------------------------
+
+CURVE_COLOURS = ((200, 30, 30), (120, 120, 120), (30, 120, 200), (40, 160, 60))
+
+
+def error_cdf(
+    curves: dict[str, Any],
+    target: Path,
+    *,
+    title: str = "error CDF",
+    size: tuple[int, int] = (900, 560),
+) -> None:
+    """Cumulative share of photos within each error (m), one curve per entry."""
+    import numpy as np
+
+    width, height = size
+    left, right, top, bottom = 70, 30, 50, 60
+    img = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(img)
+    values = [np.sort(np.asarray(v, float)[np.isfinite(v)]) for v in curves.values()]
+    upper = max((float(np.percentile(v, 99)) for v in values if len(v)), default=1.0)
+    upper = max(upper * 1.05, 1.0)
+    step = _nice_step(upper / 6)
+    upper = step * np.ceil(upper / step)
+
+    def px(x: float, y: float) -> tuple[float, float]:
+        return left + x / upper * (width - left - right), height - bottom - y * (
+            height - top - bottom
+        )
+
+    small, big = font(12), font(16)
+    for tick in np.arange(0, upper + step / 2, step):
+        x, _ = px(tick, 0)
+        draw.line([(x, top), (x, height - bottom)], fill=(230, 230, 230))
+        draw.text((x - 10, height - bottom + 6), f"{tick:g}", fill=(60, 60, 60), font=small)
+    for share in np.linspace(0, 1, 6):
+        _, y = px(0, share)
+        draw.line([(left, y), (width - right, y)], fill=(230, 230, 230))
+        draw.text((left - 40, y - 7), f"{share:.0%}", fill=(60, 60, 60), font=small)
+    draw.rectangle([left, top, width - right, height - bottom], outline=(0, 0, 0))
+    draw.text((width / 2 - 60, height - 28), "error (m)", fill=(0, 0, 0), font=small)
+    draw.text((left, 14), title, fill=(0, 0, 0), font=big)
+    for i, (name, v) in enumerate(zip(curves, values, strict=True)):
+        if not len(v):
+            continue
+        colour = CURVE_COLOURS[i % len(CURVE_COLOURS)]
+        share = np.arange(1, len(v) + 1) / len(v)
+        points = [px(min(float(x), upper), float(s)) for x, s in zip(v, share, strict=True)]
+        points = [px(0, 0), *points]
+        draw.line(points, fill=colour, width=3 if i == 0 else 2)
+        median = float(np.median(v))
+        draw.text(
+            (left + 12, top + 10 + 18 * i),
+            f"{name}: median {median:.1f} m, mean {v.mean():.1f} m",
+            fill=colour,
+            font=small,
+        )
+    with atomic_path(target) as tmp:
+        img.save(tmp, format="PNG")
+
+
+def _nice_step(raw: float) -> float:
+    import math
+
+    power = 10 ** math.floor(math.log10(max(raw, 1e-9)))
+    for factor in (1, 2, 5, 10):
+        if raw <= factor * power:
+            return float(factor * power)
+    return float(10 * power)
+
+
+def prediction_map(
+    table: pd.DataFrame, target: Path, *, region: Any = None, title: str = "", size: int = 900
+) -> None:
+    """True (green) and predicted (red) positions joined by lines, over the region outline."""
+    import numpy as np
+
+    from gpskit.geo import LocalProjection, centre_of
+
+    lat = np.concatenate([table.true_latitude.to_numpy(float), table.pred_latitude.to_numpy(float)])
+    lon = np.concatenate(
+        [table.true_longitude.to_numpy(float), table.pred_longitude.to_numpy(float)]
+    )
+    projection = region.projection if region is not None else LocalProjection(*centre_of(lat, lon))
+    x, y = projection.forward(lat, lon)
+    boxes = [(float(np.min(x)), float(np.min(y)), float(np.max(x)), float(np.max(y)))]
+    if region is not None:
+        boxes.append(tuple(region.metric.bounds))
+    minx, miny = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    maxx, maxy = max(b[2] for b in boxes), max(b[3] for b in boxes)
+    pad = 0.06 * max(maxx - minx, maxy - miny, 1.0)
+    minx, miny, maxx, maxy = minx - pad, miny - pad, maxx + pad, maxy + pad
+    scale = size / max(maxx - minx, maxy - miny)
+    img = Image.new("RGB", (int((maxx - minx) * scale), int((maxy - miny) * scale) + 30), "white")
+    draw = ImageDraw.Draw(img)
+
+    def px(xs: Any, ys: Any) -> tuple[Any, Any]:
+        return (np.asarray(xs) - minx) * scale, 30 + (maxy - np.asarray(ys)) * scale
+
+    if region is not None:
+        for poly in getattr(region.metric, "geoms", [region.metric]):
+            rx, ry = px(*np.asarray(poly.exterior.coords).T)
+            draw.line(list(zip(rx.tolist(), ry.tolist(), strict=True)), fill=(0, 0, 0), width=2)
+    n = len(table)
+    tx, ty = px(x[:n], y[:n])
+    qx, qy = px(x[n:], y[n:])
+    for a, b, c, d in zip(tx, ty, qx, qy, strict=True):
+        draw.line([(a, b), (c, d)], fill=(190, 190, 190), width=1)
+    for a, b in zip(qx, qy, strict=True):
+        draw.ellipse([a - 3, b - 3, a + 3, b + 3], fill=(210, 40, 40))
+    for a, b in zip(tx, ty, strict=True):
+        draw.ellipse([a - 3, b - 3, a + 3, b + 3], fill=(30, 150, 60))
+    draw.text((8, 6), title, fill=(0, 0, 0), font=font(14))
+    with atomic_path(target) as tmp:
+        img.save(tmp, format="PNG")

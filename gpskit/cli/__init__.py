@@ -55,6 +55,7 @@ app = typer.Typer(
         "    gpskit dedup\n\n"
         "    gpskit coverage\n\n"
         "    gpskit split\n\n"
+        "    gpskit train\n\n"
         "    gpskit info"
     ),
     no_args_is_help=True,
@@ -83,9 +84,9 @@ def _root(
 
 
 def _register() -> None:
-    from gpskit.cli import coverage, dedup, info, ingest, split
+    from gpskit.cli import coverage, dedup, info, ingest, split, train
 
-    for module in (ingest, dedup, coverage, split, info):
+    for module in (ingest, dedup, coverage, split, train, info):
         module.register(app)
 
 

@@ -1,0 +1,265 @@
+"""``gpskit train``, ``gpskit eval`` and ``gpskit predict`` (need gpskit[train])."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from gpskit.cli._common import JsonOpt, console, err_console, print_json
+from gpskit.config import resolve_dataset_dir
+from gpskit.errors import UsageError
+
+TRAIN_EPILOG = """
+Examples:
+
+    gpskit train                                   # after `gpskit split`: resnet101, ImageNet weights
+
+    gpskit train --arch resnet18 --epochs 10 --image-size 160 --weights none
+
+    gpskit train --freeze stem,layer1,layer2 --target spot
+
+    gpskit train --out gpskit-data/runs/r1 --resume
+
+    torchrun --nproc_per_node 2 -m gpskit train    # distributed (DDP)
+"""
+
+
+def train_command(
+    splits: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Splits folder (default: the default dataset's splits/).", show_default=False
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Run folder (default: DATASET/runs/<date>-<arch>).",
+            show_default=False,
+        ),
+    ] = None,
+    arch: Annotated[
+        str, typer.Option(help="resnet18, resnet34, resnet50, resnet101 or resnet152.")
+    ] = "resnet101",
+    weights: Annotated[
+        str,
+        typer.Option(
+            help="imagenet (torchvision's, cached on first use), none, or a state-dict file."
+        ),
+    ] = "imagenet",
+    dropout: Annotated[float, typer.Option(help="Dropout before the final linear layer.")] = 0.5,
+    loss: Annotated[
+        str, typer.Option(help="mse+haversine (the study's), mse, or haversine.")
+    ] = "mse+haversine",
+    alpha: Annotated[float, typer.Option(help="Weight of the haversine term (metres).")] = 0.1,
+    freeze: Annotated[
+        str, typer.Option(help="Comma-separated parts to freeze: stem, layer1..layer4.")
+    ] = "",
+    target: Annotated[
+        str, typer.Option(help="photo (its own GPS fix) or spot (its spot's median position).")
+    ] = "photo",
+    epochs: Annotated[int, typer.Option(help="Epochs.")] = 30,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (OneCycleLR).")] = 1e-3,
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 1e-4,
+    batch_size: Annotated[int, typer.Option(help="Batch size (per process).")] = 64,
+    image_size: Annotated[int, typer.Option(help="Input size (px).")] = 224,
+    clip_grad: Annotated[float, typer.Option(help="Gradient norm clip (0: off).")] = 1.0,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda[:N] or mps.")] = "auto",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    workers: Annotated[int, typer.Option(help="Data-loading processes.")] = 2,
+    hflip: Annotated[
+        bool,
+        typer.Option(
+            "--hflip", help="Also flip images left-right (a mirrored street is no real place)."
+        ),
+    ] = False,
+    amp: Annotated[
+        bool,
+        typer.Option(
+            "--amp/--no-amp", help="Mixed precision on CUDA (bf16 where supported, else fp16)."
+        ),
+    ] = True,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --out from its last.pt.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train a ResNet to predict where a photo was taken, from the split Parquet files.
+    Writes RUN_DIR/metrics.csv, best.pt (by val mean error), last.pt and options.json.
+    """
+    from gpskit.train.engine import TrainOptions, train
+
+    splits_dir = splits if splits is not None else resolve_dataset_dir(None) / "splits"
+    options = TrainOptions(
+        arch=arch,
+        weights=weights,
+        dropout=dropout,
+        loss=loss,
+        alpha=alpha,
+        freeze=tuple(p.strip() for p in freeze.split(",") if p.strip()),
+        target=target,
+        epochs=epochs,
+        lr=lr,
+        weight_decay=weight_decay,
+        batch_size=batch_size,
+        image_size=image_size,
+        clip_grad=clip_grad,
+        device=device,
+        seed=seed,
+        workers=workers,
+        hflip=hflip,
+        amp=amp,
+    )
+    show = not as_json and int(os.environ.get("RANK", "0")) == 0
+
+    def on_epoch(stats: Any) -> None:
+        if show:
+            err_console.print(
+                f"epoch {stats.epoch:>3}/{epochs}  loss {stats.train_loss:8.4f}  val mean {stats.val_mean_m:7.1f} m  "
+                f"median {stats.val_median_m:7.1f} m  lr {stats.lr:.2e}  {stats.images_per_s:6.1f} img/s"
+            )
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("[bold]train"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not show,
+    ) as progress:
+        task = progress.add_task("batches", total=None)
+
+        def on_batch(step: int, total: int) -> None:
+            progress.update(task, completed=step, total=total)
+
+        result = train(
+            splits_dir, out, options, resume=resume, on_epoch=on_epoch, on_batch=on_batch
+        )
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # under torchrun, rank 0 alone reports
+    if as_json:
+        print_json(vars(result))
+    else:
+        console.print(
+            f"best val mean error {result.best_val_mean_m:.1f} m at epoch {result.best_epoch}; "
+            f"run: {result.run_dir} ({result.device}, {result.world_size} process(es))"
+        )
+
+
+def eval_command(
+    run: Annotated[
+        Path | None,
+        typer.Argument(help="Run folder (default: the latest run).", show_default=False),
+    ] = None,
+    split: Annotated[str, typer.Option(help="Split to evaluate: train, val or test.")] = "test",
+    splits: Annotated[
+        Path | None,
+        typer.Option(
+            help="Splits folder (default: the one the run trained on).", show_default=False
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Errors of a trained run on a split: mean, median, p90, max, RMSE, accuracy within
+    5-100 m, by heading, beside the GPS label-noise floor. Writes predictions, eval JSON,
+    error_cdf.png and map.png into the run folder.
+    """
+    from gpskit.train.evaluate import evaluate, latest_run
+
+    if split not in ("train", "val", "test"):
+        raise UsageError(f"--split must be train, val or test, got {split!r}")
+    result = evaluate(run or latest_run(), split, splits)
+    if as_json:
+        print_json(result)
+        return
+    m, b, noise = result["metrics"], result["baseline_train_mean"], result["label_noise_floor"]
+    table = Table(
+        title=f"{result['arch']} on {split} ({m['photos']} photos, target: {result['target']})"
+    )
+    for column in (
+        "",
+        "mean",
+        "median",
+        "p90",
+        "max",
+        "RMSE",
+        "≤5 m",
+        "≤10 m",
+        "≤25 m",
+        "≤50 m",
+        "≤100 m",
+    ):
+        table.add_column(column, justify="right")
+    for name, s in (("model", m), ("predict train centre", b)):
+        table.add_row(
+            name,
+            *(f"{s[k]:.1f}" for k in ("mean_m", "median_m", "p90_m", "max_m", "rmse_m")),
+            *(f"{s['within_m'][t]:.0%}" for t in ("5", "10", "25", "50", "100")),
+        )
+    console.print(table)
+    if noise.get("photos"):
+        console.print(
+            f"label-noise floor (GPS fixes around their spot median): median {noise['median_m']:.1f} m, "
+            f"p90 {noise['p90_m']:.1f} m, RMS {noise['rms_m']:.1f} m"
+        )
+    sectors = ", ".join(f"{k} {v['mean_m']:.0f} m" for k, v in result["by_heading"].items())
+    console.print(f"mean error by heading: {sectors}")
+    for path in result["written"]:
+        console.print(f"wrote {path}")
+
+
+def predict_command(
+    images: Annotated[
+        list[Path], typer.Argument(help="Photos or folders (any format ingest reads).")
+    ],
+    run: Annotated[
+        Path | None, typer.Option(help="Run folder (default: the latest run).", show_default=False)
+    ] = None,
+    output: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write here instead of stdout.", show_default=False),
+    ] = None,
+) -> None:
+    """Where was each photo taken? Prints path, latitude, longitude (CSV or JSON)."""
+    from gpskit.atomic import write_text
+    from gpskit.train.evaluate import latest_run, predict
+
+    if output not in ("csv", "json"):
+        raise UsageError(f"--format must be csv or json, got {output!r}")
+    frame = predict(run or latest_run(), images)
+    if output == "csv":
+        text = frame.to_csv(index=False)
+    else:
+        text = (
+            json.dumps(frame.astype(object).where(frame.notna(), None).to_dict("records"), indent=2)
+            + "\n"
+        )
+    if out is not None:
+        write_text(out, text)
+        console.print(f"wrote {len(frame)} predictions to {out}")
+    else:
+        sys.stdout.write(text)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train", epilog=TRAIN_EPILOG)(train_command)
+    app.command(
+        "eval",
+        epilog="Examples:\n\n    gpskit eval\n\n    gpskit eval gpskit-data/runs/r1 --split val --json",
+    )(eval_command)
+    app.command(
+        "predict",
+        epilog="Examples:\n\n    gpskit predict new_photos/\n\n    gpskit predict IMG_0001.HEIC --format json --run gpskit-data/runs/r1",
+    )(predict_command)

@@ -1,0 +1,220 @@
+"""``gpskit eval`` and ``gpskit predict``: a trained run on a split, or on new photos."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from gpskit.atomic import write_text
+from gpskit.config import resolve_dataset_dir
+from gpskit.errors import InputError, MissingStepError
+from gpskit.imaging import decode_oriented
+from gpskit.schema import load_schema, write_table
+from gpskit.train import require_torch
+from gpskit.train.data import SplitDataset, read_split, target_columns, transforms
+from gpskit.train.engine import _loader, load_checkpoint, pick_device, predict_batches
+from gpskit.train.loss import TargetScaler
+from gpskit.train.metrics import by_sector, errors_m, label_noise, summary
+from gpskit.train.model import build_model
+
+
+@dataclass
+class LoadedRun:
+    run_dir: Path
+    checkpoint: dict[str, Any]
+    model: Any
+    scaler: TargetScaler
+    device: Any
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.checkpoint["options"])
+
+
+def latest_run(dataset_dir: Path | None = None) -> Path:
+    """The newest run folder (with a checkpoint) under DATASET_DIR/runs/."""
+    runs = resolve_dataset_dir(dataset_dir) / "runs"
+    candidates = sorted(
+        (p for p in runs.glob("*") if (p / "best.pt").exists() or (p / "last.pt").exists()),
+        key=lambda p: (p.stat().st_mtime, p.name),
+    )
+    if not candidates:
+        raise MissingStepError(
+            f"no trained run under {runs}", hint="run `gpskit train` first, or pass RUN"
+        )
+    return candidates[-1]
+
+
+def load_run(run_dir: Path, device: str = "auto") -> LoadedRun:
+    """The best checkpoint of a run (last.pt if there is no best.pt), ready to predict."""
+    path = run_dir / "best.pt" if (run_dir / "best.pt").exists() else run_dir / "last.pt"
+    if not path.exists():
+        raise MissingStepError(
+            f"{run_dir}: no best.pt or last.pt", hint="is this a gpskit run folder?"
+        )
+    checkpoint = load_checkpoint(path)
+    options = checkpoint["options"]
+    model = build_model(checkpoint["arch"], "none", float(options["dropout"]))
+    model.load_state_dict(checkpoint["model"])
+    target = pick_device(device)
+    model.to(target).eval()
+    return LoadedRun(
+        run_dir, checkpoint, model, TargetScaler.from_dict(checkpoint["normalisation"]), target
+    )
+
+
+def evaluate(
+    run_dir: Path, split: str = "test", splits_dir: Path | None = None, *, draw: bool = True
+) -> dict[str, Any]:
+    """Errors of a run on a split; writes predictions, eval JSON and plots into the run."""
+    run = load_run(run_dir)
+    options = run.options
+    splits_dir = splits_dir or Path(run.checkpoint["splits_dir"])
+    frame = read_split(splits_dir, split)
+    if not len(frame):
+        raise InputError(f"{splits_dir}/{split}.parquet has no rows to evaluate")
+    image_size = int(options["image_size"])
+    dataset = SplitDataset(
+        frame, run.scaler, options["target"], transforms(image_size, False), image_size
+    )
+    loader = _loader(dataset, int(options["batch_size"]), False, int(options.get("workers", 0)), 0)
+    predictions = predict_batches(run.model, loader, run.device, None).double().numpy()
+    pred_lat, pred_lon = run.scaler.decode(predictions[:, 0], predictions[:, 1])
+    lat_col, lon_col = target_columns(options["target"])
+    true_lat, true_lon = frame[lat_col].to_numpy(float), frame[lon_col].to_numpy(float)
+    errors = errors_m(true_lat, true_lon, pred_lat, pred_lon)
+    train = read_split(splits_dir, "train")
+    centre_lat, centre_lon = run.scaler.decode(np.zeros(1), np.zeros(1))
+    baseline = errors_m(
+        true_lat, true_lon, np.full(len(frame), centre_lat[0]), np.full(len(frame), centre_lon[0])
+    )
+    result = {
+        "run": str(run_dir),
+        "split": split,
+        "target": options["target"],
+        "arch": run.checkpoint["arch"],
+        "epoch": int(run.checkpoint["epoch"]),
+        "metrics": summary(errors),
+        "by_heading": by_sector(errors, frame.heading_sector.to_numpy()),
+        "label_noise_floor": label_noise(
+            pd.concat([train, frame]).latitude,
+            pd.concat([train, frame]).longitude,
+            pd.concat([train, frame]).spot_latitude,
+            pd.concat([train, frame]).spot_longitude,
+            pd.concat([train, frame]).spot_id,
+        ),
+        "baseline_train_mean": summary(baseline),
+    }
+    table = pd.DataFrame(
+        {
+            "root": frame.root,
+            "path": frame.path,
+            "split": split,
+            "true_latitude": true_lat,
+            "true_longitude": true_lon,
+            "pred_latitude": np.asarray(pred_lat, float),
+            "pred_longitude": np.asarray(pred_lon, float),
+            "error_m": errors,
+            "spot_id": frame.spot_id.to_numpy(np.int64),
+            "heading_sector": frame.heading_sector.to_numpy(),
+        }
+    )
+    write_table(
+        pa.Table.from_pandas(table, preserve_index=False),
+        run_dir / f"predictions-{split}.parquet",
+        load_schema("predictions"),
+    )
+    written = [str(run_dir / f"predictions-{split}.parquet")]
+    if draw:
+        from gpskit.plots import error_cdf, prediction_map
+
+        noise = errors_m(
+            frame.latitude.to_numpy(float),
+            frame.longitude.to_numpy(float),
+            frame.spot_latitude.to_numpy(float),
+            frame.spot_longitude.to_numpy(float),
+        )
+        error_cdf(
+            {
+                "model": errors,
+                "predict the training centre": baseline,
+                "GPS label noise (fix vs spot)": noise,
+            },
+            run_dir / f"error_cdf-{split}.png",
+            title=f"{run.checkpoint['arch']} on {split}: error CDF",
+        )
+        prediction_map(
+            table,
+            run_dir / f"map-{split}.png",
+            region=_region_of(splits_dir),
+            title=f"{split}: true (green) vs predicted (red)",
+        )
+        written += [str(run_dir / f"error_cdf-{split}.png"), str(run_dir / f"map-{split}.png")]
+    result["written"] = [*written, str(run_dir / f"eval-{split}.json")]
+    write_text(
+        run_dir / f"eval-{split}.json", json.dumps(result, indent=2, sort_keys=True, default=str)
+    )
+    return result
+
+
+def _region_of(splits_dir: Path) -> Any:
+    """The region coverage used for this dataset, if it can be found."""
+    from gpskit.regions import load_region
+
+    report = splits_dir.parent / "coverage" / "coverage.json"
+    try:
+        source = json.loads(report.read_text())["region"]["source"]
+        return load_region(source)
+    except Exception:
+        return None
+
+
+def predict(run_dir: Path, inputs: list[Path]) -> pd.DataFrame:
+    """Latitude/longitude for each photo (files and folders, any format ingest reads)."""
+    from gpskit.ingest import scan
+
+    torch, _ = require_torch()
+    run = load_run(run_dir)
+    image_size = int(run.options["image_size"])
+    transform = transforms(image_size, False)
+    files = scan(inputs)
+    rows: list[dict[str, Any]] = []
+    batch: list[Any] = []
+    batch_rows: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if not batch:
+            return
+        with torch.no_grad():
+            out = run.model(torch.stack(batch).to(run.device)).float().cpu().double().numpy()
+        lat, lon = run.scaler.decode(out[:, 0], out[:, 1])
+        for row, a, b in zip(batch_rows, np.atleast_1d(lat), np.atleast_1d(lon), strict=True):
+            row.update(latitude=float(a), longitude=float(b))
+        batch.clear()
+        batch_rows.clear()
+
+    for ref in files:
+        row: dict[str, Any] = {
+            "path": ref.absolute,
+            "latitude": None,
+            "longitude": None,
+            "error": None,
+        }
+        rows.append(row)
+        try:
+            image = decode_oriented(ref.absolute, min_side=image_size)
+        except Exception as exc:  # not an image, truncated: say so and go on
+            row["error"] = f"{type(exc).__name__}: {exc}"
+            continue
+        batch.append(transform(image))
+        batch_rows.append(row)
+        if len(batch) >= 32:
+            flush()
+    flush()
+    return pd.DataFrame(rows, columns=["path", "latitude", "longitude", "error"])

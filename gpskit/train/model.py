@@ -1,0 +1,74 @@
+"""torchvision ResNets with the study's head: dropout + linear to (east, north)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gpskit.errors import InputError, UsageError
+from gpskit.train import require_torch
+
+ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+FREEZABLE = ("stem", "layer1", "layer2", "layer3", "layer4")
+
+
+class WeightsUnavailableError(InputError):
+    """ImageNet weights could not be fetched (offline)."""
+
+
+def build_model(arch: str, weights: str = "imagenet", dropout: float = 0.5) -> Any:
+    """A ResNet whose final layer is Dropout(p) + Linear(features, 2)."""
+    torch, torchvision = require_torch()
+    if arch not in ARCHS:
+        raise UsageError(f"--arch must be one of {', '.join(ARCHS)}, got {arch!r}")
+    if not 0 <= dropout < 1:
+        raise UsageError(f"--dropout must be in [0, 1), got {dropout}")
+    builder = getattr(torchvision.models, arch)
+    if weights == "imagenet":
+        enum = torchvision.models.get_model_weights(arch).DEFAULT
+        try:
+            model = builder(weights=enum)
+        except Exception as exc:  # URLError, HTTPError, hash mismatch on a partial file
+            raise WeightsUnavailableError(
+                f"could not fetch torchvision's ImageNet weights for {arch} ({type(exc).__name__})",
+                hint="connect once to fill the torch cache, or use --weights none, or --weights PATH "
+                "(a local torchvision state dict)",
+            ) from None
+    else:
+        model = builder(weights=None)
+        if weights != "none":
+            path = Path(weights)
+            if not path.is_file():
+                raise InputError(
+                    f"--weights {weights}: no such file", hint="use imagenet, none, or a file path"
+                )
+            try:
+                state = torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as exc:
+                raise InputError(f"--weights {path}: not a readable state dict ({exc})") from None
+            state = state.get("model", state) if isinstance(state, dict) else state
+            state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+            missing, unexpected = model.load_state_dict(state, strict=False)
+            if unexpected or [k for k in missing if not k.startswith("fc.")]:
+                raise InputError(
+                    f"--weights {path}: does not fit {arch} (missing {len(missing)}, unexpected {len(unexpected)})"
+                )
+    features = model.fc.in_features
+    model.fc = torch.nn.Sequential(torch.nn.Dropout(dropout), torch.nn.Linear(features, 2))
+    return model
+
+
+def freeze(model: Any, parts: list[str]) -> None:
+    """Stop gradients for the named parts (stem = conv1 + bn1)."""
+    unknown = set(parts) - set(FREEZABLE)
+    if unknown:
+        raise UsageError(
+            f"--freeze: unknown parts {sorted(unknown)}; choose from {', '.join(FREEZABLE)}"
+        )
+    modules = {"stem": [model.conv1, model.bn1]}
+    for name in FREEZABLE[1:]:
+        modules[name] = [getattr(model, name)]
+    for part in parts:
+        for module in modules[part]:
+            for parameter in module.parameters():
+                parameter.requires_grad = False

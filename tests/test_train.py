@@ -1,0 +1,322 @@
+"""Training, evaluation and prediction on CPU: units, a tiny end-to-end run, DDP."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from gpskit.cli import app
+from gpskit.errors import MissingDependencyError
+from gpskit.exifwrite import save_photo
+from gpskit.geo import LocalProjection
+from gpskit.ingest import IngestOptions, ingest
+from gpskit.split import SplitOptions, split
+from gpskit.train.metrics import by_sector, label_noise, summary
+
+from .conftest import good_exif
+
+torch = pytest.importorskip("torch", reason="gpskit[train] not installed")
+
+CAMPUS = LocalProjection(39.9515, -75.1915)
+
+
+def colour_photo(x: float, y: float, heading: float, rng: np.random.Generator) -> Image.Image:
+    """A photo whose colours change smoothly with where it was taken (learnable)."""
+    base = np.array([128 + 1.6 * x, 128 + 1.6 * y, 60 + 0.3 * heading])
+    pixels = base[None, None, :] + rng.normal(0, 12, size=(240, 320, 3))
+    stripes = (np.arange(320) // (12 + int(abs(x)) % 9) % 2)[None, :, None] * 25
+    return Image.fromarray(np.clip(pixels + stripes, 0, 255).astype(np.uint8), "RGB")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("train")
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        for j in range(8):
+            x, y = -52.5 + 15 * i, -52.5 + 15 * j
+            for k, heading in enumerate((0.0, 90.0, 180.0, 270.0)):
+                lat, lon = CAMPUS.inverse(x + rng.normal(0, 1), y + rng.normal(0, 1))
+                exif = good_exif(latitude=float(lat), longitude=float(lon), heading=heading)
+                save_photo(
+                    colour_photo(x, y, heading, rng),
+                    root / "photos" / f"s{i}{j}_{k}.jpg",
+                    exif,
+                    quality=85,
+                )
+    dataset = root / "ds"
+    ingest([root / "photos"], dataset, IngestOptions(workers=2))
+    split(dataset, SplitOptions(embed=True, max_side=64, ratios=(0.7, 0.15, 0.15)))
+    run = root / "run"
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            str(dataset / "splits"),
+            "--out",
+            str(run),
+            "--arch",
+            "resnet18",
+            "--weights",
+            "none",
+            "--epochs",
+            "8",
+            "--batch-size",
+            "32",
+            "--image-size",
+            "48",
+            "--lr",
+            "0.003",
+            "--workers",
+            "0",
+            "--dropout",
+            "0.1",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return {
+        "dataset": dataset,
+        "run": run,
+        "photos": root / "photos",
+        "result": json.loads(result.stdout),
+    }
+
+
+def test_tiny_run_beats_the_mean_predictor(trained: dict) -> None:
+    result = trained["result"]
+    assert result["best_epoch"] >= 1
+    history = pd.read_csv(trained["run"] / "metrics.csv")
+    assert list(history.columns) == [
+        "epoch",
+        "train_loss",
+        "val_mean_m",
+        "val_median_m",
+        "lr",
+        "images_per_s",
+        "seconds",
+    ]
+    assert len(history) == 8
+    evaluation = CliRunner().invoke(app, ["eval", str(trained["run"]), "--json"])
+    assert evaluation.exit_code == 0, evaluation.output
+    report = json.loads(evaluation.stdout)
+    model, baseline = report["metrics"]["mean_m"], report["baseline_train_mean"]["mean_m"]
+    assert model < 0.6 * baseline, (model, baseline)
+    for name in (
+        "predictions-test.parquet",
+        "error_cdf-test.png",
+        "map-test.png",
+        "eval-test.json",
+    ):
+        assert (trained["run"] / name).exists(), name
+    assert report["label_noise_floor"]["photos"] > 0
+    assert set(report["metrics"]["within_m"]) == {"5", "10", "25", "50", "100"}
+
+
+def test_checkpoint_is_data_and_round_trips(trained: dict) -> None:
+    from gpskit.train.evaluate import load_run
+
+    state = torch.load(trained["run"] / "best.pt", map_location="cpu", weights_only=True)
+    assert state["arch"] == "resnet18" and state["options"]["image_size"] == 48
+    assert set(state["normalisation"]) == {"lat0", "lon0", "mean", "std"}
+    run = load_run(trained["run"])
+    x = torch.randn(2, 3, 48, 48)
+    with torch.no_grad():
+        a = run.model(x)
+        b = load_run(trained["run"]).model(x)
+    assert torch.allclose(a, b)
+
+
+def test_predict_photos_and_folders(trained: dict, tmp_path: Path) -> None:
+    new = tmp_path / "new"
+    new.mkdir()
+    shutil.copy(trained["photos"] / "s00_0.jpg", new / "a.jpg")
+    Image.open(new / "a.jpg").save(new / "b.png")
+    (new / "notes.txt").write_text("not a photo")
+    result = CliRunner().invoke(
+        app, ["predict", str(new), "--run", str(trained["run"]), "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = {Path(r["path"]).name: r for r in json.loads(result.stdout)}
+    assert rows["a.jpg"]["latitude"] == pytest.approx(39.9515, abs=0.002)
+    assert rows["b.png"]["longitude"] == pytest.approx(-75.1915, abs=0.002)
+    assert rows["notes.txt"]["latitude"] is None and rows["notes.txt"]["error"]
+    out = tmp_path / "p.csv"
+    assert (
+        CliRunner()
+        .invoke(
+            app, ["predict", str(new / "a.jpg"), "--run", str(trained["run"]), "--out", str(out)]
+        )
+        .exit_code
+        == 0
+    )
+    assert list(pd.read_csv(out).columns) == ["path", "latitude", "longitude", "error"]
+
+
+def test_resume_continues_from_last(trained: dict, tmp_path: Path) -> None:
+    from gpskit.train.engine import TrainOptions, train
+
+    run = tmp_path / "resumed"
+    options = TrainOptions(
+        arch="resnet18", weights="none", epochs=4, batch_size=32, image_size=32, workers=0
+    )
+
+    def interrupt(stats: object) -> None:
+        if stats.epoch == 2:  # type: ignore[attr-defined]
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(trained["dataset"] / "splits", run, options, on_epoch=interrupt)
+    assert len(pd.read_csv(run / "metrics.csv")) == 2
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            str(trained["dataset"] / "splits"),
+            "--out",
+            str(run),
+            "--resume",
+            "--workers",
+            "0",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(run / "metrics.csv").epoch.tolist() == [1, 2, 3, 4]
+    assert torch.load(run / "last.pt", weights_only=True)["options"]["arch"] == "resnet18"
+
+
+def test_ddp_with_two_cpu_processes(trained: dict, tmp_path: Path) -> None:
+    run = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29517",
+            "-m",
+            "gpskit",
+            "train",
+            str(trained["dataset"] / "splits"),
+            "--out",
+            str(run),
+            "--arch",
+            "resnet18",
+            "--weights",
+            "none",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--image-size",
+            "32",
+            "--workers",
+            "0",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    output = json.loads(done.stdout)
+    assert output["world_size"] == 2
+    assert (run / "best.pt").exists() and len(pd.read_csv(run / "metrics.csv")) == 1
+
+
+# --- units ------------------------------------------------------------------------------
+
+
+def test_target_scaler_round_trip_under_a_millimetre() -> None:
+    from gpskit.geo import haversine_m
+    from gpskit.train.loss import TargetScaler
+
+    rng = np.random.default_rng(0)
+    lat, lon = 39.95 + rng.uniform(-0.003, 0.003, 500), -75.19 + rng.uniform(-0.003, 0.003, 500)
+    scaler = TargetScaler.fit(lat, lon)
+    u, v = scaler.encode(lat, lon)
+    assert abs(np.mean(u)) < 1e-9 and abs(np.std(v) - 1) < 1e-9
+    back_lat, back_lon = scaler.decode(u, v)
+    assert np.max(haversine_m(lat, lon, back_lat, back_lon)) < 1e-3
+
+
+def test_loss_haversine_term_in_metres() -> None:
+    from gpskit.train.loss import GeoLoss, TargetScaler
+
+    scaler = TargetScaler(39.95, -75.19, (0.0, 0.0), (100.0, 100.0))
+    target = torch.zeros(4, 2)
+    pred = torch.tensor([[0.3, 0.4]] * 4, requires_grad=True)  # 30 m east, 40 m north: 50 m
+    loss = GeoLoss(scaler, "haversine")
+    assert float(loss(pred, target)) == pytest.approx(50.0, rel=1e-4)
+    combined = GeoLoss(scaler, "mse+haversine", alpha=0.1)(pred, target)
+    assert float(combined) == pytest.approx((0.09 + 0.16) / 2 + 5.0, rel=1e-4)
+    combined.backward()
+    assert pred.grad is not None and torch.isfinite(pred.grad).all()
+
+
+def test_metrics_against_hand_computed_values() -> None:
+    errors = np.array([1.0, 4.0, 9.0, 30.0, 120.0])
+    s = summary(errors)
+    assert s["mean_m"] == pytest.approx(32.8) and s["median_m"] == 9.0 and s["max_m"] == 120.0
+    assert s["rmse_m"] == pytest.approx(np.sqrt((1 + 16 + 81 + 900 + 14400) / 5))
+    assert s["within_m"] == {"5": 0.4, "10": 0.6, "25": 0.6, "50": 0.8, "100": 0.8}
+    sectors = by_sector(errors, ["N", "N", "S", None, "S"])
+    assert sectors["N"]["mean_m"] == 2.5 and sectors["none"]["photos"] == 1
+    noise = label_noise(
+        [0.0, 0.0, 1.0], [0.0, 0.0002, 1.0], [0.0, 0.0, 1.0], [0.0001, 0.0001, 1.0], [1, 1, 2]
+    )
+    assert noise["photos"] == 2 and noise["median_m"] == pytest.approx(11.12, abs=0.05)
+
+
+def test_freeze_and_head() -> None:
+    from gpskit.train.model import build_model, freeze
+
+    model = build_model("resnet18", "none", dropout=0.3)
+    assert isinstance(model.fc[0], torch.nn.Dropout) and model.fc[1].out_features == 2
+    freeze(model, ["stem", "layer1"])
+    assert not any(p.requires_grad for p in model.layer1.parameters())
+    assert all(p.requires_grad for p in model.layer4.parameters())
+
+
+def test_offline_imagenet_weights_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torchvision
+
+    from gpskit.train.model import WeightsUnavailableError, build_model
+
+    def offline(*args: object, **kwargs: object) -> None:
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(torchvision.models, "resnet18", offline)
+    with pytest.raises(WeightsUnavailableError, match="--weights none"):
+        build_model("resnet18", "imagenet")
+
+
+def test_missing_torch_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gpskit.train import require_torch
+
+    real_import = builtins.__import__
+
+    def no_torch(name: str, *args: object, **kwargs: object) -> object:
+        if name in ("torch", "torchvision"):
+            raise ImportError(name=name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_torch)
+    with pytest.raises(MissingDependencyError, match=r"gpskit\[train\]"):
+        require_torch()
