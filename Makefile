@@ -26,15 +26,10 @@ unit: setup
 test: lint typecheck unit
 
 demo: setup
-	rm -rf .demo-photos
-	$(BIN)/python -m gpskit.samples .demo-photos
-	$(BIN)/gpskit ingest .demo-photos --out demo
-	$(BIN)/gpskit dedup demo
-	$(BIN)/gpskit coverage demo
-	$(BIN)/gpskit split demo --embed --force
+	$(BIN)/gpskit demo --out demo
 
 bench: setup
 	$(BIN)/python benchmarks/bench_ingest.py
 
 clean:
-	rm -rf demo .demo-photos gpskit-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf demo gpskit-data .pytest_cache .mypy_cache .ruff_cache

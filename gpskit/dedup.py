@@ -21,8 +21,8 @@ Thresholds were calibrated on generated views (``tests/test_dedup.py``): copies 
 6 bits, views of the same spot 45° apart at least 14 bits (10 for the crop comparison).
 
 The keeper rule, in order: accepted before rejected, more pixels, smaller GPS error
-(unknown last), larger file (less compressed), earlier capture (unknown last), then path
-order.
+(unknown last), larger file (less compressed), earlier capture (unknown last), older file
+(an original predates its copies), then path order.
 """
 
 from __future__ import annotations
@@ -334,6 +334,7 @@ def keeper_order(frame: pd.DataFrame) -> npt.NDArray[np.int64]:
             "error": frame.gps_h_error.fillna(np.inf).to_numpy(float),
             "bytes": -frame.file_size.to_numpy(float),
             "time": np.where(clock >= 0, seconds, np.inf),
+            "mtime": frame.mtime_ns.to_numpy(np.int64),  # originals predate their copies
             "root": frame.root.to_numpy(),
             "path": frame.path.to_numpy(),
         }

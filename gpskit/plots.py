@@ -53,10 +53,17 @@ def contact_sheet(
     sizes = grouped.drop_duplicates("group_id").sort_values(
         ["group_size", "group_id"], ascending=[False, True]
     )
-    chosen = sizes.group_id.head(max_groups).tolist()
+    # the largest groups of each kind in turn, so every kind of link can be checked by eye
+    by_kind = [list(sizes[sizes.kind == kind].group_id) for kind in ("near", "burst", "exact")]
+    chosen: list[Any] = []
+    while len(chosen) < max_groups and any(by_kind):
+        for queue in by_kind:
+            if queue and len(chosen) < max_groups:
+                chosen.append(queue.pop(0))
     shown = max((min(int(n), max_members) for n in sizes.group_size.head(max_groups)), default=1)
     width = max(PAD + shown * (THUMB + PAD), 420)
-    row_h = CAPTION + THUMB + CAPTION + PAD
+    thumb_h = THUMB * 3 // 4  # phone photos are 4:3
+    row_h = CAPTION + thumb_h + CAPTION + PAD
     sheet = Image.new("RGB", (width, PAD + row_h * max(1, len(chosen))), "white")
     draw = ImageDraw.Draw(sheet)
     small, title = font(11), font(13)
@@ -75,6 +82,8 @@ def contact_sheet(
             x = PAD + c * (THUMB + PAD)
             row = frame.iloc[int(member.pos)]
             thumb = _thumbnail(f"{row.root}/{row.path}")
+            if thumb.height > thumb_h:
+                thumb.thumbnail((THUMB, thumb_h))
             sheet.paste(thumb, (x, y + CAPTION))
             colour = (0, 160, 0) if member.keep else (200, 120, 0)
             draw.rectangle(
@@ -89,7 +98,10 @@ def contact_sheet(
                 label += f" {float(member.gps_offset_m):.0f} m"
             name = Path(str(member.path)).name
             draw.text(
-                (x, y + CAPTION + THUMB + 2), f"{label}  {name}"[:28], fill=(40, 40, 40), font=small
+                (x, y + CAPTION + thumb.height + 3),
+                f"{label}  {name}"[:28],
+                fill=(40, 40, 40),
+                font=small,
             )
     with atomic_path(target) as tmp:
         sheet.save(tmp, format="PNG")

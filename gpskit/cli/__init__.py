@@ -84,9 +84,9 @@ def _root(
 
 
 def _register() -> None:
-    from gpskit.cli import coverage, dedup, info, ingest, split, train
+    from gpskit.cli import coverage, dedup, info, ingest, split, synth, train
 
-    for module in (ingest, dedup, coverage, split, train, info):
+    for module in (ingest, dedup, coverage, split, train, info, synth):
         module.register(app)
 
 

@@ -1,0 +1,130 @@
+"""The synthetic campus: views depend on place and heading; EXIF and truth agree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from gpskit.exif import read_metadata
+from gpskit.imaging import open_image
+from gpskit.regions import load_region
+from gpskit.synth import DefectRates, SynthOptions, build_world, light_at, render, synth
+
+SMALL = SynthOptions(
+    spots=8,
+    headings=4,
+    pitches=(0.0,),
+    size=(200, 150),
+    workers=2,
+    defects=DefectRates(no_gps=0.1, exact_copy=0.1, truncated=0.05, burst=0.05, non_image_files=1),
+)
+
+
+@pytest.fixture(scope="module")
+def small_campus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("synth")
+    synth(out, SMALL)
+    return out
+
+
+def test_files_and_truth(small_campus: Path) -> None:
+    truth = pd.read_csv(small_campus / "truth.csv")
+    photos = truth[truth.kind == "photo"]
+    assert len(photos) == 8 * 4
+    assert all((small_campus / f).exists() for f in truth.file)
+    assert {"exact_copy", "truncated", "burst", "non_image"} <= set(truth.kind)
+    assert truth.defects.fillna("").str.contains("no_gps").sum() >= 1
+
+
+def test_exif_matches_truth(small_campus: Path) -> None:
+    truth = pd.read_csv(small_campus / "truth.csv")
+    clean = truth[(truth.kind == "photo") & truth.defects.isna()].iloc[0]
+    with open_image(small_campus / clean.file) as img:
+        meta = read_metadata(img)
+        assert img.size == (200, 150)
+    assert meta.latitude == pytest.approx(clean.reported_latitude, abs=1e-6)
+    assert meta.longitude == pytest.approx(clean.reported_longitude, abs=1e-6)
+    assert meta.img_direction == pytest.approx(clean.true_heading, abs=0.01)
+    assert meta.img_direction_ref == "T" and meta.gps_h_error and meta.make
+    assert meta.datetime_original_utc is not None and meta.gps_timestamp is not None
+
+
+def test_gps_noise_is_of_the_configured_size(small_campus: Path) -> None:
+    from gpskit.geo import haversine_m
+
+    truth = pd.read_csv(small_campus / "truth.csv")
+    photos = truth[truth.kind == "photo"]
+    error = haversine_m(
+        photos.true_latitude,
+        photos.true_longitude,
+        photos.reported_latitude,
+        photos.reported_longitude,
+    )
+    assert 2 < np.median(error) < 20
+
+
+def test_nearby_views_look_alike_far_ones_do_not() -> None:
+    region = load_region("penn_campus")
+    world = build_world(region, 60, seed=3)
+    rng = np.random.default_rng(0)
+    light = light_at(12, rng)
+
+    def view(x: float, y: float, heading: float) -> np.ndarray:
+        return np.asarray(render(world, x, y, heading, 0.0, light, (160, 120), rng), float)
+
+    x0, y0 = world.spots[10]
+    here = view(x0, y0, 90)
+    near = view(x0 + 2.0, y0 + 1.0, 92)
+    far = view(*world.spots[45], 90)
+    turned = view(x0, y0, 180)
+    assert np.abs(here - near).mean() < 0.6 * np.abs(here - far).mean()
+    assert np.abs(here - near).mean() < 0.6 * np.abs(here - turned).mean()
+
+
+def test_same_seed_same_photos(small_campus: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    synth(again, SMALL)
+    assert (again / "truth.csv").read_bytes() == (small_campus / "truth.csv").read_bytes()
+    name = pd.read_csv(again / "truth.csv").file.iloc[5]
+    assert (again / name).read_bytes() == (small_campus / name).read_bytes()
+
+
+def test_render_size_and_sky_above_ground() -> None:
+    world = build_world(load_region("penn_campus"), 20, seed=0)
+    rng = np.random.default_rng(1)
+    img = render(world, *world.spots[0], 0.0, 20.0, light_at(10, rng), (320, 240), rng)
+    assert isinstance(img, Image.Image) and img.size == (320, 240)
+
+
+def test_synth_cli(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from gpskit.cli import app
+
+    result = CliRunner().invoke(
+        app,
+        [
+            "synth",
+            str(tmp_path / "c"),
+            "--spots",
+            "3",
+            "--headings",
+            "2",
+            "--pitches",
+            "0",
+            "--size",
+            "128x96",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["photos"] == 6 and (tmp_path / "c" / "truth.csv").exists()
+    bad = CliRunner().invoke(app, ["synth", str(tmp_path / "d"), "--size", "big"])
+    assert bad.exit_code == 2 and "--size" in bad.stderr
