@@ -263,9 +263,9 @@ def test_loss_haversine_term_in_metres() -> None:
     target = torch.zeros(4, 2)
     pred = torch.tensor([[0.3, 0.4]] * 4, requires_grad=True)  # 30 m east, 40 m north: 50 m
     loss = GeoLoss(scaler, "haversine")
-    assert float(loss(pred, target)) == pytest.approx(50.0, rel=1e-4)
+    assert float(loss(pred, target).detach()) == pytest.approx(50.0, rel=1e-4)
     combined = GeoLoss(scaler, "mse+haversine", alpha=0.1)(pred, target)
-    assert float(combined) == pytest.approx((0.09 + 0.16) / 2 + 5.0, rel=1e-4)
+    assert float(combined.detach()) == pytest.approx((0.09 + 0.16) / 2 + 5.0, rel=1e-4)
     combined.backward()
     assert pred.grad is not None and torch.isfinite(pred.grad).all()
 
