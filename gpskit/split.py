@@ -167,6 +167,11 @@ def candidate_photos(
     """Rows eligible for splitting (and the manifest): accepted, kept, inside by default."""
     manifest = load_manifest(dataset_dir).to_pandas()
     cover = load_coverage(dataset_dir).to_pandas()
+    rejected_in = 0
+    if options.include_rejected:
+        extra = rejected_with_position(dataset_dir, manifest, cover)
+        rejected_in = len(extra)
+        cover = pd.concat([cover, extra], ignore_index=True) if len(extra) else cover
     dups = load_duplicates(dataset_dir).to_pandas()[["root", "path", "group_id", "keep"]]
     frame = cover.merge(
         dups.rename(columns={"keep": "dedup_keep"}), on=["root", "path"], how="left"
@@ -200,7 +205,7 @@ def candidate_photos(
         how="left",
     )
     excluded = {
-        "rejected": int((manifest.status != "accepted").sum()),
+        "rejected": int((manifest.status != "accepted").sum()) - rejected_in,
         "duplicates": 0,
         "outside_region": 0,
     }
@@ -214,18 +219,77 @@ def candidate_photos(
         excluded["outside_region"] = int((dropped & keep).sum())
         keep &= ~dropped
     frame = frame[keep].sort_values(["root", "path"]).reset_index(drop=True)
-    # coverage only holds accepted photos; rejected ones with a position join on request
-    if options.include_rejected:
-        excluded["rejected"] = int(
-            ((manifest.status != "accepted") & manifest.latitude.isna()).sum()
-        )
-        notes_rows = manifest[(manifest.status != "accepted") & manifest.latitude.notna()]
-        if len(notes_rows):
-            raise UsageError(
-                "--include-rejected: rejected photos have no spot yet",
-                hint="re-run `gpskit ingest` with looser thresholds instead, so they are accepted",
-            )
     return frame, manifest, excluded
+
+
+def rejected_with_position(
+    dataset_dir: Path, manifest: pd.DataFrame, cover: pd.DataFrame
+) -> pd.DataFrame:
+    """Rejected photos that still have a usable position, shaped like coverage rows.
+
+    Each joins the nearest accepted spot within the spot radius coverage used, else a
+    spot of its own; positions at (0, 0) or out of range stay out (no label at all).
+    """
+    from gpskit.coverage import COVERAGE_FILE, SECTORS, heading_sector
+    from gpskit.regions import load_region
+    from gpskit.schema import file_metadata
+
+    settings = json.loads(file_metadata(dataset_dir / COVERAGE_FILE).get("gpskit.coverage", "{}"))
+    options = settings.get("options", {})
+    region = load_region(options.get("region", "penn_campus"))
+    radius = float(options.get("spot_radius_m", 3.0))
+    rows = manifest[
+        (manifest.status != "accepted")
+        & manifest.latitude.notna()
+        & manifest.longitude.notna()
+        & ~manifest.reasons.map(lambda r: bool({"gps_null_island", "gps_out_of_range"} & set(r)))
+    ]
+    if rows.empty:
+        return cover.iloc[:0]
+    lat, lon = rows.latitude.to_numpy(float), rows.longitude.to_numpy(float)
+    x, y = region.project(lat, lon)
+    spots = cover.drop_duplicates("spot_id")
+    sx, sy = region.project(
+        spots.spot_latitude.to_numpy(float), spots.spot_longitude.to_numpy(float)
+    )
+    spot_id = np.zeros(len(rows), np.int64)
+    spot_lat, spot_lon, size = lat.copy(), lon.copy(), np.ones(len(rows), np.int32)
+    next_id = int(cover.spot_id.max()) + 1 if len(cover) else 1
+    for i in range(len(rows)):
+        d = np.hypot(sx - x[i], sy - y[i]) if len(spots) else np.array([])
+        if len(d) and d.min() <= radius:
+            j = int(d.argmin())
+            spot_id[i] = int(spots.spot_id.iloc[j])
+            spot_lat[i], spot_lon[i] = spots.spot_latitude.iloc[j], spots.spot_longitude.iloc[j]
+            size[i] = int(spots.spot_size.iloc[j])
+        else:
+            spot_id[i], next_id = next_id, next_id + 1
+    heading = rows.img_direction.to_numpy(float, na_value=np.nan)
+    sector = heading_sector(heading)
+    inside = region.contains(lat, lon)
+    return pd.DataFrame(
+        {
+            "root": rows.root.to_numpy(),
+            "path": rows.path.to_numpy(),
+            "latitude": lat,
+            "longitude": lon,
+            "x_m": x,
+            "y_m": y,
+            "inside_region": inside,
+            "outside_region": ~inside,
+            "keep": True,
+            "cell": None,
+            "spot_id": spot_id,
+            "spot_latitude": spot_lat,
+            "spot_longitude": spot_lon,
+            "spot_size": size,
+            "heading_true": pd.Series(heading, dtype="Float64")
+            .where(np.isfinite(heading))
+            .to_numpy(),
+            "heading_sector": [SECTORS[s] if s >= 0 else None for s in sector],
+            "heading_magnetic": (rows.img_direction_ref == "M").to_numpy(bool),
+        }
+    )
 
 
 # --- units and assignment -------------------------------------------------------------------
@@ -469,6 +533,10 @@ def split(
     if options.include_duplicates:
         warnings.append(
             "duplicates included: copies stay within one split, but they weigh more in training"
+        )
+    if options.include_rejected:
+        warnings.append(
+            "rejected photos with a position included: their labels are suspect (poor or stale fixes)"
         )
     if options.include_outside:
         warnings.append(

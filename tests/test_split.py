@@ -251,3 +251,19 @@ def test_cli_split_json(photo_dataset: Path) -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["strategy"] == "spot" and sum(data["counts"].values()) == 24
+
+
+def test_include_rejected_takes_photos_with_a_position(tmp_path: Path) -> None:
+    rows = survey_rows(20, seed=2)
+    rows[0].update(status="rejected", reasons=["gps_error_too_large"], gps_h_error=60.0)
+    rows[1].update(status="rejected", reasons=["gps_null_island"], latitude=0.0, longitude=0.0)
+    dataset = tmp_path / "ds"
+    write_manifest(dataset, rows)
+    report = split(dataset)
+    assert sum(report.counts.values()) == 158 and report.excluded["rejected"] == 2
+    report = split(dataset, SplitOptions(include_rejected=True, force=True))
+    assert sum(report.counts.values()) == 159 and report.excluded["rejected"] == 1
+    assert any("rejected" in w for w in report.warnings)
+    frame = read_splits(dataset).set_index("path")
+    spot_of_first = frame.loc["p00000.jpg", "spot_id"]
+    assert spot_of_first == frame.loc["p00002.jpg", "spot_id"]  # joined its accepted spot

@@ -47,6 +47,13 @@ def split_command(
             help="Keep non-keeper copies (they stay in their keeper's split, but weigh more).",
         ),
     ] = False,
+    include_rejected: Annotated[
+        bool,
+        typer.Option(
+            "--include-rejected",
+            help="Keep rejected photos that still have a position (risk: poor, stale or noisy GPS labels).",
+        ),
+    ] = False,
     include_outside: Annotated[
         bool,
         typer.Option(
@@ -89,6 +96,7 @@ def split_command(
         buffer_m=buffer,
         include_duplicates=include_duplicates,
         include_outside=include_outside,
+        include_rejected=include_rejected,
         embed=embed,
         max_side=max_side,
         workers=workers,
