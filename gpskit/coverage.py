@@ -30,13 +30,12 @@ import shapely
 
 from gpskit.atomic import write_text
 from gpskit.config import MANIFEST_FILE
-from gpskit.dedup import duplicates_are_current, load_duplicates, manifest_fingerprint
+from gpskit.dedup import duplicates_are_current, load_duplicates
 from gpskit.errors import MissingStepError, UsageError
-from gpskit.geo import haversine_m
 from gpskit.graph import connected_components, pairs_within
-from gpskit.ingest import load_manifest
+from gpskit.ingest import load_manifest, made_from_current_manifest, manifest_fingerprint
 from gpskit.regions import DEFAULT_REGION, Region, load_region
-from gpskit.schema import file_metadata, load_schema, read_table, write_table
+from gpskit.schema import load_schema, read_table, write_table
 
 COVERAGE_FILE = "coverage.parquet"
 COVERAGE_DIR = "coverage"
@@ -213,11 +212,7 @@ def load_coverage(dataset_dir: Path) -> pa.Table:
 
 def coverage_is_current(dataset_dir: Path) -> bool:
     """True when coverage.parquet exists and was made from the current manifest."""
-    path = dataset_dir / COVERAGE_FILE
-    if not path.exists():
-        return False
-    meta = json.loads(file_metadata(path).get("gpskit.coverage", "{}"))
-    return bool(meta.get("manifest_sha256") == manifest_fingerprint(dataset_dir))
+    return made_from_current_manifest(dataset_dir / COVERAGE_FILE, "gpskit.coverage", dataset_dir)
 
 
 def _photos(dataset_dir: Path) -> tuple[pd.DataFrame, bool]:
@@ -548,18 +543,3 @@ def _write(
         out / "coverage.json", json.dumps(report.to_dict(), indent=2, sort_keys=True, default=str)
     )
     report.written.append(str(out / "coverage.json"))
-
-
-def spot_scatter_m(table: pd.DataFrame) -> dict[str, float]:
-    """Scatter of GPS fixes around their spot's median: the label-noise floor (metres)."""
-    d = haversine_m(table.latitude, table.longitude, table.spot_latitude, table.spot_longitude)
-    multi = table.spot_size.to_numpy() > 1
-    d = np.asarray(d)[multi]
-    if not len(d):
-        return {"photos": 0, "median_m": float("nan"), "p90_m": float("nan"), "rms_m": float("nan")}
-    return {
-        "photos": len(d),
-        "median_m": float(np.median(d)),
-        "p90_m": float(np.percentile(d, 90)),
-        "rms_m": float(np.sqrt(np.mean(d**2))),
-    }

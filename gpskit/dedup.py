@@ -27,7 +27,6 @@ The keeper rule, in order: accepted before rejected, more pixels, smaller GPS er
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -44,8 +43,12 @@ from gpskit.errors import MissingStepError, UsageError
 from gpskit.geo import angle_difference, haversine_m
 from gpskit.graph import connected_components
 from gpskit.hashindex import cross_join, hex_to_u64, self_join
-from gpskit.ingest import load_manifest, manifest_path
-from gpskit.schema import file_metadata, load_schema, read_table, write_table
+from gpskit.ingest import (
+    load_manifest,
+    made_from_current_manifest,
+    manifest_fingerprint,
+)
+from gpskit.schema import load_schema, read_table, write_table
 
 DUPLICATES_FILE = "duplicates.parquet"
 OVERLAP_FILE = "overlap.parquet"
@@ -147,15 +150,6 @@ class DedupReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def manifest_fingerprint(dataset_dir: Path) -> str:
-    """SHA-256 of the manifest file: later outputs record it to detect a stale dataset."""
-    digest = hashlib.sha256()
-    with open(manifest_path(dataset_dir), "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --- links ------------------------------------------------------------------------------
@@ -441,11 +435,7 @@ def load_duplicates(dataset_dir: Path) -> pa.Table:
 
 def duplicates_are_current(dataset_dir: Path) -> bool:
     """True when duplicates.parquet exists and was made from the current manifest."""
-    path = dataset_dir / DUPLICATES_FILE
-    if not path.exists():
-        return False
-    meta = json.loads(file_metadata(path).get("gpskit.dedup", "{}"))
-    return bool(meta.get("manifest_sha256") == manifest_fingerprint(dataset_dir))
+    return made_from_current_manifest(dataset_dir / DUPLICATES_FILE, "gpskit.dedup", dataset_dir)
 
 
 def _manifest_frame(dataset_dir: Path) -> pd.DataFrame:

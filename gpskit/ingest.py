@@ -258,6 +258,23 @@ def manifest_path(dataset_dir: Path) -> Path:
     return dataset_dir / MANIFEST_FILE
 
 
+def manifest_fingerprint(dataset_dir: Path) -> str:
+    """SHA-256 of the manifest file: later outputs record it to detect a stale dataset."""
+    digest = hashlib.sha256()
+    with open(manifest_path(dataset_dir), "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def made_from_current_manifest(path: Path, metadata_key: str, dataset_dir: Path) -> bool:
+    """True when a later step's output exists and records the current manifest's hash."""
+    if not path.exists():
+        return False
+    meta = json.loads(file_metadata(path).get(metadata_key, "{}"))
+    return bool(meta.get("manifest_sha256") == manifest_fingerprint(dataset_dir))
+
+
 def load_manifest(dataset_dir: Path) -> pa.Table:
     """Read and check ``DATASET_DIR/manifest.parquet``."""
     return read_table(

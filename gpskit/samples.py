@@ -1,19 +1,18 @@
-"""Small generated photo sets with phone EXIF, for ``make demo``, benchmarks and tests.
+"""Generated images for tests and benchmarks: textured photos with phone EXIF, and
+panoramic spots whose views at neighbouring headings overlap (dedup's evaluation set).
 
-Not a realistic scene (that is ``gpskit synth``): textured images whose EXIF is what a
-phone writes around Penn's campus, plus one file of each common defect.
+Not a realistic campus: that is ``gpskit synth``.
 """
 
 from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from gpskit.exifwrite import PhoneExif, save_photo
+from gpskit.exifwrite import PhoneExif
 
 #: Centre of the default region (Penn's campus, 33rd-34th St, Walnut-Spruce).
 CAMPUS_CENTRE = (39.9515, -75.1915)
@@ -42,54 +41,6 @@ def phone_exif(rng: random.Random, index: int) -> PhoneExif:
         h_error=rng.uniform(3, 12),
         taken=taken,
     )
-
-
-def write_photo_set(
-    out: Path,
-    count: int = 24,
-    *,
-    size: tuple[int, int] = (640, 480),
-    seed: int = 0,
-    defects: bool = True,
-) -> list[Path]:
-    """Write ``count`` good JPEGs (and, with ``defects``, one file per common defect)."""
-    rng = random.Random(seed)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for i in range(count):
-        img = textured_image(*size, seed=seed * 100_003 + i)
-        written.append(save_photo(img, out / f"IMG_{i:04d}.jpg", phone_exif(rng, i)))
-    if not defects:
-        return written
-    img = textured_image(*size, seed=seed + 999)
-    no_gps = phone_exif(rng, 0)
-    no_gps.latitude = no_gps.longitude = None
-    written.append(save_photo(img, out / "defects" / "no_gps.jpg", no_gps))
-    null_island = phone_exif(rng, 1)
-    null_island.latitude, null_island.longitude = 0.0, 0.0
-    written.append(save_photo(img, out / "defects" / "null_island.jpg", null_island))
-    noisy = phone_exif(rng, 2)
-    noisy.h_error = 65.0
-    written.append(save_photo(img, out / "defects" / "poor_fix.jpg", noisy))
-    truncated = out / "defects" / "truncated.jpg"
-    data = (out / "IMG_0000.jpg").read_bytes()
-    truncated.write_bytes(data[: len(data) // 2])
-    (out / "defects" / "notes.jpg").write_text("not a photo\n")
-    (out / "defects" / "empty.jpg").write_bytes(b"")
-    written += [truncated, out / "defects" / "notes.jpg", out / "defects" / "empty.jpg"]
-    return written
-
-
-def main() -> None:  # pragma: no cover - used by the Makefile
-    import sys
-
-    target = Path(sys.argv[1] if len(sys.argv) > 1 else ".demo-photos")
-    paths = write_photo_set(target)
-    print(f"wrote {len(paths)} files under {target}/")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
 
 
 # --- panoramic spots: views of one place at several headings -------------------------------

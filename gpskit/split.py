@@ -43,14 +43,13 @@ from gpskit.dedup import (
     duplicates_are_current,
     find_links,
     load_duplicates,
-    manifest_fingerprint,
 )
 from gpskit.errors import InputError, MissingStepError, UsageError
-from gpskit.geo import haversine_m
 from gpskit.graph import connected_components
-from gpskit.ingest import load_manifest
+from gpskit.ingest import load_manifest, manifest_fingerprint
 from gpskit.pool import run_isolated
 from gpskit.schema import Schema, load_schema, write_table
+from gpskit.train.metrics import label_noise
 
 SPLITS_DIR = "splits"
 SPLIT_NAMES = ("train", "val", "test")
@@ -613,7 +612,13 @@ def split(
         shares={name: round(counts[name] / total, 4) for name in SPLIT_NAMES},
         excluded=excluded,
         leakage=leakage,
-        label_noise_m=_label_noise(frame),
+        label_noise_m=label_noise(
+            frame.latitude,
+            frame.longitude,
+            frame.spot_latitude,
+            frame.spot_longitude,
+            frame.spot_id,
+        ),
         options={k: v for k, v in asdict(options).items() if k not in ("force", "workers")},
         manifest_sha256=manifest_fingerprint(dataset_dir),
         gpskit_version=__version__,
@@ -638,21 +643,6 @@ def _unit_names(
         return names.groupby(units).transform("min").to_numpy(dtype=object)
     names = pd.Series([f"photo:{p}" for p in frame.path])
     return names.groupby(units).transform("min").to_numpy(dtype=object)
-
-
-def _label_noise(frame: pd.DataFrame) -> dict[str, float]:
-    """Scatter of fixes around their spot median: the floor under any model's error."""
-    d = haversine_m(frame.latitude, frame.longitude, frame.spot_latitude, frame.spot_longitude)
-    multi = frame.spot_size.to_numpy() > 1
-    d = np.asarray(d)[multi]
-    if not len(d):
-        return {"photos": 0}
-    return {
-        "photos": len(d),
-        "median_m": round(float(np.median(d)), 2),
-        "p90_m": round(float(np.percentile(d, 90)), 2),
-        "rms_m": round(float(np.sqrt(np.mean(d**2))), 2),
-    }
 
 
 def _images(frame: pd.DataFrame, options: SplitOptions, progress: Any) -> list[bytes | str | None]:
