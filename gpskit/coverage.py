@@ -33,7 +33,7 @@ from gpskit.config import MANIFEST_FILE
 from gpskit.dedup import duplicates_are_current, load_duplicates
 from gpskit.errors import MissingStepError, UsageError
 from gpskit.graph import connected_components, pairs_within
-from gpskit.ingest import load_manifest, made_from_current_manifest, manifest_fingerprint
+from gpskit.ingest import load_manifest, made_from_current_manifest, manifest_stamp
 from gpskit.regions import DEFAULT_REGION, Region, load_region
 from gpskit.schema import load_schema, read_table, write_table
 
@@ -427,12 +427,7 @@ def _write(
     draw: bool,
 ) -> None:
     out = dataset_dir / COVERAGE_DIR
-    meta = {
-        "gpskit.coverage": json.dumps(
-            {"options": asdict(options), "manifest_sha256": manifest_fingerprint(dataset_dir)},
-            sort_keys=True,
-        )
-    }
+    meta = manifest_stamp("gpskit.coverage", options, dataset_dir)
     target = dataset_dir / COVERAGE_FILE
     write_table(
         pa.Table.from_pandas(table, preserve_index=False),

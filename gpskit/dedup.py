@@ -27,7 +27,6 @@ The keeper rule, in order: accepted before rejected, more pixels, smaller GPS er
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,7 +45,7 @@ from gpskit.hashindex import cross_join, hex_to_u64, self_join
 from gpskit.ingest import (
     load_manifest,
     made_from_current_manifest,
-    manifest_fingerprint,
+    manifest_stamp,
 )
 from gpskit.schema import load_schema, read_table, write_table
 
@@ -475,12 +474,7 @@ def dedup(
             "by_kind": dict(Counter(overlap_frame.kind)),
         }
     if not dry_run:
-        meta = {
-            "gpskit.dedup": json.dumps(
-                {"options": asdict(options), "manifest_sha256": manifest_fingerprint(dataset_dir)},
-                sort_keys=True,
-            )
-        }
+        meta = manifest_stamp("gpskit.dedup", options, dataset_dir)
         target = dataset_dir / DUPLICATES_FILE
         write_table(
             pa.Table.from_pandas(table, preserve_index=False),

@@ -74,21 +74,29 @@ def open_image(source: str | Path | IO[bytes]) -> Image.Image:
 
 
 def decode_oriented(
-    source: str | Path | IO[bytes] | bytes, min_side: int | None = None
+    source: str | Path | IO[bytes] | bytes,
+    min_side: int | None = None,
+    *,
+    max_side: int | None = None,
 ) -> Image.Image:
     """Decode an image as a viewer shows it, in RGB.
 
-    With ``min_side``, JPEGs are DCT-scaled while decoding (Pillow's ``draft``) to the
-    smallest power-of-two reduction whose both sides stay at least ``min_side``: 4-8x
-    faster for 12 MP photos than a full decode followed by a resize.
+    JPEGs are DCT-scaled while decoding (Pillow's ``draft``), 4-8x faster for 12 MP
+    photos than a full decode followed by a resize, to the smallest power-of-two
+    reduction that keeps both sides at least ``min_side``, or the longer side at least
+    ``max_side`` (the size it will be resized to).
     """
     if isinstance(source, bytes):
         source = io.BytesIO(source)
     img = open_image(source)
     meta = read_metadata(img)
     fmt = img.format
-    if min_side and fmt in ("JPEG", "MPO"):
-        img.draft("RGB", (min_side, min_side))
+    if fmt in ("JPEG", "MPO"):
+        if max_side:
+            ratio = max_side / max(img.size)
+            img.draft("RGB", (max(1, int(img.width * ratio)), max(1, int(img.height * ratio))))
+        elif min_side:
+            img.draft("RGB", (min_side, min_side))
     img.load()
     img = orient(img, fmt, meta.orientation)
     return img.convert("RGB") if img.mode != "RGB" else img

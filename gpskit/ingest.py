@@ -267,6 +267,13 @@ def manifest_fingerprint(dataset_dir: Path) -> str:
     return digest.hexdigest()
 
 
+def manifest_stamp(key: str, options: Any, dataset_dir: Path) -> dict[str, str]:
+    """Parquet metadata for a later step's output: its options and the manifest's hash,
+    so :func:`made_from_current_manifest` can tell when the output is stale."""
+    record = {"options": asdict(options), "manifest_sha256": manifest_fingerprint(dataset_dir)}
+    return {key: json.dumps(record, sort_keys=True)}
+
+
 def made_from_current_manifest(path: Path, metadata_key: str, dataset_dir: Path) -> bool:
     """True when a later step's output exists and records the current manifest's hash."""
     if not path.exists():

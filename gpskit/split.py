@@ -463,23 +463,12 @@ def _encode(img: Any, max_side: int) -> bytes:
 
 
 def embed_from_path(path: str, max_side: int) -> bytes | str:
-    """Worker entry: draft-decode so that the longest side stays at least ``max_side``."""
-    from gpskit.exif import orient, read_metadata
-    from gpskit.imaging import open_image
+    """Worker entry: the embedded JPEG of one photo, or why it could not be made."""
+    from gpskit.imaging import decode_oriented
 
     try:
-        with open_image(path) as img:
-            meta = read_metadata(img)
-            fmt = img.format
-            if fmt in ("JPEG", "MPO"):
-                w, h = img.size
-                ratio = max_side / max(w, h)
-                img.draft("RGB", (max(1, int(w * ratio)), max(1, int(h * ratio))))
-            img.load()
-            oriented = orient(img, fmt, meta.orientation)
-            oriented = oriented.convert("RGB") if oriented.mode != "RGB" else oriented
-            return _encode(oriented, max_side)
-    except Exception as exc:
+        return _encode(decode_oriented(path, max_side=max_side), max_side)
+    except Exception as exc:  # the photo changed or vanished since ingest
         return f"{type(exc).__name__}: {exc}"
 
 

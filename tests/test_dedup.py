@@ -284,3 +284,29 @@ def test_cli_dedup_json(eval_dataset: tuple[EvalSet, Path]) -> None:
     assert data["groups"]["near"] == SPOTS * 2  # each group has re-encoded copies
     missing = CliRunner().invoke(app, ["dedup", str(dataset / "nothing")])
     assert missing.exit_code == 2 and "gpskit ingest" in missing.stderr
+
+
+def test_heading_veto_keeps_look_alike_views_apart(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    img = view(panorama(seed=11), 0)
+    # the same picture tagged with headings 90 degrees apart: not a copy of each other
+    save_photo(img, photos / "a.jpg", good_exif(heading=0.0, taken=TAKEN), quality=92)
+    save_photo(img, photos / "b.jpg", good_exif(heading=90.0, taken=TAKEN), quality=60)
+    dataset = tmp_path / "ds"
+    ingest([photos], dataset, FAST)
+    vetoed = dedup(dataset, contact_sheet=False, dry_run=True)
+    assert sum(vetoed.photos_in_groups.values()) == 0
+    allowed = dedup(dataset, DedupOptions(max_heading_diff=None), contact_sheet=False, dry_run=True)
+    assert allowed.photos_in_groups["near"] == 2
+
+
+def test_duplicates_go_stale_when_the_manifest_changes(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    save_photo(view(panorama(seed=12), 0), photos / "a.jpg", good_exif())
+    dataset = tmp_path / "ds"
+    ingest([photos], dataset, FAST)
+    dedup(dataset, contact_sheet=False)
+    assert duplicates_are_current(dataset)
+    save_photo(view(panorama(seed=13), 0), photos / "b.jpg", good_exif())
+    ingest([photos], dataset, FAST)
+    assert not duplicates_are_current(dataset)

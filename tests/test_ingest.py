@@ -249,3 +249,18 @@ def test_corpus_no_position_where_exiftool_has_none(
         row = corpus_manifest.loc[record["path"]]
         if record["has_gps"] != "true" and not record["xmp_lat"]:
             assert pd.isna(row["latitude"]), record["path"]
+
+
+def test_manifest_of_another_version_is_read_again_with_a_note(
+    reason_set: Path, tmp_path: Path
+) -> None:
+    dataset = tmp_path / "ds"
+    ingest([reason_set / "good.jpg"], dataset, FAST)
+    table = pq.read_table(dataset / "manifest.parquet")
+    meta = dict(table.schema.metadata)
+    meta[b"gpskit.schema"] = json.dumps({"name": "manifest", "version": 0}).encode()
+    pq.write_table(table.replace_schema_metadata(meta), dataset / "manifest.parquet")
+    report = ingest([reason_set / "good.jpg"], dataset, FAST)
+    assert report.read == 1 and report.reused == 0
+    assert any("cannot be reused" in note for note in report.notes)
+    assert load_manifest(dataset).num_rows == 1

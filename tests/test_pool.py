@@ -39,3 +39,16 @@ def test_chunks_requeue_the_rest_after_a_crash() -> None:
     assert len(outcomes) == len(tasks)
     assert [i for i, o in outcomes.items() if o.failure] == [5]
     assert all(outcomes[i].value in ("X", "Y") for i in outcomes if i != 5)
+
+
+def broken_start() -> None:
+    raise SystemExit(3)
+
+
+def test_workers_that_cannot_start_are_an_error_not_crashed_files() -> None:
+    import pytest
+
+    from gpskit.pool import WorkerStartError
+
+    with pytest.raises(WorkerStartError, match="could not start"):
+        list(run_isolated(work, [("a",)], workers=1, initializer=broken_start))

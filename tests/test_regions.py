@@ -95,3 +95,14 @@ def test_bad_geojson_is_a_clear_error(tmp_path: Path, content: str, message: str
 def test_unknown_bundled_name() -> None:
     with pytest.raises(InputError, match="penn_campus"):
         load_region("atlantis")
+
+
+def test_regions_cli_lists_the_bundled_ones() -> None:
+    from typer.testing import CliRunner
+
+    from gpskit.cli import app
+
+    result = CliRunner().invoke(app, ["regions", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [r["name"] for r in rows] == ["penn_campus"] and rows[0]["area_m2"] > 50_000
