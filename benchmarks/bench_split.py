@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from gpskit.pool import run_isolated
-from gpskit.split import embed_from_path
+from gpskit.split.write import embed_from_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_ingest import make_photos

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import torch
 
-from gpskit.train.data import load_image, transforms
+from gpskit.imaging import ImageColumn
+from gpskit.train.data import transforms
 from gpskit.train.model import build_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -58,7 +59,7 @@ def step_rate(
 
 
 def loading_rates(count: int, cache: Path, max_side: int) -> tuple[float, float]:
-    from gpskit.split import embed_from_path
+    from gpskit.split.write import embed_from_path
 
     folder = cache / f"phone-{count}"
     make_photos(folder, count)
@@ -70,7 +71,7 @@ def loading_rates(count: int, cache: Path, max_side: int) -> tuple[float, float]
     for records in (embedded, originals):
         start = time.perf_counter()
         for record in records:
-            transform(load_image(record, 224))
+            transform(ImageColumn.decode(record, 224))
         rates.append(len(records) / (time.perf_counter() - start))
     return rates[0], rates[1]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -39,9 +39,3 @@ def write_bytes(target: Path, data: bytes) -> None:
 def write_text(target: Path, text: str) -> None:
     """Atomically replace ``target`` with ``text`` (UTF-8)."""
     write_bytes(target, text.encode("utf-8"))
-
-
-def write_with(target: Path, writer: Callable[[Path], object]) -> None:
-    """Atomically replace ``target`` with whatever ``writer(tmp_path)`` writes."""
-    with atomic_path(target) as tmp:
-        writer(tmp)

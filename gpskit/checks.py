@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from gpskit.exif import GpsFlag, Problem, position_unreadable
 from gpskit.imaging import SUPPORTED_FORMATS
 
 Row = Mapping[str, Any]
@@ -27,16 +28,6 @@ READ_DECODE_ERROR = "decode_error"
 READ_TOO_MANY_PIXELS = "too_many_pixels"
 READ_WORKER_CRASHED = "worker_crashed"
 READ_TIMEOUT = "timeout"
-READ_STATUSES = (
-    READ_OK,
-    READ_EMPTY,
-    READ_UNREADABLE,
-    READ_NOT_IMAGE,
-    READ_DECODE_ERROR,
-    READ_TOO_MANY_PIXELS,
-    READ_WORKER_CRASHED,
-    READ_TIMEOUT,
-)
 
 
 @dataclass(frozen=True)
@@ -91,8 +82,14 @@ def _usable(row: Row) -> bool:
     return _read_ok(row) and row.get("format") in SUPPORTED_FORMATS
 
 
-def _flags(row: Row, *prefixes: str) -> bool:
-    return any(flag.startswith(prefixes) for flag in row.get("gps_flags") or ())
+def _flags(row: Row) -> list[GpsFlag]:
+    flags = []
+    for text in row.get("gps_flags") or ():
+        try:
+            flags.append(GpsFlag.parse(text))
+        except ValueError:  # a flag this gpskit does not know (a newer manifest)
+            continue
+    return flags
 
 
 def _has_position(row: Row) -> bool:
@@ -166,22 +163,20 @@ def _no_gps(row: Row, _: float | None) -> bool:
         _usable(row)
         and bool(row.get("has_exif"))
         and not _has_position(row)
-        and not _flags(
-            row, "ref_missing", "zero_denominator:l", "non_numeric:l", "malformed:l", "missing:"
-        )
+        and not position_unreadable(_flags(row))
     )
 
 
 @check("gps_ref_missing")
 def _gps_ref_missing(row: Row, _: float | None) -> bool:
     """Latitude or longitude without its N/S or E/W reference: the hemisphere is unknown."""
-    return _flags(row, "ref_missing")
+    return any(flag.problem is Problem.REF_MISSING for flag in _flags(row))
 
 
 @check("gps_malformed")
 def _gps_malformed(row: Row, _: float | None) -> bool:
     """A coordinate with a zero denominator, a non-number, too many values, or its pair missing."""
-    return _flags(row, "zero_denominator:l", "non_numeric:l", "malformed:l", "missing:")
+    return any(flag.bad_coordinate or flag.problem is Problem.MISSING for flag in _flags(row))
 
 
 @check("gps_out_of_range")
@@ -253,9 +248,8 @@ def _gps_from_xmp(row: Row, _: float | None) -> bool:
 @check("gps_tag_malformed", "warn")
 def _gps_tag_malformed(row: Row, _: float | None) -> bool:
     """An altitude, time, heading, error or DOP tag could not be read; it was left empty."""
-    return _flags(row, "zero_denominator:", "non_numeric:", "malformed:", "out_of_range:") and not (
-        _flags(row, "zero_denominator:l", "non_numeric:l", "malformed:l")
-    )
+    flags = _flags(row)
+    return any(f.drops_value for f in flags) and not any(f.bad_coordinate for f in flags)
 
 
 @check("orientation_invalid", "warn")

@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 #: Where ``gpskit ingest`` writes and every later step reads, unless told otherwise.
 DEFAULT_DATASET_DIR = Path("gpskit-data")
 #: Environment variable that overrides :data:`DEFAULT_DATASET_DIR`.
 DATASET_ENV = "GPSKIT_DATASET"
-
-MANIFEST_FILE = "manifest.parquet"
-
-
-def default_dataset_dir() -> Path:
-    """The dataset folder used when none is given: ``$GPSKIT_DATASET`` or ``./gpskit-data``."""
-    env = os.environ.get(DATASET_ENV)
-    return Path(env) if env else DEFAULT_DATASET_DIR
-
-
-def resolve_dataset_dir(path: Path | None) -> Path:
-    """The dataset folder a command works on: the argument if given, else the default."""
-    return path if path is not None else default_dataset_dir()
-
 
 def _bundled_dir(name: str) -> Path:
     """Find ``schemas/`` or ``regions/`` in a wheel install or a source checkout."""

@@ -29,17 +29,12 @@ import pyarrow as pa
 import shapely
 
 from gpskit.atomic import write_text
-from gpskit.config import MANIFEST_FILE
-from gpskit.dedup import duplicates_are_current, load_duplicates
-from gpskit.errors import MissingStepError, UsageError
+from gpskit.dataset import COVERAGE, DUPLICATES, Dataset
+from gpskit.errors import UsageError
+from gpskit.geo import SECTORS, heading_sector
 from gpskit.graph import connected_components, pairs_within
-from gpskit.ingest import load_manifest, made_from_current_manifest, manifest_stamp
 from gpskit.regions import DEFAULT_REGION, Region, load_region
-from gpskit.schema import load_schema, read_table, write_table
-
-COVERAGE_FILE = "coverage.parquet"
-COVERAGE_DIR = "coverage"
-SECTORS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
+from gpskit.schema import load_schema, write_table
 
 
 @dataclass(frozen=True)
@@ -104,14 +99,6 @@ def make_grid(region: Region, cell_m: float) -> Grid:
     if not in_region.any():  # a region smaller than one cell: keep the cells it touches
         in_region = overlap > 0
     return Grid(minx, miny, cell_m, columns, rows, in_region)
-
-
-def heading_sector(heading: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
-    """Sector index 0..7 (N, NE, ...), -1 where the heading is unknown."""
-    sector = np.full(heading.shape, -1, np.int64)
-    known = np.isfinite(heading)
-    sector[known] = (((heading[known] + 22.5) % 360.0) // 45.0).astype(np.int64)
-    return sector
 
 
 def cluster_spots(
@@ -180,6 +167,193 @@ def _two_opt(
     return idx[1:]
 
 
+def _photos(dataset: Dataset) -> tuple[pd.DataFrame, bool]:
+    """Accepted photos with a position, and whether dedup's keep flags were applied."""
+    manifest = dataset.load_manifest().to_pandas()
+    photos = manifest[
+        (manifest.status == "accepted") & manifest.latitude.notna() & manifest.longitude.notna()
+    ]
+    photos = photos.reset_index(drop=True)
+    dedup_applied = dataset.is_current(DUPLICATES)
+    if dedup_applied:
+        keep = dataset.load_duplicates().to_pandas()[["root", "path", "keep"]]
+        photos = photos.merge(keep, on=["root", "path"], how="left")
+        photos["keep"] = photos["keep"].fillna(True).astype(bool)
+    else:
+        photos["keep"] = True
+    return photos, dedup_applied
+
+
+def true_headings(
+    photos: pd.DataFrame, declination: float | None
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Headings from true north (magnetic ones corrected when the declination is known),
+    and which were magnetic."""
+    heading = photos.img_direction.to_numpy(float, na_value=np.nan)
+    magnetic = (photos.img_direction_ref == "M").to_numpy(bool) & np.isfinite(heading)
+    if declination is not None:
+        heading = np.where(magnetic, (heading + declination) % 360.0, heading)
+    return heading, magnetic
+
+
+def spot_medians(
+    labels: npt.NDArray[np.int64], lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64]
+) -> pd.DataFrame:
+    """Per spot label: median position, photo count and spot_id (numbered north to south,
+    then west to east)."""
+    frame = pd.DataFrame({"label": labels, "lat": lat, "lon": lon})
+    medians = frame.groupby("label").agg(
+        lat=("lat", "median"), lon=("lon", "median"), n=("lat", "size")
+    )
+    medians = medians.sort_values(["lat", "lon"], ascending=[False, True])
+    medians["spot_id"] = np.arange(1, len(medians) + 1)
+    return medians
+
+
+@dataclass
+class Layout:
+    """Where every photo falls: projected position, region, cell, spot and heading."""
+
+    x: npt.NDArray[np.float64]
+    y: npt.NDArray[np.float64]
+    inside: npt.NDArray[np.bool_]
+    col: npt.NDArray[np.int64]
+    row: npt.NDArray[np.int64]
+    in_cell: npt.NDArray[np.bool_]
+    heading: npt.NDArray[np.float64]
+    magnetic: npt.NDArray[np.bool_]
+    sector: npt.NDArray[np.int64]
+    medians: pd.DataFrame
+    spot: pd.DataFrame  # the medians row of each photo
+
+
+def lay_out(photos: pd.DataFrame, region: Region, grid: Grid, options: CoverageOptions) -> Layout:
+    lat, lon = photos.latitude.to_numpy(float), photos.longitude.to_numpy(float)
+    x, y = region.project(lat, lon)
+    inside = region.contains(lat, lon)
+    col, row = grid.index(x, y)
+    heading, magnetic = true_headings(photos, options.declination)
+    labels = cluster_spots(x, y, options.spot_radius_m)
+    medians = spot_medians(labels, lat, lon)
+    return Layout(
+        x=x,
+        y=y,
+        inside=inside,
+        col=col,
+        row=row,
+        in_cell=inside & grid.in_region[col, row],
+        heading=heading,
+        magnetic=magnetic,
+        sector=heading_sector(heading),
+        medians=medians,
+        spot=medians.loc[labels],
+    )
+
+
+def photo_table(photos: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+    """coverage.parquet's rows."""
+    heading = layout.heading
+    table = pd.DataFrame(
+        {
+            "root": photos.root,
+            "path": photos.path,
+            "latitude": photos.latitude.to_numpy(float),
+            "longitude": photos.longitude.to_numpy(float),
+            "x_m": layout.x,
+            "y_m": layout.y,
+            "inside_region": layout.inside,
+            "outside_region": ~layout.inside,
+            "keep": photos.keep.to_numpy(bool),
+            "cell": [
+                f"{c},{r}" if ok else None
+                for c, r, ok in zip(layout.col, layout.row, layout.in_cell, strict=True)
+            ],
+            "spot_id": layout.spot.spot_id.to_numpy(np.int64),
+            "spot_latitude": layout.spot.lat.to_numpy(float),
+            "spot_longitude": layout.spot.lon.to_numpy(float),
+            "spot_size": layout.spot.n.to_numpy(np.int32),
+            "heading_true": np.where(np.isfinite(heading), heading, np.nan),
+            "heading_sector": [SECTORS[s] if s >= 0 else None for s in layout.sector],
+            "heading_magnetic": layout.magnetic,
+        }
+    )
+    table["heading_true"] = table.heading_true.astype("Float64").where(np.isfinite(heading))
+    return table
+
+
+def cell_counts(grid: Grid, layout: Layout, kept: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+    """Kept photos per cell (columns x rows), counting photos inside the region only."""
+    counted = kept & layout.in_cell
+    counts = np.zeros((grid.columns, grid.rows), np.int64)
+    np.add.at(counts, (layout.col[counted], layout.row[counted]), 1)
+    return counts
+
+
+def spot_sectors(
+    spot_ids: npt.NDArray[np.int64], sector: npt.NDArray[np.int64], used: npt.NDArray[np.bool_]
+) -> dict[int, set[int]]:
+    """Heading sectors present at each spot (kept photos inside the region)."""
+    sectors_by_spot: dict[int, set[int]] = {}
+    for sid, sec in zip(spot_ids[used], sector[used], strict=True):
+        sectors_by_spot.setdefault(int(sid), set())
+        if sec >= 0:
+            sectors_by_spot[int(sid)].add(int(sec))
+    return sectors_by_spot
+
+
+def missing_sectors(sectors_by_spot: dict[int, set[int]]) -> dict[int, list[int]]:
+    """Spots lacking some of the 8 sectors, with the sectors they lack."""
+    return {
+        s: sorted(set(range(8)) - secs) for s, secs in sectors_by_spot.items() if len(secs) < 8
+    }
+
+
+# --- the plan -----------------------------------------------------------------------------
+
+
+def plan_stops(
+    region: Region,
+    grid: Grid,
+    empty: tuple[npt.NDArray[np.intp], ...],
+    medians: pd.DataFrame,
+    incomplete: dict[int, list[int]],
+    options: CoverageOptions,
+) -> pd.DataFrame:
+    """Empty cells and incomplete spots, ordered as a walk from the region's north-west corner."""
+    empty_cols, empty_rows = empty
+    gx, gy = grid.centre(empty_cols, empty_rows)
+    spot_rows = (
+        medians.set_index("spot_id").loc[list(incomplete)] if incomplete else medians.iloc[:0]
+    )
+    sx, sy = region.project(spot_rows.lat.to_numpy(float), spot_rows.lon.to_numpy(float))
+    cell_todo = f"take at least {options.min_per_cell} photo(s) in this {options.cell_m:g} m cell"
+    stops = pd.DataFrame(
+        {
+            "kind": ["cell"] * len(gx) + ["spot"] * len(sx),
+            "ref": [f"{c},{r}" for c, r in zip(empty_cols, empty_rows, strict=True)]
+            + [str(s) for s in spot_rows.index],
+            "x": np.concatenate([gx, sx]),
+            "y": np.concatenate([gy, sy]),
+            "todo": [cell_todo] * len(gx)
+            + [
+                f"missing headings: {' '.join(SECTORS[i] for i in incomplete[int(s)])}"
+                for s in spot_rows.index
+            ],
+        }
+    )
+    minx, _, _, maxy = region.metric.bounds
+    order = walking_order(stops.x.to_numpy(float), stops.y.to_numpy(float), (minx, maxy))
+    stops = stops.iloc[order].reset_index(drop=True)
+    stops["latitude"], stops["longitude"] = region.projection.inverse(
+        stops.x.to_numpy(float), stops.y.to_numpy(float)
+    )
+    prev_x = np.concatenate([[minx], stops.x.to_numpy(float)[:-1]])
+    prev_y = np.concatenate([[maxy], stops.y.to_numpy(float)[:-1]])
+    stops["leg_m"] = np.hypot(stops.x - prev_x, stops.y - prev_y).round(1)
+    stops["order"] = np.arange(1, len(stops) + 1)
+    return stops
+
+
 # --- the run ------------------------------------------------------------------------------
 
 
@@ -202,297 +376,162 @@ class CoverageReport:
         return asdict(self)
 
 
-def load_coverage(dataset_dir: Path) -> pa.Table:
-    return read_table(
-        dataset_dir / COVERAGE_FILE,
-        load_schema("coverage"),
-        step_hint=f"run `gpskit coverage {dataset_dir}` first",
-    )
-
-
-def coverage_is_current(dataset_dir: Path) -> bool:
-    """True when coverage.parquet exists and was made from the current manifest."""
-    return made_from_current_manifest(dataset_dir / COVERAGE_FILE, "gpskit.coverage", dataset_dir)
-
-
-def _photos(dataset_dir: Path) -> tuple[pd.DataFrame, bool]:
-    if not (dataset_dir / MANIFEST_FILE).exists():
-        raise MissingStepError(
-            f"{dataset_dir / MANIFEST_FILE} does not exist",
-            hint=f"run `gpskit ingest PHOTOS --out {dataset_dir}` first",
-        )
-    manifest = load_manifest(dataset_dir).to_pandas()
-    photos = manifest[
-        (manifest.status == "accepted") & manifest.latitude.notna() & manifest.longitude.notna()
-    ]
-    photos = photos.reset_index(drop=True)
-    dedup_applied = duplicates_are_current(dataset_dir)
-    if dedup_applied:
-        keep = load_duplicates(dataset_dir).to_pandas()[["root", "path", "keep"]]
-        photos = photos.merge(keep, on=["root", "path"], how="left")
-        photos["keep"] = photos["keep"].fillna(True).astype(bool)
-    else:
-        photos["keep"] = True
-    return photos, dedup_applied
-
-
 def coverage(
-    dataset_dir: Path, options: CoverageOptions | None = None, *, draw: bool = True
+    dataset_dir: Path | Dataset, options: CoverageOptions | None = None, *, draw: bool = True
 ) -> CoverageReport:
     """Compute coverage, write coverage.parquet and the coverage/ folder."""
     options = options or CoverageOptions()
     options.validate()
+    dataset = Dataset.at(dataset_dir)
     region = load_region(options.region)
-    photos, dedup_applied = _photos(dataset_dir)
-    lat, lon = photos.latitude.to_numpy(float), photos.longitude.to_numpy(float)
-    x, y = region.project(lat, lon)
-    inside = region.contains(lat, lon)
+    photos, dedup_applied = _photos(dataset)
     grid = make_grid(region, options.cell_m)
-    col, row = grid.index(x, y)
-    in_cell = inside & grid.in_region[col, row]
-
-    # headings, corrected to true north where possible
-    heading = photos.img_direction.to_numpy(float, na_value=np.nan)
-    magnetic = (photos.img_direction_ref == "M").to_numpy(bool) & np.isfinite(heading)
-    if options.declination is not None:
-        heading = np.where(magnetic, (heading + options.declination) % 360.0, heading)
-    sector = heading_sector(heading)
-
-    # spots, numbered north to south, then west to east
-    labels = cluster_spots(x, y, options.spot_radius_m)
-    frame = pd.DataFrame({"label": labels, "lat": lat, "lon": lon})
-    medians = frame.groupby("label").agg(
-        lat=("lat", "median"), lon=("lon", "median"), n=("lat", "size")
-    )
-    medians = medians.sort_values(["lat", "lon"], ascending=[False, True])
-    medians["spot_id"] = np.arange(1, len(medians) + 1)
-    spot = medians.loc[labels]
+    layout = lay_out(photos, region, grid, options)
+    table = photo_table(photos, layout)
     kept = photos.keep.to_numpy(bool)
-
-    table = pd.DataFrame(
-        {
-            "root": photos.root,
-            "path": photos.path,
-            "latitude": lat,
-            "longitude": lon,
-            "x_m": x,
-            "y_m": y,
-            "inside_region": inside,
-            "outside_region": ~inside,
-            "keep": kept,
-            "cell": [
-                f"{c},{r}" if ok else None for c, r, ok in zip(col, row, in_cell, strict=True)
-            ],
-            "spot_id": spot.spot_id.to_numpy(np.int64),
-            "spot_latitude": spot.lat.to_numpy(float),
-            "spot_longitude": spot.lon.to_numpy(float),
-            "spot_size": spot.n.to_numpy(np.int32),
-            "heading_true": np.where(np.isfinite(heading), heading, np.nan),
-            "heading_sector": [SECTORS[s] if s >= 0 else None for s in sector],
-            "heading_magnetic": magnetic,
-        }
-    )
-    table["heading_true"] = table.heading_true.astype("Float64").where(np.isfinite(heading))
-
-    # grid figures: kept photos inside the region
-    counted = kept & in_cell
-    counts = np.zeros((grid.columns, grid.rows), np.int64)
-    np.add.at(counts, (col[counted], row[counted]), 1)
-    region_counts = counts[grid.in_region]
-    covered = region_counts >= options.min_per_cell
-    empty_cols, empty_rows = np.nonzero(grid.in_region & (counts < options.min_per_cell))
-
-    # spot figures: kept photos inside the region
-    spot_ids = table.spot_id.to_numpy()
-    in_spots = kept & inside
-    sectors_by_spot: dict[int, set[int]] = {}
-    for sid, sec in zip(spot_ids[in_spots], sector[in_spots], strict=True):
-        sectors_by_spot.setdefault(int(sid), set())
-        if sec >= 0:
-            sectors_by_spot[int(sid)].add(int(sec))
-    complete = [s for s, secs in sectors_by_spot.items() if len(secs) == 8]
-    incomplete = {
-        s: sorted(set(range(8)) - secs) for s, secs in sectors_by_spot.items() if len(secs) < 8
-    }
-    missing_by_sector = {
-        name: sum(1 for m in incomplete.values() if i in m) for i, name in enumerate(SECTORS)
-    }
-
-    # the plan: empty cells and incomplete spots, as a walking route
-    gx, gy = grid.centre(empty_cols, empty_rows)
-    spot_rows = (
-        medians.set_index("spot_id").loc[list(incomplete)] if incomplete else medians.iloc[:0]
-    )
-    sx, sy = region.project(spot_rows.lat.to_numpy(float), spot_rows.lon.to_numpy(float))
-    stops = pd.DataFrame(
-        {
-            "kind": ["cell"] * len(gx) + ["spot"] * len(sx),
-            "ref": [f"{c},{r}" for c, r in zip(empty_cols, empty_rows, strict=True)]
-            + [str(s) for s in spot_rows.index],
-            "x": np.concatenate([gx, sx]),
-            "y": np.concatenate([gy, sy]),
-            "todo": [
-                f"take at least {options.min_per_cell} photo(s) in this {options.cell_m:g} m cell"
-            ]
-            * len(gx)
-            + [
-                f"missing headings: {' '.join(SECTORS[i] for i in incomplete[int(s)])}"
-                for s in spot_rows.index
-            ],
-        }
-    )
-    minx, _, _, maxy = region.metric.bounds
-    order = walking_order(stops.x.to_numpy(float), stops.y.to_numpy(float), (minx, maxy))
-    stops = stops.iloc[order].reset_index(drop=True)
-    stops["latitude"], stops["longitude"] = region.projection.inverse(
-        stops.x.to_numpy(float), stops.y.to_numpy(float)
-    )
-    prev_x = np.concatenate([[minx], stops.x.to_numpy(float)[:-1]])
-    prev_y = np.concatenate([[maxy], stops.y.to_numpy(float)[:-1]])
-    stops["leg_m"] = np.hypot(stops.x - prev_x, stops.y - prev_y).round(1)
-    stops["order"] = np.arange(1, len(stops) + 1)
-
-    per_cell = region_counts if len(region_counts) else np.zeros(1, np.int64)
+    counts = cell_counts(grid, layout, kept)
+    sectors_by_spot = spot_sectors(table.spot_id.to_numpy(), layout.sector, kept & layout.inside)
+    incomplete = missing_sectors(sectors_by_spot)
+    empty = np.nonzero(grid.in_region & (counts < options.min_per_cell))
+    stops = plan_stops(region, grid, empty, layout.medians, incomplete, options)
     report = CoverageReport(
-        dataset_dir=str(dataset_dir),
-        region={
-            "name": region.name,
-            "source": region.source,
-            "area_m2": round(region.area_m2, 1),
-            "centre": [region.projection.lat0, region.projection.lon0],
-            "projection": "azimuthal equidistant (sphere R = 6,371,008.8 m) at the region centre",
-        },
+        dataset_dir=str(dataset.root),
+        region=_region_figures(region),
         photos={
             "accepted_with_position": len(photos),
             "kept": int(kept.sum()),
-            "inside": int((kept & inside).sum()),
-            "outside": int((kept & ~inside).sum()),
+            "inside": int((kept & layout.inside).sum()),
+            "outside": int((kept & ~layout.inside).sum()),
         },
-        grid={
-            "cell_m": options.cell_m,
-            "min_per_cell": options.min_per_cell,
-            "cells": int(grid.in_region.sum()),
-            "covered_cells": int(covered.sum()),
-            "covered_pct": round(100.0 * float(covered.mean()) if len(covered) else 0.0, 2),
-            "photos_per_cell": {
-                "min": int(per_cell.min()),
-                "median": float(np.median(per_cell)),
-                "max": int(per_cell.max()),
-            },
-        },
-        spots={
-            "spot_radius_m": options.spot_radius_m,
-            "spots": len(sectors_by_spot),
-            "complete": len(complete),
-            "complete_pct": round(100.0 * len(complete) / len(sectors_by_spot), 2)
-            if sectors_by_spot
-            else 0.0,
-            "photos_per_spot_median": float(
-                np.median([int((spot_ids[in_spots] == s).sum()) for s in sectors_by_spot])
-            )
-            if sectors_by_spot
-            else 0.0,
-            "missing_by_sector": missing_by_sector,
-        },
+        grid=_grid_figures(grid, counts, options),
+        spots=_spot_figures(table.spot_id.to_numpy(), kept & layout.inside, sectors_by_spot, options),
         headings={
-            "with_heading": int((kept & inside & (sector >= 0)).sum()),
-            "without_heading": int((kept & inside & (sector < 0)).sum()),
-            "magnetic": int((kept & magnetic).sum()),
+            "with_heading": int((kept & layout.inside & (layout.sector >= 0)).sum()),
+            "without_heading": int((kept & layout.inside & (layout.sector < 0)).sum()),
+            "magnetic": int((kept & layout.magnetic).sum()),
             "declination": options.declination,
             "magnetic_corrected": options.declination is not None,
         },
-        outside=sorted((table.root + "/" + table.path)[kept & ~inside].tolist()),
+        outside=sorted((table.root + "/" + table.path)[kept & ~layout.inside].tolist()),
         plan={
             "stops": len(stops),
-            "empty_cells": len(gx),
-            "incomplete_spots": len(sx),
+            "empty_cells": len(empty[0]),
+            "incomplete_spots": len(incomplete),
             "route_m": round(float(stops.leg_m.sum()), 1) if len(stops) else 0.0,
         },
         dedup_applied=dedup_applied,
         written=[],
     )
-    _write(dataset_dir, region, grid, counts, table, stops, report, options, draw)
+    _write(dataset, region, grid, counts, table, stops, report, options, draw)
     return report
 
 
-def _write(
-    dataset_dir: Path,
+def _region_figures(region: Region) -> dict[str, Any]:
+    return {
+        "name": region.name,
+        "source": region.source,
+        "area_m2": round(region.area_m2, 1),
+        "centre": [region.projection.lat0, region.projection.lon0],
+        "projection": "azimuthal equidistant (sphere R = 6,371,008.8 m) at the region centre",
+    }
+
+
+def _grid_figures(
+    grid: Grid, counts: npt.NDArray[np.int64], options: CoverageOptions
+) -> dict[str, Any]:
+    region_counts = counts[grid.in_region]
+    covered = region_counts >= options.min_per_cell
+    per_cell = region_counts if len(region_counts) else np.zeros(1, np.int64)
+    return {
+        "cell_m": options.cell_m,
+        "min_per_cell": options.min_per_cell,
+        "cells": int(grid.in_region.sum()),
+        "covered_cells": int(covered.sum()),
+        "covered_pct": round(100.0 * float(covered.mean()) if len(covered) else 0.0, 2),
+        "photos_per_cell": {
+            "min": int(per_cell.min()),
+            "median": float(np.median(per_cell)),
+            "max": int(per_cell.max()),
+        },
+    }
+
+
+def _spot_figures(
+    spot_ids: npt.NDArray[np.int64],
+    used: npt.NDArray[np.bool_],
+    sectors_by_spot: dict[int, set[int]],
+    options: CoverageOptions,
+) -> dict[str, Any]:
+    complete = [s for s, secs in sectors_by_spot.items() if len(secs) == 8]
+    incomplete = missing_sectors(sectors_by_spot)
+    per_spot = [int((spot_ids[used] == s).sum()) for s in sectors_by_spot]
+    return {
+        "spot_radius_m": options.spot_radius_m,
+        "spots": len(sectors_by_spot),
+        "complete": len(complete),
+        "complete_pct": round(100.0 * len(complete) / len(sectors_by_spot), 2)
+        if sectors_by_spot
+        else 0.0,
+        "photos_per_spot_median": float(np.median(per_spot)) if sectors_by_spot else 0.0,
+        "missing_by_sector": {
+            name: sum(1 for m in incomplete.values() if i in m) for i, name in enumerate(SECTORS)
+        },
+    }
+
+
+# --- outputs ------------------------------------------------------------------------------
+
+
+def _ring(region: Region, grid: Grid, c: int, r: int) -> list[list[float]]:
+    """A cell's outline as GeoJSON (lon, lat) pairs."""
+    xs = grid.x0 + np.array([c, c + 1, c + 1, c, c]) * grid.cell_m
+    ys = grid.y0 + np.array([r, r, r + 1, r + 1, r]) * grid.cell_m
+    lat, lon = region.projection.inverse(xs, ys)
+    return [[round(float(a), 7), round(float(b), 7)] for a, b in zip(lon, lat, strict=True)]
+
+
+def gaps_geojson(
     region: Region,
     grid: Grid,
-    counts: np.ndarray,
-    table: pd.DataFrame,
+    counts: npt.NDArray[np.int64],
     stops: pd.DataFrame,
-    report: CoverageReport,
     options: CoverageOptions,
-    draw: bool,
-) -> None:
-    out = dataset_dir / COVERAGE_DIR
-    meta = manifest_stamp("gpskit.coverage", options, dataset_dir)
-    target = dataset_dir / COVERAGE_FILE
-    write_table(
-        pa.Table.from_pandas(table, preserve_index=False),
-        target,
-        load_schema("coverage"),
-        extra_metadata=meta,
-    )
-    report.written.append(str(target))
-
-    # gaps.geojson: empty cells as squares, incomplete spots as points
-    features = []
+) -> dict[str, Any]:
+    """Empty cells as squares and incomplete spots as points."""
+    features: list[dict[str, Any]] = []
     cols, rows = np.nonzero(grid.in_region & (counts < options.min_per_cell))
     for c, r in zip(cols, rows, strict=True):
-        xs = grid.x0 + np.array([c, c + 1, c + 1, c, c]) * grid.cell_m
-        ys = grid.y0 + np.array([r, r, r + 1, r + 1, r]) * grid.cell_m
-        lat, lon = region.projection.inverse(xs, ys)
-        features.append(
-            {
-                "type": "Feature",
-                "properties": {
-                    "gap": "empty_cell",
-                    "cell": f"{c},{r}",
-                    "photos": int(counts[c, r]),
-                    "needed": options.min_per_cell,
-                },
-                "geometry": {
-                    "type": "Polygon",
-                    "coordinates": [
-                        [
-                            [round(float(a), 7), round(float(b), 7)]
-                            for a, b in zip(lon, lat, strict=True)
-                        ]
-                    ],
-                },
-            }
-        )
+        properties = {
+            "gap": "empty_cell",
+            "cell": f"{c},{r}",
+            "photos": int(counts[c, r]),
+            "needed": options.min_per_cell,
+        }
+        geometry: dict[str, Any] = {
+            "type": "Polygon",
+            "coordinates": [_ring(region, grid, int(c), int(r))],
+        }
+        features.append({"type": "Feature", "properties": properties, "geometry": geometry})
     stop: Any
     for stop in stops[stops.kind == "spot"].itertuples():
-        features.append(
-            {
-                "type": "Feature",
-                "properties": {
-                    "gap": "missing_headings",
-                    "spot_id": int(stop.ref),
-                    "todo": stop.todo,
-                },
-                "geometry": {
-                    "type": "Point",
-                    "coordinates": [
-                        round(float(stop.longitude), 7),
-                        round(float(stop.latitude), 7),
-                    ],
-                },
-            }
-        )
-    write_text(
-        out / "gaps.geojson",
-        json.dumps({"type": "FeatureCollection", "features": features}, indent=1),
-    )
+        properties = {"gap": "missing_headings", "spot_id": int(stop.ref), "todo": stop.todo}
+        point = [round(float(stop.longitude), 7), round(float(stop.latitude), 7)]
+        geometry = {"type": "Point", "coordinates": point}
+        features.append({"type": "Feature", "properties": properties, "geometry": geometry})
+    return {"type": "FeatureCollection", "features": features}
 
+
+def plan_table(stops: pd.DataFrame) -> pd.DataFrame:
+    """plan.csv's rows: the stops in walking order."""
     plan = stops[["order", "kind", "ref", "latitude", "longitude", "leg_m", "todo"]].copy()
     plan["latitude"] = plan.latitude.round(7)
     plan["longitude"] = plan.longitude.round(7)
-    write_text(out / "plan.csv", plan.to_csv(index=False))
-    plan_features: list[dict[str, Any]] = [
+    return plan
+
+
+def plan_geojson(plan: pd.DataFrame, route_m: float) -> dict[str, Any]:
+    """The stops as points, and the route through them as a line."""
+    features: list[dict[str, Any]] = [
         {
             "type": "Feature",
             "properties": {
@@ -509,23 +548,42 @@ def _write(
         for s in plan.to_dict("records")
     ]
     if len(plan) > 1:
-        plan_features.append(
+        line = [[float(a), float(b)] for a, b in zip(plan.longitude, plan.latitude, strict=True)]
+        features.append(
             {
                 "type": "Feature",
-                "properties": {"route_m": report.plan["route_m"]},
-                "geometry": {
-                    "type": "LineString",
-                    "coordinates": [
-                        [float(a), float(b)]
-                        for a, b in zip(plan.longitude, plan.latitude, strict=True)
-                    ],
-                },
+                "properties": {"route_m": route_m},
+                "geometry": {"type": "LineString", "coordinates": line},
             }
         )
-    write_text(
-        out / "plan.geojson",
-        json.dumps({"type": "FeatureCollection", "features": plan_features}, indent=1),
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _write(
+    dataset: Dataset,
+    region: Region,
+    grid: Grid,
+    counts: npt.NDArray[np.int64],
+    table: pd.DataFrame,
+    stops: pd.DataFrame,
+    report: CoverageReport,
+    options: CoverageOptions,
+    draw: bool,
+) -> None:
+    out = dataset.coverage_dir
+    write_table(
+        pa.Table.from_pandas(table, preserve_index=False),
+        dataset.coverage_path,
+        load_schema("coverage"),
+        extra_metadata=dataset.stamp(COVERAGE, options),
     )
+    report.written.append(str(dataset.coverage_path))
+    gaps = gaps_geojson(region, grid, counts, stops, options)
+    write_text(out / "gaps.geojson", json.dumps(gaps, indent=1))
+    plan = plan_table(stops)
+    write_text(out / "plan.csv", plan.to_csv(index=False))
+    route = plan_geojson(plan, report.plan["route_m"])
+    write_text(out / "plan.geojson", json.dumps(route, indent=1))
     report.written += [str(out / "gaps.geojson"), str(out / "plan.csv"), str(out / "plan.geojson")]
     if draw:
         from gpskit.plots import coverage_map

@@ -37,37 +37,44 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
-from gpskit.config import MANIFEST_FILE
+from gpskit.atomic import write_text
+from gpskit.dataset import DUPLICATES, Dataset
 from gpskit.errors import MissingStepError, UsageError
 from gpskit.geo import angle_difference, haversine_m
 from gpskit.graph import connected_components
 from gpskit.hashindex import cross_join, hex_to_u64, self_join
-from gpskit.ingest import (
-    load_manifest,
-    made_from_current_manifest,
-    manifest_stamp,
+from gpskit.schema import load_schema, write_table
+
+
+@dataclass(frozen=True)
+class LinkKind:
+    """One way two photos can be linked (the ``match`` column of duplicates.parquet)."""
+
+    match: str
+    kind: str  # the group kind the link implies: exact, near or burst
+    priority: int  # which link describes a pair when several apply (0 first)
+    description: str
+
+
+#: Every link, in the order of their codes. Two distinct shots seconds apart are a burst
+#: even when they also look alike, so burst outranks the perceptual links.
+LINKS: tuple[LinkKind, ...] = (
+    LinkKind("bytes", "exact", 0, "the same SHA-256 of the file"),
+    LinkKind("pixels", "exact", 1, "the same decoded pixels, oriented or as stored"),
+    LinkKind("phash", "near", 3, "64-bit pHashes within --near bits, confirmed"),
+    LinkKind("crop", "near", 4, "a pHash within --crop bits of a 95 % crop hash, confirmed"),
+    LinkKind("burst", "burst", 2, "another shot of the same place and heading, seconds apart"),
 )
-from gpskit.schema import load_schema, read_table, write_table
-
-DUPLICATES_FILE = "duplicates.parquet"
-OVERLAP_FILE = "overlap.parquet"
-CONTACT_SHEET_FILE = "duplicates.png"
-
-KINDS = ("exact", "near", "burst")
+MATCHES = tuple(link.match for link in LINKS)
+_BY_MATCH = {link.match: link for link in LINKS}
+#: Group kinds from the tightest to the loosest (the schema's order).
+KINDS = load_schema("duplicates").enum("kind")
 _KIND_RANK = {k: i for i, k in enumerate(KINDS)}
-MATCHES = ("bytes", "pixels", "phash", "crop", "burst")
-# Which link describes a pair best when several apply: two distinct shots seconds apart
-# are a burst even when they also look alike.
-_PRIORITY = {
-    MATCHES.index(m): i for i, m in enumerate(("bytes", "pixels", "burst", "phash", "crop"))
-}
-_MATCH_KIND = {
-    "bytes": "exact",
-    "pixels": "exact",
-    "phash": "near",
-    "crop": "near",
-    "burst": "burst",
-}
+
+
+def match_code(match: str) -> int:
+    """The int8 code of a link in :class:`Links`."""
+    return MATCHES.index(match)
 
 
 @dataclass(frozen=True)
@@ -112,7 +119,7 @@ class Links:
         if a.size:
             self.a.append(np.minimum(a, b))
             self.b.append(np.maximum(a, b))
-            self.match.append(np.full(a.size, MATCHES.index(match), np.int8))
+            self.match.append(np.full(a.size, match_code(match), np.int8))
 
     def frame(self) -> pd.DataFrame:
         """One row per linked pair, keeping its strongest link."""
@@ -126,7 +133,7 @@ class Links:
             }
         )
         frame = frame[frame.a != frame.b]
-        frame["priority"] = frame.match.map(_PRIORITY)
+        frame["priority"] = frame.match.map(lambda code: LINKS[code].priority)
         frame = frame.sort_values(["a", "b", "priority"]).drop_duplicates(["a", "b"])
         return frame.drop(columns="priority").reset_index(drop=True)
 
@@ -346,24 +353,26 @@ def _distance(a: int | None, b: int | None) -> int | None:
     return None if a is None or b is None else (a ^ b).bit_count()
 
 
-def build_groups(frame: pd.DataFrame, pairs: pd.DataFrame, options: DedupOptions) -> pd.DataFrame:
-    """The duplicates table: one row per manifest row."""
+def _keepers(frame: pd.DataFrame, labels: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Row of each row's keeper: the member of its component with the best keeper rank."""
     n = len(frame)
-    a, b = pairs.a.to_numpy(np.int64), pairs.b.to_numpy(np.int64)
-    labels = connected_components(n, a, b)
-    sizes = np.bincount(labels, minlength=n)[labels]
-    grouped = sizes > 1
     rank = keeper_order(frame)
-    # keeper of each component: the member with the best rank
     best = np.full(n, np.iinfo(np.int64).max)
     np.minimum.at(best, labels, rank)
     by_rank = np.empty(n, np.int64)
     by_rank[rank] = np.arange(n)
-    keeper = by_rank[best[labels]]
-    # a group's kind: the loosest link needed to hold it together (exact links alone,
-    # then with near links, then with bursts)
-    rank_of_match = np.array([_KIND_RANK[_MATCH_KIND[m]] for m in MATCHES])
-    link_kind = rank_of_match[pairs.match.to_numpy(np.int64)]
+    keeper: npt.NDArray[np.int64] = by_rank[best[labels]]
+    return keeper
+
+
+def _group_kinds(
+    n: int, pairs: pd.DataFrame, labels: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """Rank in :data:`KINDS` of each row's group: the loosest link needed to hold it together
+    (exact links alone, then with near links, then with bursts)."""
+    a, b = pairs.a.to_numpy(np.int64), pairs.b.to_numpy(np.int64)
+    rank_of_code = np.array([_KIND_RANK[link.kind] for link in LINKS])
+    link_kind = rank_of_code[pairs.match.to_numpy(np.int64)]
     kind_rank = np.full(n, len(KINDS) - 1)
     for level in reversed(range(len(KINDS) - 1)):
         use = link_kind <= level
@@ -372,16 +381,30 @@ def build_groups(frame: pd.DataFrame, pairs: pd.DataFrame, options: DedupOptions
         np.minimum.at(low, labels, sub)
         np.maximum.at(high, labels, sub)
         kind_rank = np.where(low[labels] == high[labels], level, kind_rank)
-    kind = np.where(grouped, np.array(KINDS, dtype=object)[kind_rank], None)
-    # group ids in the order of the keepers' (root, path)
+    return kind_rank
+
+
+def _group_ids(
+    frame: pd.DataFrame, keeper: npt.NDArray[np.int64], grouped: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.int64]:
+    """Group ids numbered from 1 in the order of the keepers' (root, path); 0 ungrouped."""
     group_keepers = np.unique(keeper[grouped])
     key_order = frame.iloc[group_keepers].sort_values(["root", "path"]).index.to_numpy()
-    ids = np.zeros(n, np.int64)
+    ids = np.zeros(len(frame), np.int64)
     ids[key_order] = np.arange(1, len(key_order) + 1)
-    group_id = np.where(grouped, ids[keeper], 0)
-    is_copy = grouped & (keeper != np.arange(n))
-    # the strongest direct link to the keeper: equal hashes first, else the linked pair
-    match = pd.Series([None] * n, dtype=object)
+    return np.where(grouped, ids[keeper], 0)
+
+
+def _match_to_keeper(
+    frame: pd.DataFrame,
+    pairs: pd.DataFrame,
+    keeper: npt.NDArray[np.int64],
+    is_copy: npt.NDArray[np.bool_],
+) -> pd.Series:
+    """The strongest direct link of each copy to its keeper: equal hashes first, else the
+    linked pair (None when the copy is linked through other members only)."""
+    a, b = pairs.a.to_numpy(np.int64), pairs.b.to_numpy(np.int64)
+    match = pd.Series([None] * len(frame), dtype=object)
     if len(a):
         to_keeper = (keeper[a] == b) | (keeper[b] == a)
         other = np.where(keeper[a] == b, a, b)[to_keeper]
@@ -394,7 +417,26 @@ def build_groups(frame: pd.DataFrame, pairs: pd.DataFrame, options: DedupOptions
         values = frame[column].to_numpy(object)
         equal = is_copy & pd.notna(values) & (values == values[keeper])
         match[equal] = name
-    match = match.where(pd.Series(is_copy), None)
+    return match.where(pd.Series(is_copy), None)
+
+
+def _or_none(mask: npt.NDArray[np.bool_], values: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
+    """``values`` where ``mask``, None elsewhere."""
+    out = np.full(len(values), None, dtype=object)
+    out[mask] = values[mask]
+    return out
+
+
+def build_groups(frame: pd.DataFrame, pairs: pd.DataFrame, options: DedupOptions) -> pd.DataFrame:
+    """The duplicates table: one row per manifest row."""
+    n = len(frame)
+    labels = connected_components(n, pairs.a.to_numpy(np.int64), pairs.b.to_numpy(np.int64))
+    sizes = np.bincount(labels, minlength=n)[labels]
+    grouped = sizes > 1
+    keeper = _keepers(frame, labels)
+    kind = _or_none(grouped, np.array(KINDS, dtype=object)[_group_kinds(n, pairs, labels)])
+    group_id = _group_ids(frame, keeper, grouped)
+    is_copy = grouped & (keeper != np.arange(n))
     codes = _phash_ints(frame)
     phash_distance = [
         _distance(codes[i], codes[keeper[i]]) if is_copy[i] else None for i in range(n)
@@ -410,9 +452,9 @@ def build_groups(frame: pd.DataFrame, pairs: pd.DataFrame, options: DedupOptions
             "kind": kind,
             "group_size": pd.Series(sizes, dtype="Int32").where(grouped),
             "keep": ~is_copy,
-            "keeper_root": np.where(is_copy, frame.root.to_numpy()[keeper], None),
-            "keeper_path": np.where(is_copy, frame.path.to_numpy()[keeper], None),
-            "match": match.to_numpy(),
+            "keeper_root": _or_none(is_copy, frame.root.to_numpy(object)[keeper]),
+            "keeper_path": _or_none(is_copy, frame.path.to_numpy(object)[keeper]),
+            "match": _match_to_keeper(frame, pairs, keeper, is_copy).to_numpy(),
             "phash_distance": pd.array(phash_distance, dtype="Int16"),
             "gps_offset_m": pd.Series(offset, dtype="Float64").where(~np.isnan(offset)),
             "gps_conflict": np.nan_to_num(offset, nan=0.0) > options.conflict_m,
@@ -423,27 +465,22 @@ def build_groups(frame: pd.DataFrame, pairs: pd.DataFrame, options: DedupOptions
 # --- the run ----------------------------------------------------------------------------
 
 
-def load_duplicates(dataset_dir: Path) -> pa.Table:
-    """Read ``duplicates.parquet`` (schema-checked)."""
-    return read_table(
-        dataset_dir / DUPLICATES_FILE,
-        load_schema("duplicates"),
-        step_hint=f"run `gpskit dedup {dataset_dir}` first",
-    )
-
-
-def duplicates_are_current(dataset_dir: Path) -> bool:
-    """True when duplicates.parquet exists and was made from the current manifest."""
-    return made_from_current_manifest(dataset_dir / DUPLICATES_FILE, "gpskit.dedup", dataset_dir)
-
-
-def _manifest_frame(dataset_dir: Path) -> pd.DataFrame:
-    frame: pd.DataFrame = load_manifest(dataset_dir).to_pandas().reset_index(drop=True)
+def _manifest_frame(dataset: Dataset) -> pd.DataFrame:
+    frame: pd.DataFrame = dataset.load_manifest().to_pandas().reset_index(drop=True)
     return frame
 
 
+def _overlap_summary(against: Path, overlap: pd.DataFrame) -> dict[str, Any]:
+    return {
+        "other_dataset": str(against),
+        "photos_also_in_other": int(overlap[["root", "path"]].drop_duplicates().shape[0]),
+        "pairs": len(overlap),
+        "by_kind": dict(Counter(overlap.kind)),
+    }
+
+
 def dedup(
-    dataset_dir: Path,
+    dataset_dir: Path | Dataset,
     options: DedupOptions | None = None,
     *,
     against: Path | None = None,
@@ -454,53 +491,52 @@ def dedup(
     """Find and group duplicates; write duplicates.parquet (and the extras asked for)."""
     options = options or DedupOptions()
     options.validate()
-    if not (dataset_dir / MANIFEST_FILE).exists():
-        raise MissingStepError(
-            f"{dataset_dir / MANIFEST_FILE} does not exist",
-            hint=f"run `gpskit ingest PHOTOS --out {dataset_dir}` first",
-        )
-    frame = _manifest_frame(dataset_dir)
+    dataset = Dataset.at(dataset_dir)
+    frame = _manifest_frame(dataset)
     pairs = find_links(frame, options)
     table = build_groups(frame, pairs, options)
+    overlap = find_overlap(frame, against, options) if against is not None else None
     written: list[str] = []
-    overlap_summary = None
-    overlap_frame = None
-    if against is not None:
-        overlap_frame = find_overlap(frame, against, options)
-        overlap_summary = {
-            "other_dataset": str(against),
-            "photos_also_in_other": int(overlap_frame[["root", "path"]].drop_duplicates().shape[0]),
-            "pairs": len(overlap_frame),
-            "by_kind": dict(Counter(overlap_frame.kind)),
-        }
     if not dry_run:
-        meta = manifest_stamp("gpskit.dedup", options, dataset_dir)
-        target = dataset_dir / DUPLICATES_FILE
-        write_table(
-            pa.Table.from_pandas(table, preserve_index=False),
-            target,
-            load_schema("duplicates"),
-            extra_metadata=meta,
-        )
-        written.append(str(target))
-        if overlap_frame is not None:
-            target = dataset_dir / OVERLAP_FILE
-            write_table(
-                pa.Table.from_pandas(overlap_frame, preserve_index=False),
-                target,
-                load_schema("overlap"),
-            )
-            written.append(str(target))
-        if pairs_csv is not None:
-            write_pairs_csv(frame, pairs, pairs_csv)
-            written.append(str(pairs_csv))
-        if contact_sheet and table.group_id.notna().any():
-            from gpskit.plots import contact_sheet as draw_sheet
+        written = _write(dataset, options, frame, table, pairs, overlap, pairs_csv, contact_sheet)
+    summary = None if against is None or overlap is None else _overlap_summary(against, overlap)
+    return summarize(dataset.root, frame, table, pairs, written, summary)
 
-            target = dataset_dir / CONTACT_SHEET_FILE
-            draw_sheet(frame, table, target)
-            written.append(str(target))
-    return summarize(dataset_dir, frame, table, pairs, written, overlap_summary)
+
+def _write(
+    dataset: Dataset,
+    options: DedupOptions,
+    frame: pd.DataFrame,
+    table: pd.DataFrame,
+    pairs: pd.DataFrame,
+    overlap: pd.DataFrame | None,
+    pairs_csv: Path | None,
+    contact_sheet: bool,
+) -> list[str]:
+    """Write duplicates.parquet and the extras; return the paths written."""
+    write_table(
+        pa.Table.from_pandas(table, preserve_index=False),
+        dataset.duplicates_path,
+        load_schema("duplicates"),
+        extra_metadata=dataset.stamp(DUPLICATES, options),
+    )
+    written = [str(dataset.duplicates_path)]
+    if overlap is not None:
+        write_table(
+            pa.Table.from_pandas(overlap, preserve_index=False),
+            dataset.overlap_path,
+            load_schema("overlap"),
+        )
+        written.append(str(dataset.overlap_path))
+    if pairs_csv is not None:
+        write_pairs_csv(frame, pairs, pairs_csv)
+        written.append(str(pairs_csv))
+    if contact_sheet and table.group_id.notna().any():
+        from gpskit.plots import contact_sheet as draw_sheet
+
+        draw_sheet(frame, table, dataset.contact_sheet_path)
+        written.append(str(dataset.contact_sheet_path))
+    return written
 
 
 def summarize(
@@ -550,8 +586,6 @@ def summarize(
 
 def write_pairs_csv(frame: pd.DataFrame, pairs: pd.DataFrame, target: Path) -> None:
     """Every linked pair with its link and distances, for a person or a spreadsheet."""
-    from gpskit.atomic import write_text
-
     a, b = pairs.a.to_numpy(np.int64), pairs.b.to_numpy(np.int64)
     codes = _phash_ints(frame)
     distance = [_distance(codes[i], codes[j]) for i, j in zip(a, b, strict=False)]
@@ -561,7 +595,7 @@ def write_pairs_csv(frame: pd.DataFrame, pairs: pd.DataFrame, target: Path) -> N
         {
             "path_a": (frame.root.str.cat(frame.path, sep="/")).to_numpy()[a],
             "path_b": (frame.root.str.cat(frame.path, sep="/")).to_numpy()[b],
-            "kind": [_MATCH_KIND[MATCHES[m]] for m in pairs.match],
+            "kind": [LINKS[m].kind for m in pairs.match],
             "match": [MATCHES[m] for m in pairs.match],
             "phash_distance": pd.array(distance, dtype="Int16"),
             "metres_apart": np.round(haversine_m(lat[a], lon[a], lat[b], lon[b]), 2),
@@ -574,67 +608,25 @@ def write_pairs_csv(frame: pd.DataFrame, pairs: pd.DataFrame, target: Path) -> N
 # --- another dataset ----------------------------------------------------------------------
 
 
+OVERLAP_COLUMNS = load_schema("overlap").names
+
+
 def find_overlap(frame: pd.DataFrame, other_dir: Path, options: DedupOptions) -> pd.DataFrame:
     """Photos of ``frame`` that also appear (exactly or nearly) in the dataset ``other_dir``."""
-    if not (other_dir / MANIFEST_FILE).exists():
+    other_dataset = Dataset(other_dir)
+    if not other_dataset.manifest_path.exists():
         raise MissingStepError(
-            f"--against {other_dir}: no {MANIFEST_FILE} there",
+            f"--against {other_dir}: no {other_dataset.manifest_path.name} there",
             hint=f"run `gpskit ingest PHOTOS --out {other_dir}` first",
         )
-    other = _manifest_frame(other_dir)
+    other = _manifest_frame(other_dataset)
     mine = frame[frame.read_status == "ok"]
     theirs = other[other.read_status == "ok"]
-    found: list[pd.DataFrame] = []
-
-    def add(mine_rows: Any, their_rows: Any, match: str, distance: Any = None) -> None:
-        if len(mine_rows):
-            found.append(
-                pd.DataFrame(
-                    {"m": mine_rows, "o": their_rows, "match": match, "phash_distance": distance}
-                )
-            )
-
-    for column, match in (
-        ("sha256", "bytes"),
-        ("pixel_hash", "pixels"),
-        ("stored_pixel_hash", "pixels"),
-    ):
-        left = mine[[column]].dropna().reset_index(names="m")
-        right = theirs[[column]].dropna().reset_index(names="o")
-        merged = left.merge(right, on=column)
-        add(merged.m.to_numpy(), merged.o.to_numpy(), match, 0)
-    mine_h, theirs_h = mine[mine.phash.notna()], theirs[theirs.phash.notna()]
-    if len(mine_h) and len(theirs_h):
-        q_codes, i_codes = hex_to_u64(mine_h.phash.tolist()), hex_to_u64(theirs_h.phash.tolist())
-        q_long, i_long = _long_hashes(mine_h.phash256), _long_hashes(theirs_h.phash256)
-        q, i, d = cross_join(q_codes, i_codes, options.near_threshold)
-        ok = _confirmed(q_long[q], i_long[i], options)
-        add(mine_h.index.to_numpy()[q[ok]], theirs_h.index.to_numpy()[i[ok]], "phash", d[ok])
-        if options.crop_variants:
-            crop_rows, crop_codes, crop_long = _crop_entries(theirs_h)
-            if len(crop_codes):
-                q, i, d = cross_join(q_codes, crop_codes, options.crop_threshold)
-                ok = _confirmed(q_long[q], crop_long[i], options)
-                add(mine_h.index.to_numpy()[q[ok]], crop_rows[i[ok]], "crop", d[ok])
-            crop_rows, crop_codes, crop_long = _crop_entries(mine_h)
-            if len(crop_codes):
-                q, i, d = cross_join(i_codes, crop_codes, options.crop_threshold)
-                ok = _confirmed(i_long[q], crop_long[i], options)
-                add(crop_rows[i[ok]], theirs_h.index.to_numpy()[q[ok]], "crop", d[ok])
-    columns = [
-        "root",
-        "path",
-        "other_dataset",
-        "other_root",
-        "other_path",
-        "kind",
-        "match",
-        "phash_distance",
-    ]
+    found = _exact_overlap(mine, theirs) + _near_overlap(mine, theirs, options)
     if not found:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in OVERLAP_COLUMNS})
     hits = pd.concat(found, ignore_index=True)
-    hits["rank"] = hits.match.map({"bytes": 0, "pixels": 1, "phash": 2, "crop": 3})
+    hits["rank"] = hits.match.map(lambda m: _BY_MATCH[m].priority)
     hits = hits.sort_values(["m", "o", "rank"]).drop_duplicates(["m", "o"])
     return (
         pd.DataFrame(
@@ -644,7 +636,7 @@ def find_overlap(frame: pd.DataFrame, other_dir: Path, options: DedupOptions) ->
                 "other_dataset": str(other_dir),
                 "other_root": other.root.to_numpy()[hits.o],
                 "other_path": other.path.to_numpy()[hits.o],
-                "kind": hits.match.map(_MATCH_KIND).to_numpy(),
+                "kind": hits.match.map(lambda m: _BY_MATCH[m].kind).to_numpy(),
                 "match": hits.match.to_numpy(),
                 "phash_distance": pd.array(hits.phash_distance.to_numpy(), dtype="Int16"),
             }
@@ -652,3 +644,53 @@ def find_overlap(frame: pd.DataFrame, other_dir: Path, options: DedupOptions) ->
         .sort_values(["root", "path", "other_root", "other_path"])
         .reset_index(drop=True)
     )
+
+
+def _hits(mine_rows: Any, their_rows: Any, match: str, distance: Any = None) -> list[pd.DataFrame]:
+    if not len(mine_rows):
+        return []
+    return [
+        pd.DataFrame({"m": mine_rows, "o": their_rows, "match": match, "phash_distance": distance})
+    ]
+
+
+def _exact_overlap(mine: pd.DataFrame, theirs: pd.DataFrame) -> list[pd.DataFrame]:
+    """Pairs with the same file bytes or decoded pixels."""
+    found: list[pd.DataFrame] = []
+    for column, match in (
+        ("sha256", "bytes"),
+        ("pixel_hash", "pixels"),
+        ("stored_pixel_hash", "pixels"),
+    ):
+        left = mine[[column]].dropna().reset_index(names="m")
+        right = theirs[[column]].dropna().reset_index(names="o")
+        merged = left.merge(right, on=column)
+        found += _hits(merged.m.to_numpy(), merged.o.to_numpy(), match, 0)
+    return found
+
+
+def _near_overlap(
+    mine: pd.DataFrame, theirs: pd.DataFrame, options: DedupOptions
+) -> list[pd.DataFrame]:
+    """Pairs whose perceptual hashes match (whole images, and each side's crop hashes)."""
+    mine_h, theirs_h = mine[mine.phash.notna()], theirs[theirs.phash.notna()]
+    if not len(mine_h) or not len(theirs_h):
+        return []
+    q_codes, i_codes = hex_to_u64(mine_h.phash.tolist()), hex_to_u64(theirs_h.phash.tolist())
+    q_long, i_long = _long_hashes(mine_h.phash256), _long_hashes(theirs_h.phash256)
+    q, i, d = cross_join(q_codes, i_codes, options.near_threshold)
+    ok = _confirmed(q_long[q], i_long[i], options)
+    found = _hits(mine_h.index.to_numpy()[q[ok]], theirs_h.index.to_numpy()[i[ok]], "phash", d[ok])
+    if not options.crop_variants:
+        return found
+    crop_rows, crop_codes, crop_long = _crop_entries(theirs_h)
+    if len(crop_codes):
+        q, i, d = cross_join(q_codes, crop_codes, options.crop_threshold)
+        ok = _confirmed(q_long[q], crop_long[i], options)
+        found += _hits(mine_h.index.to_numpy()[q[ok]], crop_rows[i[ok]], "crop", d[ok])
+    crop_rows, crop_codes, crop_long = _crop_entries(mine_h)
+    if len(crop_codes):
+        q, i, d = cross_join(i_codes, crop_codes, options.crop_threshold)
+        ok = _confirmed(i_long[q], crop_long[i], options)
+        found += _hits(crop_rows[i[ok]], theirs_h.index.to_numpy()[q[ok]], "crop", d[ok])
+    return found

@@ -20,28 +20,14 @@ import numpy as np
 import pandas as pd
 
 from gpskit.atomic import write_text
-from gpskit.coverage import CoverageOptions, coverage, load_coverage
-from gpskit.dedup import dedup, load_duplicates
+from gpskit.coverage import CoverageOptions, coverage
+from gpskit.dataset import Dataset
+from gpskit.dedup import dedup
 from gpskit.geo import haversine_m
-from gpskit.ingest import IngestOptions, ingest, load_manifest
+from gpskit.ingest import IngestOptions, ingest
 from gpskit.split import SplitOptions, split
 from gpskit.synth import SynthOptions, synth
-
-#: defect -> how the pipeline must report it
-EXPECTED = {
-    "no_gps": ("reason", "no_gps"),
-    "null_island": ("reason", "gps_null_island"),
-    "stale_fix": ("reason", "gps_stale_fix"),
-    "truncated": ("reason", "decode_error"),
-    "non_image": ("reason", "not_image"),
-    "magnetic_heading": ("warning", "heading_magnetic"),
-    "outside_region": ("outside", "outside_region"),
-    "exact_copy": ("group", "exact"),
-    "reencoded_copy": ("group", "near"),
-    "resized_copy": ("group", "near"),
-    "heic_copy": ("group", "near"),
-    "burst": ("group", "burst"),
-}
+from gpskit.synth.defects import DEFECTS, Expect
 
 
 @dataclass(frozen=True)
@@ -66,50 +52,57 @@ class DemoReport:
     report: str = ""
 
 
-def check_defects(truth: pd.DataFrame, photos_root: Path, dataset: Path) -> list[dict[str, Any]]:
-    """For each injected defect: how many were caught with the right reason or group."""
-    manifest = load_manifest(dataset).to_pandas()
-    manifest["file"] = [
-        f"{Path(r).name}/{p}" for r, p in zip(manifest.root, manifest.path, strict=True)
-    ]
-    by_file = manifest.set_index("file")
-    dups = load_duplicates(dataset).to_pandas()
-    dups["file"] = [f"{Path(r).name}/{p}" for r, p in zip(dups.root, dups.path, strict=True)]
-    dups = dups.set_index("file")
-    cover = load_coverage(dataset).to_pandas()
-    cover["file"] = [f"{Path(r).name}/{p}" for r, p in zip(cover.root, cover.path, strict=True)]
-    cover = cover.set_index("file")
+def _by_file(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows keyed like truth.csv's ``file`` (photos/..., relative to the campus folder)."""
+    table = table.copy()
+    table["file"] = [f"{Path(r).name}/{p}" for r, p in zip(table.root, table.path, strict=True)]
+    return table.set_index("file")
+
+
+def _caught(
+    expect: Expect, key: str, source: str, tables: dict[str, pd.DataFrame]
+) -> bool:
+    """Whether the pipeline reported one injected file as ``expect`` says it must."""
+    manifest: Any = tables["manifest"]
+    dups: Any = tables["duplicates"]
+    cover: Any = tables["coverage"]
+    if key not in manifest.index:
+        return False
+    if expect.how == "reason":
+        return expect.code in list(manifest.loc[key, "reasons"])
+    if expect.how == "warning":
+        return expect.code in list(manifest.loc[key, "warnings"])
+    if expect.how == "outside":
+        return key in cover.index and bool(cover.loc[key, "outside_region"])
+    return bool(
+        key in dups.index
+        and source in dups.index
+        and pd.notna(dups.loc[key, "group_id"])
+        and dups.loc[key, "group_id"] == dups.loc[source, "group_id"]
+        and (
+            dups.loc[key, "kind"] == expect.code
+            or (expect.code == "near" and dups.loc[key, "kind"] == "exact")
+        )
+    )
+
+
+def check_defects(truth: pd.DataFrame, dataset: Dataset) -> list[dict[str, Any]]:
+    """For each registered defect: how many were caught with the right reason or group."""
+    tables = {
+        "manifest": _by_file(dataset.load_manifest().to_pandas()),
+        "duplicates": _by_file(dataset.load_duplicates().to_pandas()),
+        "coverage": _by_file(dataset.load_coverage().to_pandas()),
+    }
     rows = []
-    for defect, (how, expected) in EXPECTED.items():
-        subset = truth[truth.defects.fillna("").str.split(";").map(lambda d, x=defect: x in d)]
-        caught = 0
-        for record in subset.itertuples():
-            key = str(record.file)
-            if key not in by_file.index:
-                continue
-            if how == "reason":
-                ok = expected in list(by_file.loc[key, "reasons"])
-            elif how == "warning":
-                ok = expected in list(by_file.loc[key, "warnings"])
-            elif how == "outside":
-                ok = key in cover.index and bool(cover.loc[key, "outside_region"])
-            else:
-                source = str(record.source)
-                ok = (
-                    key in dups.index
-                    and source in dups.index
-                    and pd.notna(dups.loc[key, "group_id"])
-                    and dups.loc[key, "group_id"] == dups.loc[source, "group_id"]
-                    and (
-                        dups.loc[key, "kind"] == expected
-                        or (expected == "near" and dups.loc[key, "kind"] == "exact")
-                    )
-                )
-            caught += bool(ok)
+    for defect in DEFECTS.values():
+        subset = truth[truth.defects.fillna("").str.split(";").map(lambda d, x=defect.name: x in d)]
+        caught = sum(
+            _caught(defect.expect, str(r.file), str(r.source), tables) for r in subset.itertuples()
+        )
         rows.append(
             {
-                "defect": defect,
-                "expected": f"{how}: {expected}",
+                "defect": defect.name,
+                "expected": str(defect.expect),
                 "injected": len(subset),
                 "caught": caught,
                 "recall": caught / len(subset) if len(subset) else None,
@@ -118,43 +111,11 @@ def check_defects(truth: pd.DataFrame, photos_root: Path, dataset: Path) -> list
     return rows
 
 
-def run_demo(
-    out: Path, quick: bool = False, log: Any = print, workers: int | None = None
-) -> DemoReport:
-    """Run every step; write OUT/report.html. ``log`` gets one line per step."""
-    from gpskit.train.engine import TrainOptions, train
-    from gpskit.train.evaluate import evaluate
+def demo_train_options(size: DemoSize) -> Any:
+    """The CPU-sized model of the demo."""
+    from gpskit.train.engine import TrainOptions
 
-    size = QUICK if quick else FULL
-    report = DemoReport(str(out))
-    campus, dataset, run_dir = out / "campus", out / "dataset", out / "run"
-
-    def step(name: str, fn: Any) -> Any:
-        start = time.perf_counter()
-        result = fn()
-        report.seconds[name] = round(time.perf_counter() - start, 1)
-        log(f"{name:<9} done in {report.seconds[name]:6.1f} s")
-        return result
-
-    synth_report = step(
-        "synth",
-        lambda: synth(
-            campus, SynthOptions(spots=size.spots, pitches=size.pitches, workers=workers)
-        ),
-    )
-    ingest_report = step(
-        "ingest",
-        lambda: ingest([campus / "photos"], dataset, IngestOptions(workers=workers, force=True)),
-    )
-    dedup_report = step("dedup", lambda: dedup(dataset))
-    coverage_report = step("coverage", lambda: coverage(dataset, CoverageOptions()))
-    split_report = step(
-        "split",
-        lambda: split(
-            dataset, SplitOptions(embed=True, max_side=size.max_side, force=True, workers=workers)
-        ),
-    )
-    options = TrainOptions(
+    return TrainOptions(
         arch="resnet18",
         weights="none",
         epochs=size.epochs,
@@ -164,44 +125,78 @@ def run_demo(
         dropout=0.2,
         workers=0,
     )
-    train_result = step("train", lambda: train(dataset / "splits", run_dir, options))
-    eval_result = step("eval", lambda: evaluate(run_dir, "test"))
-    truth = pd.read_csv(campus / "truth.csv")
-    report.defects = check_defects(truth, campus / "photos", dataset)
+
+
+def _pipeline(out: Path, size: DemoSize, workers: int | None, step: Any) -> dict[str, Any]:
+    """Every step, each through ``step(name, fn)``; returns each step's result."""
+    from gpskit.train.engine import train
+    from gpskit.train.evaluate import evaluate
+
+    campus, dataset, run_dir = out / "campus", out / "dataset", out / "run"
+    synth_options = SynthOptions(spots=size.spots, pitches=size.pitches, workers=workers)
+    split_options = SplitOptions(embed=True, max_side=size.max_side, force=True, workers=workers)
+    return {
+        "synth": step("synth", lambda: synth(campus, synth_options)),
+        "ingest": step(
+            "ingest",
+            lambda: ingest([campus / "photos"], dataset, IngestOptions(workers=workers, force=True)),
+        ),
+        "dedup": step("dedup", lambda: dedup(dataset)),
+        "coverage": step("coverage", lambda: coverage(dataset, CoverageOptions())),
+        "split": step("split", lambda: split(dataset, split_options)),
+        "train": step(
+            "train", lambda: train(dataset / "splits", run_dir, demo_train_options(size))
+        ),
+        "eval": step("eval", lambda: evaluate(run_dir, "test")),
+    }
+
+
+def _gps_error(truth: pd.DataFrame) -> dict[str, float]:
+    """How far the clean photos' fixes are from the truth (m)."""
     clean = truth[(truth.kind == "photo") & truth.defects.isna()]
     gps_error = haversine_m(
         clean.true_latitude, clean.true_longitude, clean.reported_latitude, clean.reported_longitude
     )
+    return {
+        "median": round(float(np.median(gps_error)), 2),
+        "p90": round(float(np.percentile(gps_error, 90)), 2),
+    }
+
+
+def run_demo(
+    out: Path, quick: bool = False, log: Any = print, workers: int | None = None
+) -> DemoReport:
+    """Run every step; write OUT/report.html. ``log`` gets one line per step."""
+    size = QUICK if quick else FULL
+    report = DemoReport(str(out))
+
+    def step(name: str, fn: Any) -> Any:
+        start = time.perf_counter()
+        result = fn()
+        report.seconds[name] = round(time.perf_counter() - start, 1)
+        log(f"{name:<9} done in {report.seconds[name]:6.1f} s")
+        return result
+
+    done = _pipeline(out, size, workers, step)
+    truth = pd.read_csv(out / "campus" / "truth.csv")
+    report.defects = check_defects(truth, Dataset(out / "dataset"))
     report.results = {
-        "synth": synth_report.to_dict(),
-        "ingest": ingest_report.to_dict(),
-        "dedup": dedup_report.to_dict(),
-        "coverage": coverage_report.to_dict(),
-        "split": split_report.to_dict(),
-        "train": vars(train_result),
-        "eval": eval_result,
-        "gps_error_vs_truth_m": {
-            "median": round(float(np.median(gps_error)), 2),
-            "p90": round(float(np.percentile(gps_error, 90)), 2),
-        },
-        "settings": {"size": vars(size), "train": {k: v for k, v in vars(options).items()}},
+        **{name: done[name].to_dict() for name in ("synth", "ingest", "dedup", "coverage", "split")},
+        "train": vars(done["train"]),
+        "eval": done["eval"],
+        "gps_error_vs_truth_m": _gps_error(truth),
+        "settings": {"size": vars(size), "train": dict(vars(demo_train_options(size)))},
     }
     report.report = str(out / "report.html")
-    write_text(out / "report.html", render_report(report, dataset, run_dir))
-    write_text(
-        out / "demo.json",
-        json.dumps(
-            {
-                "seconds": report.seconds,
-                "defects": report.defects,
-                "gps_error_vs_truth_m": report.results["gps_error_vs_truth_m"],
-                "eval": eval_result["metrics"],
-                "baseline": eval_result["baseline_train_mean"],
-            },
-            indent=2,
-            default=str,
-        ),
-    )
+    write_text(out / "report.html", render_report(report, out / "dataset", out / "run"))
+    summary = {
+        "seconds": report.seconds,
+        "defects": report.defects,
+        "gps_error_vs_truth_m": report.results["gps_error_vs_truth_m"],
+        "eval": done["eval"]["metrics"],
+        "baseline": done["eval"]["baseline_train_mean"],
+    }
+    write_text(out / "demo.json", json.dumps(summary, indent=2, default=str))
     return report
 
 
@@ -241,50 +236,40 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def render_report(report: DemoReport, dataset: Path, run_dir: Path) -> str:
-    r = report.results
-    m, base, noise = (
-        r["eval"]["metrics"],
-        r["eval"]["baseline_train_mean"],
-        r["eval"]["label_noise_floor"],
-    )
-    settings = r["settings"]
-    eval_rows = [
-        {
-            "predictor": "model",
-            **{k: m[k] for k in ("mean_m", "median_m", "p90_m", "max_m", "rmse_m")},
-            **{f"≤{t} m": m["within_m"][t] for t in ("5", "10", "25", "50", "100")},
-        },
-        {
-            "predictor": "training centre",
-            **{k: base[k] for k in ("mean_m", "median_m", "p90_m", "max_m", "rmse_m")},
-            **{f"≤{t} m": base["within_m"][t] for t in ("5", "10", "25", "50", "100")},
-        },
-    ]
-    split_rows = [
+STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+    table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+    th{background:#f3f3f3}figure{margin:1em 0}img{max-width:100%;border:1px solid #ddd}.note{background:#fff8e0;
+    padding:.6em 1em;border-left:4px solid #e0b000}"""
+
+
+def _error_row(name: str, figures: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "predictor": name,
+        **{k: figures[k] for k in ("mean_m", "median_m", "p90_m", "max_m", "rmse_m")},
+        **{f"≤{t} m": figures["within_m"][t] for t in ("5", "10", "25", "50", "100")},
+    }
+
+
+def _split_rows(split: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
         {
             "split": name,
-            "photos": r["split"]["counts"][name],
-            "units (spots)": r["split"]["units"][name],
-            "nearest train photo, min (m)": r["split"]["leakage"]["nearest_train_m"]
+            "photos": split["counts"][name],
+            "units (spots)": split["units"][name],
+            "nearest train photo, min (m)": split["leakage"]["nearest_train_m"]
             .get(name, {})
             .get("min_m", ""),
         }
         for name in ("train", "val", "test")
     ]
-    style = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-    table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
-    th{background:#f3f3f3}figure{margin:1em 0}img{max-width:100%;border:1px solid #ddd}.note{background:#fff8e0;
-    padding:.6em 1em;border-left:4px solid #e0b000}"""
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>gpskit demo report</title>",
-        f"<style>{style}</style></head><body>",
-        "<h1>gpskit demo: the synthetic campus, end to end</h1>",
-        f"<p>Every step ran offline on this machine: {_fmt(report.seconds)} (seconds).</p>",
-        "<p class='note'>The model is sized for a CPU: "
-        f"{settings['train']['arch']} from scratch (no ImageNet weights) at {settings['train']['image_size']} px, "
-        f"{settings['train']['epochs']} epochs. The original study trained resnet101 with ImageNet weights at "
-        "224 px on a GPU; run <code>gpskit train</code> with its defaults for that.</p>",
+
+
+def _data_sections(report: DemoReport, dataset: Path) -> list[str]:
+    """Sections 1-6: synth, ingest, defects, duplicates, coverage, split."""
+    r = report.results
+    spots = {k: v for k, v in r["coverage"]["spots"].items() if k != "missing_by_sector"}
+    across = sum(r["split"]["leakage"]["duplicate_pairs_across"].values())
+    return [
         "<h2>1. Synthetic photos</h2>",
         _table({k: v for k, v in r["synth"].items() if k != "out_dir"}),
         "<h2>2. Ingest</h2>",
@@ -302,34 +287,55 @@ def render_report(report: DemoReport, dataset: Path, run_dir: Path) -> str:
         ),
         _img(dataset / "duplicates.png", "largest duplicate groups (keeper framed green)"),
         "<h2>5. Coverage</h2>",
-        _table(
-            {
-                "photos": r["coverage"]["photos"],
-                "grid": r["coverage"]["grid"],
-                "spots": {
-                    k: v for k, v in r["coverage"]["spots"].items() if k != "missing_by_sector"
-                },
-            }
-        ),
+        _table({"photos": r["coverage"]["photos"], "grid": r["coverage"]["grid"], "spots": spots}),
         _img(
             dataset / "coverage" / "coverage.png",
             "coverage map: photos by heading, empty cells, walking plan",
         ),
         "<h2>6. Leak-free split (by spot)</h2>",
-        _table(split_rows),
-        f"<p>Duplicate pairs across splits: {sum(r['split']['leakage']['duplicate_pairs_across'].values())}. "
-        f"Label-noise floor (GPS fixes around their spot median): {_fmt(r['split']['label_noise_m'])}.</p>",
+        _table(_split_rows(r["split"])),
+        f"<p>Duplicate pairs across splits: {across}. Label-noise floor (GPS fixes around "
+        f"their spot median): {_fmt(r['split']['label_noise_m'])}.</p>",
+    ]
+
+
+def _model_section(report: DemoReport, run_dir: Path) -> list[str]:
+    """Section 7: the model on unseen spots, beside the baseline and the label noise."""
+    r = report.results
+    evaluation = r["eval"]
+    rows = [
+        _error_row("model", evaluation["metrics"]),
+        _error_row("training centre", evaluation["baseline_train_mean"]),
+    ]
+    return [
         "<h2>7. Training and evaluation on unseen spots (test split)</h2>",
-        _table(eval_rows),
+        _table(rows),
         f"<p>Scatter of the GPS fixes around their spot median (the floor gpskit can measure on real "
-        f"data): {_fmt(noise)}. Here the truth is known too: the fixes are off the true positions by "
-        f"{_fmt(r['gps_error_vs_truth_m'])} m, mostly by an error shared by all photos of a spot, "
-        "which no spot median can reveal.</p>",
+        f"data): {_fmt(evaluation['label_noise_floor'])}. Here the truth is known too: the fixes "
+        f"are off the true positions by {_fmt(r['gps_error_vs_truth_m'])} m, mostly by an error "
+        "shared by all photos of a spot, which no spot median can reveal.</p>",
         _img(
             run_dir / "error_cdf-test.png",
             "error CDF: model, training-centre baseline, label noise",
         ),
         _img(run_dir / "map-test.png", "test photos: true (green) vs predicted (red)"),
+    ]
+
+
+def render_report(report: DemoReport, dataset: Path, run_dir: Path) -> str:
+    """report.html: one self-contained page (images inlined)."""
+    train = report.results["settings"]["train"]
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>gpskit demo report</title>",
+        f"<style>{STYLE}</style></head><body>",
+        "<h1>gpskit demo: the synthetic campus, end to end</h1>",
+        f"<p>Every step ran offline on this machine: {_fmt(report.seconds)} (seconds).</p>",
+        "<p class='note'>The model is sized for a CPU: "
+        f"{train['arch']} from scratch (no ImageNet weights) at {train['image_size']} px, "
+        f"{train['epochs']} epochs. The original study trained resnet101 with ImageNet weights at "
+        "224 px on a GPU; run <code>gpskit train</code> with its defaults for that.</p>",
+        *_data_sections(report, dataset),
+        *_model_section(report, run_dir),
         "</body></html>",
     ]
     return "\n".join(parts)

@@ -1,7 +1,9 @@
 """One family of errors that the CLI turns into a single readable line.
 
 Library code raises these for problems a user can fix (a bad argument, a missing or
-malformed file); anything else is a bug and keeps its traceback.
+malformed file). The CLI prints them as ``error: ...`` with the error's exit code; any
+other exception is a bug, printed as ``internal error: ...`` (exit 70). ``GPSKIT_DEBUG=1``
+shows the traceback of either.
 """
 
 from __future__ import annotations

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from enum import Enum
 from typing import Any
 
 from PIL import Image, TiffImagePlugin
@@ -47,6 +49,60 @@ GPS_H_POSITIONING_ERROR = 31
 SELF_ORIENTING_FORMATS = frozenset({"HEIF", "AVIF", "TIFF"})
 
 
+class Problem(str, Enum):
+    """What is wrong with a GPS tag (the first half of a ``gps_flags`` entry)."""
+
+    REF_MISSING = "ref_missing"  # latitude/longitude without its N/S or E/W reference
+    MISSING = "missing"  # one coordinate of the pair is absent
+    ZERO_DENOMINATOR = "zero_denominator"
+    NON_NUMERIC = "non_numeric"
+    MALFORMED = "malformed"  # wrong count, not finite, unparsable
+    OUT_OF_RANGE = "out_of_range"
+    COUNT_1 = "count_1"  # degrees given as 1 value (read as ExifTool does)
+    COUNT_2 = "count_2"  # degrees and minutes only
+
+
+#: Problems of a value that is there but cannot be read as a number.
+BAD_VALUE = frozenset({Problem.ZERO_DENOMINATOR, Problem.NON_NUMERIC, Problem.MALFORMED})
+POSITION_TAGS = frozenset({"latitude", "longitude"})
+
+
+@dataclass(frozen=True)
+class GpsFlag:
+    """One problem found in one tag; written to the manifest as ``"problem:tag"``."""
+
+    problem: Problem
+    tag: str
+
+    def __str__(self) -> str:
+        return f"{self.problem.value}:{self.tag}"
+
+    @classmethod
+    def parse(cls, text: str) -> GpsFlag:
+        problem, _, tag = text.partition(":")
+        return cls(Problem(problem), tag)
+
+    @property
+    def bad_coordinate(self) -> bool:
+        """A latitude or longitude that is there but is not a readable number."""
+        return self.tag in POSITION_TAGS and self.problem in BAD_VALUE
+
+    @property
+    def breaks_position(self) -> bool:
+        """The position cannot be read because of this flag."""
+        return self.bad_coordinate or self.problem in (Problem.REF_MISSING, Problem.MISSING)
+
+    @property
+    def drops_value(self) -> bool:
+        """The tag's value was left empty (unreadable or out of range)."""
+        return self.problem in BAD_VALUE or self.problem is Problem.OUT_OF_RANGE
+
+
+def position_unreadable(flags: Iterable[GpsFlag]) -> bool:
+    """Some flag says the position tags are there but cannot be read."""
+    return any(flag.breaks_position for flag in flags)
+
+
 @dataclass
 class Metadata:
     """What gpskit keeps of one image's metadata."""
@@ -70,7 +126,14 @@ class Metadata:
     gps_h_error: float | None = None
     gps_dop: float | None = None
     gps_source: str | None = None
-    gps_flags: list[str] = field(default_factory=list)
+    gps_flags: list[GpsFlag] = field(default_factory=list)
+
+    def row_fields(self) -> dict[str, Any]:
+        """The manifest columns this metadata fills."""
+        fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        del fields["has_gps_ifd"]
+        fields["gps_flags"] = [str(flag) for flag in self.gps_flags]
+        return fields
 
 
 class _Unreadable(ValueError):
@@ -89,37 +152,37 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
-def _number(value: Any, *, what: str, flags: list[str]) -> float:
+def _number(value: Any, *, what: str, flags: list[GpsFlag]) -> float:
     """One finite number from a rational/int tag value; flags and raises if it is not."""
     if isinstance(value, (tuple, list)):
         if len(value) != 1:
-            flags.append(f"malformed:{what}")
+            flags.append(GpsFlag(Problem.MALFORMED, what))
             raise _Unreadable(what)
         value = value[0]
     if isinstance(value, TiffImagePlugin.IFDRational):
         if value.denominator == 0:
-            flags.append(f"zero_denominator:{what}")
+            flags.append(GpsFlag(Problem.ZERO_DENOMINATOR, what))
             raise _Unreadable(what)
         return float(value.numerator) / float(value.denominator)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        flags.append(f"non_numeric:{what}")
+        flags.append(GpsFlag(Problem.NON_NUMERIC, what))
         raise _Unreadable(what)
     number = float(value)
     if not math.isfinite(number):
-        flags.append(f"malformed:{what}")
+        flags.append(GpsFlag(Problem.MALFORMED, what))
         raise _Unreadable(what)
     return number
 
 
-def _degrees(value: Any, *, what: str, flags: list[str]) -> float:
+def _degrees(value: Any, *, what: str, flags: list[GpsFlag]) -> float:
     """Degrees from the (deg, min, sec) rationals; 1 or 2 values are read as ExifTool does."""
     parts = value if isinstance(value, (tuple, list)) else (value,)
     if not 1 <= len(parts) <= 3:
-        flags.append(f"malformed:{what}")
+        flags.append(GpsFlag(Problem.MALFORMED, what))
         raise _Unreadable(what)
     numbers = [_number(p, what=what, flags=flags) for p in parts]
     if len(parts) != 3:
-        flags.append(f"count_{len(parts)}:{what}")
+        flags.append(GpsFlag(Problem(f"count_{len(parts)}"), what))
     return float(sum(n / 60**i for i, n in enumerate(numbers)))
 
 
@@ -188,17 +251,17 @@ def _read_gps_time(meta: Metadata, gps: dict[int, Any]) -> None:
     try:
         day = datetime.strptime(date_text.strip()[:10], "%Y:%m:%d")
     except ValueError:
-        meta.gps_flags.append("malformed:gps_datestamp")
+        meta.gps_flags.append(GpsFlag(Problem.MALFORMED, "gps_datestamp"))
         return
     parts = stamp if isinstance(stamp, (tuple, list)) else (stamp,)
     try:
         h, m, s = (_number(p, what="gps_timestamp", flags=meta.gps_flags) for p in parts)
     except (_Unreadable, ValueError):
-        if "malformed:gps_timestamp" not in meta.gps_flags:
-            meta.gps_flags.append("malformed:gps_timestamp")
+        if GpsFlag(Problem.MALFORMED, "gps_timestamp") not in meta.gps_flags:
+            meta.gps_flags.append(GpsFlag(Problem.MALFORMED, "gps_timestamp"))
         return
     if not (0 <= h < 24 and 0 <= m < 60 and 0 <= s < 61):
-        meta.gps_flags.append("malformed:gps_timestamp")
+        meta.gps_flags.append(GpsFlag(Problem.MALFORMED, "gps_timestamp"))
         return
     meta.gps_timestamp = (day + timedelta(hours=h, minutes=m, seconds=s)).replace(
         tzinfo=timezone.utc
@@ -213,11 +276,11 @@ def _read_position(meta: Metadata, gps: dict[int, Any]) -> None:
     lat_ref = _ref(gps.get(GPS_LATITUDE_REF), "NS")
     lon_ref = _ref(gps.get(GPS_LONGITUDE_REF), "EW")
     if lat_ref is None:
-        flags.append("ref_missing:latitude")
+        flags.append(GpsFlag(Problem.REF_MISSING, "latitude"))
     if lon_ref is None:
-        flags.append("ref_missing:longitude")
+        flags.append(GpsFlag(Problem.REF_MISSING, "longitude"))
     if not (has_lat and has_lon):
-        flags.append("missing:" + ("longitude" if has_lat else "latitude"))
+        flags.append(GpsFlag(Problem.MISSING, "longitude" if has_lat else "latitude"))
         return
     try:
         lat = _degrees(gps[GPS_LATITUDE], what="latitude", flags=flags)
@@ -248,7 +311,7 @@ def _read_altitude(meta: Metadata, gps: dict[int, Any]) -> None:
 
 
 def _read_optional_number(
-    gps: dict[int, Any], tag: int, what: str, flags: list[str]
+    gps: dict[int, Any], tag: int, what: str, flags: list[GpsFlag]
 ) -> float | None:
     if tag not in gps:
         return None
@@ -270,7 +333,7 @@ def read_gps(meta: Metadata, gps: dict[int, Any]) -> None:
             meta.img_direction = direction % 360.0
             meta.img_direction_ref = _ref(gps.get(GPS_IMG_DIRECTION_REF), "TM")
         else:
-            meta.gps_flags.append("out_of_range:img_direction")
+            meta.gps_flags.append(GpsFlag(Problem.OUT_OF_RANGE, "img_direction"))
     meta.gps_h_error = _read_optional_number(
         gps, GPS_H_POSITIONING_ERROR, "h_positioning_error", meta.gps_flags
     )
@@ -352,10 +415,9 @@ def metadata_from_exif(
         gps = dict(exif.get_ifd(IFD_GPS))
     except Exception:
         gps = {}
-        meta.gps_flags.append("malformed:gps_ifd")
+        meta.gps_flags.append(GpsFlag(Problem.MALFORMED, "gps_ifd"))
     read_gps(meta, gps)
-    unreadable = ("ref_missing", "zero_denominator:l", "non_numeric:l", "malformed:l", "missing:")
-    if meta.latitude is None and xmp and not any(f.startswith(unreadable) for f in meta.gps_flags):
+    if meta.latitude is None and xmp and not position_unreadable(meta.gps_flags):
         read_xmp_position(meta, xmp)
     return meta
 

@@ -15,7 +15,7 @@ sharing a key are then checked with a popcount. Work grows with the output, not 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from itertools import combinations
 
 import numpy as np
@@ -125,9 +125,3 @@ def _unpack(
     packed = np.unique(np.concatenate(found))
     a, b = packed // n, packed % n
     return a, b, hamming_u64(left[a], right[b])
-
-
-def chunks(n: int, size: int) -> Iterator[slice]:
-    """Slices covering range(n) in steps of ``size``."""
-    for lo in range(0, n, size):
-        yield slice(lo, min(n, lo + size))

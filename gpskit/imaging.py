@@ -11,10 +11,11 @@ import hashlib
 import io
 from functools import cache
 from pathlib import Path
-from typing import IO
+from typing import IO, ClassVar
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 from PIL import Image
 
 from gpskit.exif import orient, read_metadata
@@ -177,3 +178,46 @@ def pixel_hash(img: Image.Image) -> str:
 def hamming(a: str, b: str) -> int:
     """Number of differing bits between two hex hashes."""
     return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+class ImageColumn:
+    """The image column of split files, as Hugging Face ``datasets`` defines its Image feature.
+
+    One place owns it: the Arrow type (a ``{bytes, path}`` struct), how a photo is
+    embedded (oriented, resized, JPEG), the cell value, and how a cell is decoded again.
+    ``bytes`` null means "not embedded: read ``path``", as in ``datasets``.
+    """
+
+    arrow_type: ClassVar[pa.DataType] = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    feature: ClassVar[dict[str, str]] = {"_type": "Image"}
+    quality: ClassVar[int] = 90
+
+    @classmethod
+    def encode(cls, img: Image.Image, max_side: int) -> bytes:
+        """JPEG bytes of ``img`` with its longer side at most ``max_side``."""
+        if max(img.size) > max_side:
+            scale = max_side / max(img.size)
+            size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+            img = img.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=cls.quality, optimize=False)
+        return buf.getvalue()
+
+    @classmethod
+    def embed(cls, path: str, max_side: int) -> bytes:
+        """The embedded form of the photo at ``path`` (decoded draft-scaled, oriented)."""
+        return cls.encode(decode_oriented(path, max_side=max_side), max_side)
+
+    @staticmethod
+    def value(data: bytes | None, root: str, path: str) -> dict[str, object]:
+        """A cell: the embedded bytes with the relative path, or the absolute path alone."""
+        return {"bytes": data, "path": path if data is not None else f"{root}/{path}"}
+
+    @staticmethod
+    def decode(cell: dict[str, object], min_side: int) -> Image.Image:
+        """The photo of a cell as RGB: embedded bytes, else the original (draft-decoded)."""
+        data = cell.get("bytes")
+        if isinstance(data, bytes):
+            with Image.open(io.BytesIO(data)) as img:
+                return img.convert("RGB")
+        return decode_oriented(str(cell["path"]), min_side=min_side)

@@ -24,9 +24,17 @@ import pyarrow as pa
 from PIL import Image, UnidentifiedImageError
 
 from gpskit import checks
-from gpskit.config import MANIFEST_FILE
+from gpskit.dataset import Dataset
 from gpskit.errors import InputError, SchemaError, UsageError
-from gpskit.exif import Metadata, displayed_size, orient, read_metadata, salvage_metadata
+from gpskit.exif import (
+    GpsFlag,
+    Metadata,
+    Problem,
+    displayed_size,
+    orient,
+    read_metadata,
+    salvage_metadata,
+)
 from gpskit.imaging import (
     HASH_DECODE_SIDE,
     SUPPORTED_FORMATS,
@@ -40,7 +48,7 @@ from gpskit.imaging import (
     sniff_format,
 )
 from gpskit.pool import TIMED_OUT, run_isolated
-from gpskit.schema import file_metadata, load_schema, read_table, write_table
+from gpskit.schema import file_metadata, load_schema, write_table
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -61,6 +69,13 @@ class IngestOptions:
     max_memory: int | None = DEFAULT_MAX_MEMORY
     thresholds: dict[str, float] = field(default_factory=checks.default_thresholds)
     force: bool = False
+
+    def validate(self) -> None:
+        if self.workers is not None and self.workers < 1:
+            raise UsageError(f"--workers must be at least 1, got {self.workers}")
+        unknown = set(self.thresholds) - set(checks.default_thresholds())
+        if unknown:
+            raise UsageError(f"unknown check thresholds: {sorted(unknown)}")
 
 
 @dataclass(frozen=True)
@@ -152,13 +167,7 @@ def read_file(path: str, decode: bool, max_pixels: int) -> dict[str, Any]:
         if os.path.getsize(path) == 0:
             out["read_status"] = checks.READ_EMPTY
             return out
-        if decode:
-            with open(path, "rb") as fh:
-                data = fh.read()
-            out["sha256"] = hashlib.sha256(data).hexdigest()
-            source: Any = io.BytesIO(data)
-        else:
-            source = path
+        source = _source(path, decode, out)
     except OSError as exc:
         out.update(read_status=checks.READ_UNREADABLE, error=f"{type(exc).__name__}: {exc}")
         return out
@@ -170,53 +179,70 @@ def read_file(path: str, decode: bool, max_pixels: int) -> dict[str, Any]:
     except Exception as exc:  # corrupt headers raise anything from SyntaxError to struct.error
         return _unopenable(path, out, exc)
     with img:
-        fmt = normalise_format(img.format)
-        out["format"] = fmt
-        try:
-            meta = read_metadata(img)
-        except Exception as exc:  # an EXIF block too broken for Pillow: keep the pixels
-            meta = Metadata(gps_flags=["malformed:exif"])
-            out["error"] = f"EXIF: {type(exc).__name__}: {exc}"
-        if not meta.has_exif and isinstance(source, io.BytesIO):
-            # a container whose EXIF item the decoder missed (damaged HEIF boxes)
-            meta = salvage_metadata(source.getvalue()) or meta
-        out.update(_metadata_fields(meta))
-        with contextlib.suppress(Exception):  # a size Pillow cannot report stays empty
-            out["width"], out["height"] = displayed_size(img, meta.orientation)
+        meta = _read_header(img, source, out)
         if out.get("width") and out["width"] * out["height"] > max_pixels:
             out.update(
                 read_status=checks.READ_TOO_MANY_PIXELS,
                 error=f"{out['width']}x{out['height']} pixels > --max-pixels {max_pixels}",
             )
             return out
-        if not decode or img.format not in SUPPORTED_FORMATS:
-            return out
-        try:
-            if img.format in ("JPEG", "MPO"):
-                img.draft("L", (HASH_DECODE_SIDE, HASH_DECODE_SIDE))
-            img.load()
-            stored: Image.Image = img
-            if max(stored.size) > 4 * HASH_DECODE_SIDE:
-                # hash a bounded-size copy so PNG/TIFF/HEIF cost like a draft-decoded JPEG
-                stored = stored.copy()
-                stored.thumbnail(
-                    (4 * HASH_DECODE_SIDE, 4 * HASH_DECODE_SIDE), Image.Resampling.BILINEAR
-                )
-            stored = stored.convert("L")
-            gray = orient(stored, img.format, meta.orientation)
-            out["phash"] = phash(gray)
-            out["phash256"] = phash256(gray)
-            out["crop_hashes"], out["crop_phash256"] = crop_hashes(gray)
-            out["pixel_hash"] = pixel_hash(gray)
-            out["stored_pixel_hash"] = pixel_hash(stored)
-            out["decoded"] = True
-        except Image.DecompressionBombError as exc:
-            out.update(read_status=checks.READ_TOO_MANY_PIXELS, error=str(exc))
-        except MemoryError as exc:
-            out.update(read_status=checks.READ_DECODE_ERROR, error=f"MemoryError: {exc}")
-        except Exception as exc:
-            out.update(read_status=checks.READ_DECODE_ERROR, error=f"{type(exc).__name__}: {exc}")
+        if decode and img.format in SUPPORTED_FORMATS:
+            _decode_and_hash(img, meta, out)
     return out
+
+
+def _source(path: str, decode: bool, out: dict[str, Any]) -> Any:
+    """What to open: the bytes in memory when decoding (hashed once), else the path."""
+    if not decode:
+        return path
+    with open(path, "rb") as fh:
+        data = fh.read()
+    out["sha256"] = hashlib.sha256(data).hexdigest()
+    return io.BytesIO(data)
+
+
+def _read_header(img: Image.Image, source: Any, out: dict[str, Any]) -> Metadata:
+    """Format, metadata and displayed size of an opened image, into ``out``."""
+    out["format"] = normalise_format(img.format)
+    try:
+        meta = read_metadata(img)
+    except Exception as exc:  # an EXIF block too broken for Pillow: keep the pixels
+        meta = Metadata(gps_flags=[GpsFlag(Problem.MALFORMED, "exif")])
+        out["error"] = f"EXIF: {type(exc).__name__}: {exc}"
+    if not meta.has_exif and isinstance(source, io.BytesIO):
+        # a container whose EXIF item the decoder missed (damaged HEIF boxes)
+        meta = salvage_metadata(source.getvalue()) or meta
+    out.update(meta.row_fields())
+    with contextlib.suppress(Exception):  # a size Pillow cannot report stays empty
+        out["width"], out["height"] = displayed_size(img, meta.orientation)
+    return meta
+
+
+def _decode_and_hash(img: Image.Image, meta: Metadata, out: dict[str, Any]) -> None:
+    """Decode (JPEG draft-scaled), then the perceptual, crop and pixel hashes, into ``out``."""
+    try:
+        if img.format in ("JPEG", "MPO"):
+            img.draft("L", (HASH_DECODE_SIDE, HASH_DECODE_SIDE))
+        img.load()
+        stored: Image.Image = img
+        if max(stored.size) > 4 * HASH_DECODE_SIDE:
+            # hash a bounded-size copy so PNG/TIFF/HEIF cost like a draft-decoded JPEG
+            stored = stored.copy()
+            stored.thumbnail((4 * HASH_DECODE_SIDE, 4 * HASH_DECODE_SIDE), Image.Resampling.BILINEAR)
+        stored = stored.convert("L")
+        gray = orient(stored, img.format, meta.orientation)
+        out["phash"] = phash(gray)
+        out["phash256"] = phash256(gray)
+        out["crop_hashes"], out["crop_phash256"] = crop_hashes(gray)
+        out["pixel_hash"] = pixel_hash(gray)
+        out["stored_pixel_hash"] = pixel_hash(stored)
+        out["decoded"] = True
+    except Image.DecompressionBombError as exc:
+        out.update(read_status=checks.READ_TOO_MANY_PIXELS, error=str(exc))
+    except MemoryError as exc:
+        out.update(read_status=checks.READ_DECODE_ERROR, error=f"MemoryError: {exc}")
+    except Exception as exc:
+        out.update(read_status=checks.READ_DECODE_ERROR, error=f"{type(exc).__name__}: {exc}")
 
 
 def _unopenable(path: str, out: dict[str, Any], exc: Exception) -> dict[str, Any]:
@@ -241,63 +267,19 @@ def _unopenable(path: str, out: dict[str, Any], exc: Exception) -> dict[str, Any
         out["error"] = f"no decoder could open this {fmt} file"
     meta = salvage_metadata(data)
     if meta is not None:
-        out.update(_metadata_fields(meta))
+        out.update(meta.row_fields())
     return out
-
-
-def _metadata_fields(meta: Metadata) -> dict[str, Any]:
-    fields = asdict(meta)
-    fields.pop("has_gps_ifd")
-    return fields
 
 
 # --- the run ------------------------------------------------------------------------------
 
 
-def manifest_path(dataset_dir: Path) -> Path:
-    return dataset_dir / MANIFEST_FILE
-
-
-def manifest_fingerprint(dataset_dir: Path) -> str:
-    """SHA-256 of the manifest file: later outputs record it to detect a stale dataset."""
-    digest = hashlib.sha256()
-    with open(manifest_path(dataset_dir), "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def manifest_stamp(key: str, options: Any, dataset_dir: Path) -> dict[str, str]:
-    """Parquet metadata for a later step's output: its options and the manifest's hash,
-    so :func:`made_from_current_manifest` can tell when the output is stale."""
-    record = {"options": asdict(options), "manifest_sha256": manifest_fingerprint(dataset_dir)}
-    return {key: json.dumps(record, sort_keys=True)}
-
-
-def made_from_current_manifest(path: Path, metadata_key: str, dataset_dir: Path) -> bool:
-    """True when a later step's output exists and records the current manifest's hash."""
-    if not path.exists():
-        return False
-    meta = json.loads(file_metadata(path).get(metadata_key, "{}"))
-    return bool(meta.get("manifest_sha256") == manifest_fingerprint(dataset_dir))
-
-
-def load_manifest(dataset_dir: Path) -> pa.Table:
-    """Read and check ``DATASET_DIR/manifest.parquet``."""
-    return read_table(
-        manifest_path(dataset_dir),
-        load_schema("manifest"),
-        step_hint="run `gpskit ingest PHOTOS --out DATASET_DIR` first",
-    )
-
-
-def _previous_rows(dataset_dir: Path, notes: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
+def _previous_rows(dataset: Dataset, notes: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
     """Rows of the existing manifest, to reuse; none when it is of another schema version."""
-    path = manifest_path(dataset_dir)
-    if not path.exists():
+    if not dataset.manifest_path.exists():
         return {}
     try:
-        table = load_manifest(dataset_dir)
+        table = dataset.load_manifest()
     except SchemaError as exc:
         notes.append(f"the existing manifest cannot be reused ({exc}); every file is read again")
         return {}
@@ -313,45 +295,31 @@ def _decodable_but_not_decoded(row: dict[str, Any]) -> bool:
     )
 
 
+def _reusable(old: dict[str, Any] | None, ref: FileRef, options: IngestOptions) -> bool:
+    """An earlier row still describes the file: same size and mtime, decoded if needed."""
+    return (
+        old is not None
+        and old["file_size"] == ref.size
+        and old["mtime_ns"] == ref.mtime_ns
+        and not (options.decode and _decodable_but_not_decoded(old))
+    )
+
+
 def _failure_row(status: str, detail: str | None) -> dict[str, Any]:
     return {"read_status": status, "decoded": False, "has_exif": False, "error": detail}
 
 
-def ingest(
-    inputs: Sequence[Path],
-    dataset_dir: Path,
-    options: IngestOptions | None = None,
-    progress: ProgressCallback | None = None,
-) -> IngestReport:
-    """Scan ``inputs``, read new or changed files, judge every row, write the manifest."""
-    options = options or IngestOptions()
-    if options.workers is not None and options.workers < 1:
-        raise UsageError(f"--workers must be at least 1, got {options.workers}")
-    unknown = set(options.thresholds) - set(checks.default_thresholds())
-    if unknown:
-        raise UsageError(f"unknown check thresholds: {sorted(unknown)}")
-    files = scan(inputs, exclude=[dataset_dir])
-    notes: list[str] = []
-    previous = {} if options.force else _previous_rows(dataset_dir, notes)
-
-    rows: dict[int, dict[str, Any]] = {}
-    to_read: list[int] = []
-    for i, ref in enumerate(files):
-        old = previous.get((ref.root, ref.path))
-        if (
-            old is not None
-            and old["file_size"] == ref.size
-            and old["mtime_ns"] == ref.mtime_ns
-            and not (options.decode and _decodable_but_not_decoded(old))
-        ):
-            rows[i] = old
-        else:
-            to_read.append(i)
-    reused = len(rows)
-    done = reused
+def _read_files(
+    files: list[FileRef],
+    to_read: list[int],
+    options: IngestOptions,
+    rows: dict[int, dict[str, Any]],
+    progress: ProgressCallback | None,
+) -> None:
+    """Read the files at ``to_read`` in isolated workers; put each result in ``rows``."""
+    done = len(files) - len(to_read)
     if progress:
         progress(done, len(files))
-
     tasks = [(files[i].absolute, options.decode, options.max_pixels) for i in to_read]
     for outcome in run_isolated(
         read_file,
@@ -361,17 +329,15 @@ def ingest(
         max_memory=options.max_memory,
         initializer=_partial_init(options.max_pixels),
     ):
-        index = to_read[outcome.index]
         if outcome.failure is None:
             assert outcome.value is not None
             extracted = outcome.value
         else:
-            status = (
-                checks.READ_TIMEOUT if outcome.failure == TIMED_OUT else checks.READ_WORKER_CRASHED
-            )
+            crashed = outcome.failure != TIMED_OUT
+            status = checks.READ_WORKER_CRASHED if crashed else checks.READ_TIMEOUT
             extracted = _failure_row(status, outcome.detail)
-        ref = files[index]
-        rows[index] = {
+        ref = files[to_read[outcome.index]]
+        rows[to_read[outcome.index]] = {
             "root": ref.root,
             "path": ref.path,
             "file_size": ref.size,
@@ -382,32 +348,62 @@ def ingest(
         if progress:
             progress(done, len(files))
 
+
+def judge(row: dict[str, Any], thresholds: dict[str, float]) -> None:
+    """Run the checks on one row: fill ``reasons``, ``warnings`` and ``status``."""
+    reasons, warns = checks.evaluate(row, thresholds)
+    row["reasons"], row["warnings"] = reasons, warns
+    row["status"] = "rejected" if reasons else "accepted"
+    row.setdefault("gps_flags", [])
+    row.setdefault("crop_hashes", [])
+    row.setdefault("crop_phash256", [])
+
+
+def _write_manifest(
+    dataset: Dataset, rows: list[dict[str, Any]], files: list[FileRef], options: IngestOptions
+) -> pa.Table:
+    schema = load_schema("manifest")
+    columns = {name: [row.get(name) for row in rows] for name in schema.names}
+    settings = {
+        "inputs": sorted({ref.root for ref in files}),
+        "decode": options.decode,
+        "max_pixels": options.max_pixels,
+        "thresholds": options.thresholds,
+    }
+    metadata = {"gpskit.ingest": json.dumps(settings, sort_keys=True)}
+    table = pa.Table.from_pydict(columns, schema=schema.arrow_schema())
+    write_table(table, dataset.manifest_path, schema, extra_metadata=metadata)
+    return table
+
+
+def ingest(
+    inputs: Sequence[Path],
+    dataset_dir: Path | Dataset,
+    options: IngestOptions | None = None,
+    progress: ProgressCallback | None = None,
+) -> IngestReport:
+    """Scan ``inputs``, read new or changed files, judge every row, write the manifest."""
+    options = options or IngestOptions()
+    options.validate()
+    dataset = Dataset.at(dataset_dir)
+    files = scan(inputs, exclude=[dataset.root])
+    notes: list[str] = []
+    previous = {} if options.force else _previous_rows(dataset, notes)
+    rows: dict[int, dict[str, Any]] = {}
+    for i, ref in enumerate(files):
+        old = previous.get((ref.root, ref.path))
+        if old is not None and _reusable(old, ref, options):
+            rows[i] = old
+    to_read = [i for i in range(len(files)) if i not in rows]
+    reused = len(rows)
+    _read_files(files, to_read, options, rows, progress)
     ordered = [rows[i] for i in range(len(files))]
     for row in ordered:
-        reasons, warns = checks.evaluate(row, options.thresholds)
-        row["reasons"], row["warnings"] = reasons, warns
-        row["status"] = "rejected" if reasons else "accepted"
-        row.setdefault("gps_flags", [])
-        row.setdefault("crop_hashes", [])
-        row.setdefault("crop_phash256", [])
-    schema = load_schema("manifest")
-    columns = {name: [row.get(name) for row in ordered] for name in schema.names}
-    metadata = {
-        "gpskit.ingest": json.dumps(
-            {
-                "inputs": sorted({ref.root for ref in files}),
-                "decode": options.decode,
-                "max_pixels": options.max_pixels,
-                "thresholds": options.thresholds,
-            },
-            sort_keys=True,
-        )
-    }
-    table = pa.Table.from_pydict(columns, schema=schema.arrow_schema())
-    write_table(table, manifest_path(dataset_dir), schema, extra_metadata=metadata)
-    removed = len(set(previous) - {(f.root, f.path) for f in files})
-    report = summarize(table, dataset_dir)
-    report.read, report.reused, report.removed = len(to_read), reused, removed
+        judge(row, options.thresholds)
+    table = _write_manifest(dataset, ordered, files, options)
+    report = summarize(table, dataset)
+    report.read, report.reused = len(to_read), reused
+    report.removed = len(set(previous) - {(f.root, f.path) for f in files})
     report.notes = notes
     return report
 
@@ -422,7 +418,7 @@ class _partial_init:
         _init_worker(self.max_pixels)
 
 
-def summarize(table: pa.Table, dataset_dir: Path) -> IngestReport:
+def summarize(table: pa.Table, dataset: Dataset) -> IngestReport:
     """Counts by status, reason, warning and format of a manifest table."""
     status = table.column("status").to_pylist()
     reasons: Counter[str] = Counter()
@@ -434,8 +430,8 @@ def summarize(table: pa.Table, dataset_dir: Path) -> IngestReport:
     formats = Counter(f for f in table.column("format").to_pylist() if f)
     read_ok = sum(1 for s in table.column("read_status").to_pylist() if s == checks.READ_OK)
     return IngestReport(
-        dataset_dir=str(dataset_dir),
-        manifest=str(manifest_path(dataset_dir)),
+        dataset_dir=str(dataset.root),
+        manifest=str(dataset.manifest_path),
         files=table.num_rows,
         images=read_ok,
         accepted=status.count("accepted"),
@@ -449,10 +445,11 @@ def summarize(table: pa.Table, dataset_dir: Path) -> IngestReport:
     )
 
 
-def manifest_info(dataset_dir: Path) -> tuple[IngestReport, dict[str, Any]]:
+def manifest_info(dataset_dir: Path | Dataset) -> tuple[IngestReport, dict[str, Any]]:
     """Summary of an existing manifest and the options it was made with."""
-    table = load_manifest(dataset_dir)
-    meta = file_metadata(manifest_path(dataset_dir))
+    dataset = Dataset.at(dataset_dir)
+    table = dataset.load_manifest()
+    meta = file_metadata(dataset.manifest_path)
     settings = json.loads(meta.get("gpskit.ingest", "{}"))
     settings["gpskit_version"] = meta.get("gpskit.version")
-    return summarize(table, dataset_dir), settings
+    return summarize(table, dataset), settings

@@ -13,6 +13,7 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
 from gpskit.atomic import atomic_path
+from gpskit.geo import SECTORS, heading_sector
 from gpskit.imaging import decode_oriented
 
 THUMB = 160
@@ -121,6 +122,98 @@ SECTOR_COLOURS = (
 )
 
 
+class _MapFrame:
+    """Local metres to pixels for a map of the region (north up, padded by 8 %)."""
+
+    def __init__(self, bounds: tuple[float, float, float, float], size: int) -> None:
+        minx, miny, maxx, maxy = bounds
+        pad = 0.08 * max(maxx - minx, maxy - miny)
+        minx, miny, maxx, maxy = minx - pad, miny - pad, maxx + pad, maxy + pad
+        self.minx, self.maxy = minx, maxy
+        self.scale = size / max(maxx - minx, maxy - miny)
+        self.width = int((maxx - minx) * self.scale)
+        self.height = int((maxy - miny) * self.scale)
+
+    def px(self, x: Any, y: Any) -> tuple[Any, Any]:
+        import numpy as np
+
+        return (np.asarray(x) - self.minx) * self.scale, (self.maxy - np.asarray(y)) * self.scale
+
+
+def _draw_cells(
+    img: Image.Image, frame: _MapFrame, grid: Any, counts: Any, min_per_cell: int
+) -> None:
+    """Cells of the region: covered in pale green, empty in red (translucent)."""
+    overlay = Image.new("RGBA", img.size, (0, 0, 0, 0))
+    odraw = ImageDraw.Draw(overlay)
+    for c in range(grid.columns):
+        for r in range(grid.rows):
+            if not grid.in_region[c, r]:
+                continue
+            x0, y1 = frame.px(grid.x0 + c * grid.cell_m, grid.y0 + r * grid.cell_m)
+            x1, y0 = frame.px(grid.x0 + (c + 1) * grid.cell_m, grid.y0 + (r + 1) * grid.cell_m)
+            empty = counts[c, r] < min_per_cell
+            fill = (230, 60, 60, 90) if empty else (120, 200, 120, 45)
+            odraw.rectangle(
+                [float(x0), float(y0), float(x1), float(y1)], fill=fill, outline=(150, 150, 150, 90)
+            )
+    img.paste(overlay, (0, 0), overlay)
+
+
+def _draw_outline(draw: ImageDraw.ImageDraw, frame: _MapFrame, region: Any) -> None:
+    import numpy as np
+
+    for poly in getattr(region.metric, "geoms", [region.metric]):
+        for ring in [poly.exterior, *poly.interiors]:
+            xs, ys = frame.px(*np.asarray(ring.coords).T)
+            draw.line(list(zip(xs.tolist(), ys.tolist(), strict=True)), fill=(0, 0, 0), width=3)
+
+
+def _draw_photos(draw: ImageDraw.ImageDraw, frame: _MapFrame, table: pd.DataFrame) -> int:
+    """Kept photos: a dot with a tick where they look (by sector colour); outside ones as
+    crosses. Returns how many outside photos fall off the map."""
+    import numpy as np
+
+    kept = table[table.keep]
+    inside = kept[kept.inside_region]
+    xs, ys = frame.px(inside.x_m.to_numpy(float), inside.y_m.to_numpy(float))
+    headings = inside.heading_true.to_numpy(float, na_value=np.nan)
+    sectors = heading_sector(headings)
+    for x, y, h, sector in zip(xs, ys, headings, sectors, strict=True):
+        colour = SECTOR_COLOURS[sector] if sector >= 0 else (120, 120, 120)
+        if sector >= 0:
+            dx, dy = 11 * np.sin(np.radians(h)), -11 * np.cos(np.radians(h))
+            draw.line([(x, y), (x + dx, y + dy)], fill=colour, width=2)
+        draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour, outline=(40, 40, 40))
+    outside = kept[~kept.inside_region]
+    oxs, oys = frame.px(outside.x_m.to_numpy(float), outside.y_m.to_numpy(float))
+    off_map = 0
+    for x, y in zip(oxs, oys, strict=True):
+        if not (0 <= x <= frame.width and 0 <= y <= frame.height):
+            off_map += 1
+            continue
+        draw.line([(x - 5, y - 5), (x + 5, y + 5)], fill=(0, 0, 0), width=2)
+        draw.line([(x - 5, y + 5), (x + 5, y - 5)], fill=(0, 0, 0), width=2)
+    return off_map
+
+
+def _draw_plan(draw: ImageDraw.ImageDraw, frame: _MapFrame, stops: pd.DataFrame) -> None:
+    """Incomplete spots ringed in orange; the walking route dashed and numbered."""
+    spots = stops[stops.kind == "spot"]
+    sxs, sys_ = frame.px(spots.x.to_numpy(float), spots.y.to_numpy(float))
+    for x, y in zip(sxs, sys_, strict=True):
+        draw.ellipse([x - 9, y - 9, x + 9, y + 9], outline=(255, 140, 0), width=2)
+    if not len(stops):
+        return
+    rx, ry = frame.px(stops.x.to_numpy(float), stops.y.to_numpy(float))
+    points = list(zip(rx.tolist(), ry.tolist(), strict=True))
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
+        _dashed(draw, (x0, y0), (x1, y1), (30, 60, 200))
+    label_font = font(10)
+    for i, (x, y) in enumerate(points[:200], start=1):
+        draw.text((x + 4, y - 12), str(i), fill=(30, 60, 200), font=label_font)
+
+
 def coverage_map(
     region: Any,
     grid: Any,
@@ -134,78 +227,15 @@ def coverage_map(
     size: int = 1000,
 ) -> None:
     """The region, its grid (empty cells shaded), photos coloured by heading, and the plan."""
-    import numpy as np
-
-    from gpskit.coverage import SECTORS
-
-    minx, miny, maxx, maxy = region.metric.bounds
-    pad = 0.08 * max(maxx - minx, maxy - miny)
-    minx, miny, maxx, maxy = minx - pad, miny - pad, maxx + pad, maxy + pad
-    scale = size / max(maxx - minx, maxy - miny)
-    width, height = int((maxx - minx) * scale), int((maxy - miny) * scale)
+    frame = _MapFrame(region.metric.bounds, size)
     legend_w = 300
-    img = Image.new("RGB", (width + legend_w, max(height, 560)), "white")
-    overlay = Image.new("RGBA", img.size, (0, 0, 0, 0))
-    draw, odraw = ImageDraw.Draw(img), ImageDraw.Draw(overlay)
-
-    def px(x: Any, y: Any) -> tuple[Any, Any]:
-        return (np.asarray(x) - minx) * scale, (maxy - np.asarray(y)) * scale
-
-    # cells: covered in pale green, empty in red
-    for c in range(grid.columns):
-        for r in range(grid.rows):
-            if not grid.in_region[c, r]:
-                continue
-            x0, y1 = px(grid.x0 + c * grid.cell_m, grid.y0 + r * grid.cell_m)
-            x1, y0 = px(grid.x0 + (c + 1) * grid.cell_m, grid.y0 + (r + 1) * grid.cell_m)
-            empty = counts[c, r] < min_per_cell
-            fill = (230, 60, 60, 90) if empty else (120, 200, 120, 45)
-            odraw.rectangle(
-                [float(x0), float(y0), float(x1), float(y1)], fill=fill, outline=(150, 150, 150, 90)
-            )
-    img.paste(overlay, (0, 0), overlay)
-    # region outline
-    geoms = getattr(region.metric, "geoms", [region.metric])
-    for poly in geoms:
-        for ring in [poly.exterior, *poly.interiors]:
-            xs, ys = px(*np.asarray(ring.coords).T)
-            draw.line(list(zip(xs.tolist(), ys.tolist(), strict=True)), fill=(0, 0, 0), width=3)
-    # photos
-    kept = table[table.keep]
-    inside = kept[kept.inside_region]
-    xs, ys = px(inside.x_m.to_numpy(float), inside.y_m.to_numpy(float))
-    headings = inside.heading_true.to_numpy(float, na_value=np.nan)
-    for x, y, h in zip(xs, ys, headings, strict=True):
-        if np.isfinite(h):
-            colour = SECTOR_COLOURS[int(((h + 22.5) % 360) // 45)]
-            dx, dy = 11 * np.sin(np.radians(h)), -11 * np.cos(np.radians(h))
-            draw.line([(x, y), (x + dx, y + dy)], fill=colour, width=2)
-        else:
-            colour = (120, 120, 120)
-        draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour, outline=(40, 40, 40))
-    outside = kept[~kept.inside_region]
-    oxs, oys = px(outside.x_m.to_numpy(float), outside.y_m.to_numpy(float))
-    off_map = 0
-    for x, y in zip(oxs, oys, strict=True):
-        if not (0 <= x <= width and 0 <= y <= height):
-            off_map += 1
-            continue
-        draw.line([(x - 5, y - 5), (x + 5, y + 5)], fill=(0, 0, 0), width=2)
-        draw.line([(x - 5, y + 5), (x + 5, y - 5)], fill=(0, 0, 0), width=2)
-    # incomplete spots and the route
-    spots = stops[stops.kind == "spot"]
-    sxs, sys_ = px(spots.x.to_numpy(float), spots.y.to_numpy(float))
-    for x, y in zip(sxs, sys_, strict=True):
-        draw.ellipse([x - 9, y - 9, x + 9, y + 9], outline=(255, 140, 0), width=2)
-    if len(stops):
-        rx, ry = px(stops.x.to_numpy(float), stops.y.to_numpy(float))
-        points = list(zip(rx.tolist(), ry.tolist(), strict=True))
-        for (x0, y0), (x1, y1) in itertools.pairwise(points):
-            _dashed(draw, (x0, y0), (x1, y1), (30, 60, 200))
-        label_font = font(10)
-        for i, (x, y) in enumerate(points[:200], start=1):
-            draw.text((x + 4, y - 12), str(i), fill=(30, 60, 200), font=label_font)
-    _legend(draw, width + 12, report, off_map, SECTORS, scale)
+    img = Image.new("RGB", (frame.width + legend_w, max(frame.height, 560)), "white")
+    draw = ImageDraw.Draw(img)
+    _draw_cells(img, frame, grid, counts, min_per_cell)
+    _draw_outline(draw, frame, region)
+    off_map = _draw_photos(draw, frame, table)
+    _draw_plan(draw, frame, stops)
+    _legend(draw, frame.width + 12, report, off_map, SECTORS, frame.scale)
     with atomic_path(target) as tmp:
         img.save(tmp, format="PNG")
 

@@ -91,6 +91,122 @@ def _context(preload: Sequence[str]) -> Any:
     return mp.get_context("spawn")
 
 
+class _Pool:
+    """Worker processes, each fed chunks of task indices and watched for death and hangs."""
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        tasks: Sequence[tuple[Any, ...]],
+        *,
+        workers: int,
+        chunk: int,
+        timeout: float | None,
+        max_memory: int | None,
+        initializer: Callable[[], None] | None,
+        preload: Sequence[str],
+    ) -> None:
+        self.func, self.tasks, self.chunk, self.timeout = func, tasks, chunk, timeout
+        self.max_memory, self.initializer = max_memory, initializer
+        self.ctx = _context(preload or [func.__module__])
+        self.pending: deque[int] = deque(range(len(tasks)))
+        self.slots: list[_Slot] = []
+        self.workers = workers
+
+    def start(self) -> _Slot:
+        """A fresh worker that has said it is ready (else :class:`WorkerStartError`)."""
+        parent, child = self.ctx.Pipe()
+        process = self.ctx.Process(
+            target=_worker_main,
+            args=(child, self.func, self.max_memory, self.initializer),
+            daemon=True,
+        )
+        process.start()
+        child.close()
+        try:
+            if not parent.poll(60) or parent.recv() != "ready":
+                raise EOFError
+        except (EOFError, OSError):
+            process.kill()
+            process.join()
+            raise WorkerStartError(
+                f"a worker process could not start (exit code {process.exitcode}); "
+                "run from a script or module, not from standard input"
+            ) from None
+        return _Slot(process, parent)
+
+    def feed(self, slot: _Slot) -> None:
+        """Send the next chunk to an idle worker."""
+        if slot.queue or not self.pending:
+            return
+        batch = [self.pending.popleft() for _ in range(min(self.chunk, len(self.pending)))]
+        slot.queue.extend(batch)
+        slot.last_progress = time.monotonic()
+        slot.conn.send([(i, self.tasks[i]) for i in batch])
+
+    def fail(self, slot: _Slot, failure: str, detail: str) -> Outcome[Any]:
+        """Replace the worker; its current task failed, the rest of its chunk is requeued."""
+        culprit = slot.queue.popleft()
+        self.pending.extendleft(reversed(slot.queue))
+        if slot.process.is_alive():
+            slot.process.kill()
+        slot.process.join()
+        slot.conn.close()
+        self.slots[self.slots.index(slot)] = fresh = self.start()
+        self.feed(fresh)
+        return Outcome(culprit, None, failure, detail)
+
+    def receive(self, slot: _Slot, now: float) -> Outcome[Any]:
+        """The next result of a worker whose pipe is readable."""
+        try:
+            index, value, error = slot.conn.recv()
+        except (EOFError, OSError):
+            slot.process.join(1.0)
+            return self.fail(slot, CRASHED, _exit_detail(slot.process.exitcode))
+        slot.queue.remove(index)
+        slot.last_progress = now
+        self.feed(slot)
+        if error is not None:
+            return Outcome(index, None, CRASHED, error)
+        return Outcome(index, value)
+
+    def outcomes(self) -> Iterator[Outcome[Any]]:
+        """Start the workers and yield every task's outcome as it ends."""
+        for _ in range(self.workers):
+            slot = self.start()
+            self.slots.append(slot)
+            self.feed(slot)
+        while any(s.queue for s in self.slots):
+            busy = [s for s in self.slots if s.queue]
+            wait_for = 0.5 if self.timeout is None else min(0.5, self.timeout)
+            ready = wait([s.conn for s in busy] + [s.process.sentinel for s in busy], wait_for)
+            now = time.monotonic()
+            for slot in busy:
+                if slot.conn in ready:
+                    yield self.receive(slot, now)
+                elif slot.process.sentinel in ready or not slot.process.is_alive():
+                    slot.process.join(1.0)
+                    yield self.fail(slot, CRASHED, _exit_detail(slot.process.exitcode))
+                elif self.timeout is not None and now - slot.last_progress > self.timeout:
+                    yield self.fail(slot, TIMED_OUT, f"no result after {self.timeout:g} s")
+
+    def close(self) -> None:
+        """Ask every worker to stop; kill those that do not within 2 s."""
+        for slot in self.slots:
+            try:
+                if slot.process.is_alive():
+                    slot.conn.send(None)
+            except (OSError, ValueError):
+                pass
+        deadline = time.monotonic() + 2.0
+        for slot in self.slots:
+            slot.process.join(max(0.0, deadline - time.monotonic()))
+            if slot.process.is_alive():
+                slot.process.kill()
+                slot.process.join()
+            slot.conn.close()
+
+
 def run_isolated(
     func: Callable[..., T],
     tasks: Sequence[tuple[Any, ...]],
@@ -115,93 +231,20 @@ def run_isolated(
         return
     n_workers = max(1, min(workers or os.cpu_count() or 1, len(tasks)))
     chunk = chunk_size or max(1, min(64, len(tasks) // (n_workers * 4)))
-    ctx = _context(preload or [func.__module__])
-    slots: list[_Slot] = []
-    pending: deque[int] = deque(range(len(tasks)))
-
-    def start() -> _Slot:
-        parent, child = ctx.Pipe()
-        process = ctx.Process(
-            target=_worker_main, args=(child, func, max_memory, initializer), daemon=True
-        )
-        process.start()
-        child.close()
-        try:
-            if not parent.poll(60) or parent.recv() != "ready":
-                raise EOFError
-        except (EOFError, OSError):
-            process.kill()
-            process.join()
-            raise WorkerStartError(
-                f"a worker process could not start (exit code {process.exitcode}); "
-                "run from a script or module, not from standard input"
-            ) from None
-        return _Slot(process, parent)
-
-    def feed(slot: _Slot) -> None:
-        if slot.queue or not pending:
-            return
-        batch = [pending.popleft() for _ in range(min(chunk, len(pending)))]
-        slot.queue.extend(batch)
-        slot.last_progress = time.monotonic()
-        slot.conn.send([(i, tasks[i]) for i in batch])
-
-    def fail(slot: _Slot, failure: str, detail: str) -> Outcome[T]:
-        """Replace the worker; its current task failed, the rest of its chunk is requeued."""
-        culprit = slot.queue.popleft()
-        pending.extendleft(reversed(slot.queue))
-        if slot.process.is_alive():
-            slot.process.kill()
-        slot.process.join()
-        slot.conn.close()
-        slots[slots.index(slot)] = fresh = start()
-        feed(fresh)
-        return Outcome(culprit, None, failure, detail)
-
+    pool = _Pool(
+        func,
+        tasks,
+        workers=n_workers,
+        chunk=chunk,
+        timeout=timeout,
+        max_memory=max_memory,
+        initializer=initializer,
+        preload=preload,
+    )
     try:
-        for _ in range(n_workers):
-            slot = start()
-            slots.append(slot)
-            feed(slot)
-        while any(s.queue for s in slots):
-            busy = [s for s in slots if s.queue]
-            wait_for = 0.5 if timeout is None else min(0.5, timeout)
-            ready = wait([s.conn for s in busy] + [s.process.sentinel for s in busy], wait_for)
-            now = time.monotonic()
-            for slot in busy:
-                if slot.conn in ready:
-                    try:
-                        index, value, error = slot.conn.recv()
-                    except (EOFError, OSError):
-                        slot.process.join(1.0)
-                        yield fail(slot, CRASHED, _exit_detail(slot.process.exitcode))
-                        continue
-                    slot.queue.remove(index)
-                    slot.last_progress = now
-                    if error is not None:
-                        yield Outcome(index, None, CRASHED, error)
-                    else:
-                        yield Outcome(index, value)
-                    feed(slot)
-                elif slot.process.sentinel in ready or not slot.process.is_alive():
-                    slot.process.join(1.0)
-                    yield fail(slot, CRASHED, _exit_detail(slot.process.exitcode))
-                elif timeout is not None and now - slot.last_progress > timeout:
-                    yield fail(slot, TIMED_OUT, f"no result after {timeout:g} s")
+        yield from pool.outcomes()
     finally:
-        for slot in slots:
-            try:
-                if slot.process.is_alive():
-                    slot.conn.send(None)
-            except (OSError, ValueError):
-                pass
-        deadline = time.monotonic() + 2.0
-        for slot in slots:
-            slot.process.join(max(0.0, deadline - time.monotonic()))
-            if slot.process.is_alive():
-                slot.process.kill()
-                slot.process.join()
-            slot.conn.close()
+        pool.close()
 
 
 def _exit_detail(code: int | None) -> str:

@@ -75,9 +75,8 @@ class Region:
 
     @cached_property
     def _prepared(self) -> BaseGeometry:
-        geometry = shapely.Geometry.__new__(type(self.geometry)) if False else self.geometry
-        shapely.prepare(geometry)
-        return geometry
+        shapely.prepare(self.geometry)
+        return self.geometry
 
 
 def _polygons(data: Any, where: str) -> list[BaseGeometry]:

@@ -22,6 +22,7 @@ from gpskit import __version__
 from gpskit.atomic import atomic_path
 from gpskit.config import schemas_dir
 from gpskit.errors import MissingStepError, SchemaError
+from gpskit.imaging import ImageColumn
 
 METADATA_KEY = b"gpskit.schema"
 
@@ -38,8 +39,7 @@ _SIMPLE_TYPES: dict[str, pa.DataType] = {
     "list<string>": pa.list_(pa.string()),
     "list<int64>": pa.list_(pa.int64()),
     "list<binary>": pa.list_(pa.binary()),
-    # The struct Hugging Face `datasets` uses for images.
-    "image": pa.struct([("bytes", pa.binary()), ("path", pa.string())]),
+    "image": ImageColumn.arrow_type,
 }
 
 
@@ -71,6 +71,24 @@ class Schema:
     @property
     def names(self) -> list[str]:
         return [f.name for f in self.fields]
+
+    @property
+    def primary_key(self) -> tuple[str, ...]:
+        """Columns whose values identify a row (unique in every file written)."""
+        return tuple(self.extra.get("primary_key", ()))
+
+    def field(self, name: str) -> FieldSpec:
+        for spec in self.fields:
+            if spec.name == name:
+                return spec
+        raise KeyError(f"schema {self.name!r} has no field {name!r}")
+
+    def enum(self, name: str) -> tuple[str, ...]:
+        """The allowed values of an enumerated column, in the schema's order."""
+        values = self.field(name).enum
+        if values is None:
+            raise KeyError(f"field {name!r} of schema {self.name!r} is not an enum")
+        return values
 
     def arrow_schema(self, extra_metadata: dict[str, str] | None = None) -> pa.Schema:
         """Arrow schema with the gpskit schema tag (and any extra metadata) attached."""
@@ -125,6 +143,22 @@ def validate_table(table: pa.Table, schema: Schema, *, where: str) -> None:
                     f"{where}: column {spec.name!r} has values {values[:5]} "
                     f"outside {list(spec.enum)}"
                 )
+    _check_primary_key(table, schema, where)
+
+
+def _check_primary_key(table: pa.Table, schema: Schema, where: str) -> None:
+    """Raise :class:`SchemaError` when two rows share the declared primary key."""
+    key = list(schema.primary_key)
+    if not key or table.num_rows < 2:
+        return
+    counts = table.select(key).group_by(key).aggregate([([], "count_all")])
+    repeated = counts.filter(pc.greater(counts["count_all"], 1))
+    if repeated.num_rows:
+        example = {k: repeated.column(k)[0].as_py() for k in key}
+        raise SchemaError(
+            f"{where}: {repeated.num_rows} values of the primary key {key} appear more than "
+            f"once (e.g. {example})"
+        )
 
 
 def to_table(
@@ -135,11 +169,21 @@ def to_table(
 ) -> pa.Table:
     """Build a table in schema column order and types (cast where lossless)."""
     arrow_schema = schema.arrow_schema(extra_metadata)
-    if isinstance(columns, pa.Table):
-        table = columns.select(schema.names).cast(arrow_schema)
-    else:
-        arrays = [pa.array(columns[f.name], type=f.arrow_type) for f in schema.fields]
-        table = pa.Table.from_arrays(arrays, schema=arrow_schema)
+    try:
+        if isinstance(columns, pa.Table):
+            missing = [n for n in schema.names if n not in columns.column_names]
+            if missing:
+                raise SchemaError(f"missing columns {missing} for schema {schema.name!r}")
+            for spec in schema.fields:
+                nulls = columns.column(spec.name).null_count
+                if not spec.nullable and nulls:
+                    raise SchemaError(f"column {spec.name!r} has {nulls} nulls")
+            table = columns.select(schema.names).cast(arrow_schema)
+        else:
+            arrays = [pa.array(columns[f.name], type=f.arrow_type) for f in schema.fields]
+            table = pa.Table.from_arrays(arrays, schema=arrow_schema)
+    except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
+        raise SchemaError(f"a table does not fit schema {schema.name!r}: {exc}") from exc
     return table.replace_schema_metadata(arrow_schema.metadata)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from gpskit.ingest import manifest_path
+from gpskit.dataset import Dataset
 from gpskit.schema import load_schema, write_table
 
 DEFAULTS: dict[str, Any] = {
@@ -42,4 +42,4 @@ def write_manifest(dataset: Path, rows: list[dict[str, Any]]) -> None:
         full.append(merged)
     columns = {name: [r[name] for r in full] for name in schema.names}
     table = pa.Table.from_pydict(columns, schema=schema.arrow_schema())
-    write_table(table, manifest_path(dataset), schema)
+    write_table(table, Dataset(dataset).manifest_path, schema)

@@ -27,11 +27,45 @@ def test_version() -> None:
     assert result.stdout.strip() == f"gpskit {__version__}"
 
 
-@pytest.mark.parametrize("command", ["ingest", "info"])
-def test_help_shows_examples(command: str) -> None:
+def _commands() -> list[str]:
+    import typer.main
+
+    return sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+
+
+def test_every_command_is_registered() -> None:
+    expected = {"ingest", "info", "dedup", "coverage", "regions", "split", "train", "eval"}
+    assert expected | {"predict", "synth", "demo"} <= set(_commands())
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_every_command_has_help_with_examples(command: str) -> None:
     result = invoke(command, "--help")
-    assert result.exit_code == 0
-    assert "Examples" in result.stdout
+    assert result.exit_code == 0, result.output
+    assert "Example" in result.stdout
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "choices"),
+    [
+        ("split", "--strategy", ["spot", "block", "random"]),
+        ("train", "--arch", ["resnet18", "resnet101"]),
+        ("train", "--loss", ["mse+haversine", "mse", "haversine"]),
+        ("train", "--target", ["photo", "spot"]),
+        ("eval", "--split", ["train", "val", "test"]),
+        ("predict", "--format", ["csv", "json"]),
+    ],
+)
+def test_enumerated_options_list_and_check_their_choices(
+    command: str, option: str, choices: list[str]
+) -> None:
+    shown = invoke(command, "--help")
+    for choice in choices:
+        assert choice in shown.stdout
+    wrong = invoke(command, option, "nonsense", *(["x.jpg"] if command == "predict" else []))
+    assert wrong.exit_code == 2
+    assert "nonsense" in wrong.output
 
 
 def test_ingest_default_dataset_dir_then_info(reason_set: Path, tmp_path: Path) -> None:

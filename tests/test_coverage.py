@@ -12,7 +12,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from gpskit.cli import app
-from gpskit.coverage import COVERAGE_FILE, CoverageOptions, coverage, load_coverage, walking_order
+from gpskit.coverage import CoverageOptions, coverage, walking_order
+from gpskit.dataset import COVERAGE_FILE, Dataset
 from gpskit.geo import LocalProjection
 from gpskit.graph import pairs_within
 
@@ -63,7 +64,7 @@ def test_spot_missing_two_headings(tmp_path: Path, square: Path) -> None:
     }
     plan = pd.read_csv(tmp_path / "ds" / "coverage" / "plan.csv")
     assert (plan.todo == "missing headings: S SW").sum() == 1
-    table = load_coverage(tmp_path / "ds").to_pandas()
+    table = Dataset(tmp_path / "ds").load_coverage().to_pandas()
     assert table.spot_id.nunique() == 2 and set(table.spot_size) == {8, 6}
 
 
@@ -93,7 +94,7 @@ def test_outside_photos_listed_and_flagged(tmp_path: Path, square: Path) -> None
     report = run(tmp_path / "ds", square)
     assert report.photos["inside"] == 2 and report.photos["outside"] == 1
     assert report.outside == ["/photos/p00001.jpg"]
-    table = load_coverage(tmp_path / "ds").to_pandas().set_index("path")
+    table = Dataset(tmp_path / "ds").load_coverage().to_pandas().set_index("path")
     assert (
         table.loc["p00001.jpg", "outside_region"] and not table.loc["p00002.jpg", "outside_region"]
     )
@@ -114,7 +115,7 @@ def test_magnetic_headings_corrected(tmp_path: Path, square: Path) -> None:
     plain = run(tmp_path / "ds", square)
     assert plain.headings["magnetic"] == 1 and not plain.headings["magnetic_corrected"]
     run(tmp_path / "ds", square, declination=-15.0)
-    table = load_coverage(tmp_path / "ds").to_pandas().set_index("path")
+    table = Dataset(tmp_path / "ds").load_coverage().to_pandas().set_index("path")
     assert table.loc["p00000.jpg", "heading_true"] == pytest.approx(355.0)
     assert (
         table.loc["p00000.jpg", "heading_sector"] == "N"

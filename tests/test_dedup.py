@@ -14,15 +14,8 @@ import piexif
 import pytest
 from PIL import Image, ImageEnhance
 
-from gpskit.dedup import (
-    CONTACT_SHEET_FILE,
-    DUPLICATES_FILE,
-    OVERLAP_FILE,
-    DedupOptions,
-    dedup,
-    duplicates_are_current,
-    load_duplicates,
-)
+from gpskit.dataset import CONTACT_SHEET_FILE, DUPLICATES, DUPLICATES_FILE, OVERLAP_FILE, Dataset
+from gpskit.dedup import DedupOptions, dedup
 from gpskit.exifwrite import save_photo
 from gpskit.ingest import IngestOptions, ingest
 from gpskit.samples import panorama, view
@@ -116,7 +109,7 @@ def eval_dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[EvalSet, Pat
 
 
 def _groups(dataset: Path) -> pd.DataFrame:
-    return load_duplicates(dataset).to_pandas()
+    return Dataset(dataset).load_duplicates().to_pandas()
 
 
 def _pair_scores(evalset: EvalSet, table: pd.DataFrame) -> tuple[float, float, int]:
@@ -186,7 +179,6 @@ def test_keeper_rule_and_links(eval_dataset: tuple[EvalSet, Path]) -> None:
 
 def test_crop_comparison_is_what_finds_crops(eval_dataset: tuple[EvalSet, Path]) -> None:
     _evalset, dataset = eval_dataset
-    dedup(dataset, DedupOptions(crop_variants=False), contact_sheet=False, dry_run=True)
     with_crops = dedup(dataset, contact_sheet=False, dry_run=True)
     without = dedup(dataset, DedupOptions(crop_variants=False), contact_sheet=False, dry_run=True)
     assert sum(with_crops.photos_in_groups.values()) > sum(without.photos_in_groups.values())
@@ -198,7 +190,7 @@ def test_outputs_written_atomically_and_marked_current(
     _, dataset = eval_dataset
     report = dedup(dataset, pairs_csv=tmp_path / "pairs.csv")
     assert (dataset / DUPLICATES_FILE).exists() and (dataset / CONTACT_SHEET_FILE).exists()
-    assert duplicates_are_current(dataset)
+    assert Dataset(dataset).is_current(DUPLICATES)
     pairs = pd.read_csv(tmp_path / "pairs.csv")
     assert len(pairs) == report.pairs
     assert set(pairs.columns) >= {"path_a", "path_b", "kind", "match", "phash_distance"}
@@ -306,7 +298,7 @@ def test_duplicates_go_stale_when_the_manifest_changes(tmp_path: Path) -> None:
     dataset = tmp_path / "ds"
     ingest([photos], dataset, FAST)
     dedup(dataset, contact_sheet=False)
-    assert duplicates_are_current(dataset)
+    assert Dataset(dataset).is_current(DUPLICATES)
     save_photo(view(panorama(seed=13), 0), photos / "b.jpg", good_exif())
     ingest([photos], dataset, FAST)
-    assert not duplicates_are_current(dataset)
+    assert not Dataset(dataset).is_current(DUPLICATES)

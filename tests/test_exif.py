@@ -64,14 +64,14 @@ def test_altitude_ref_exif3(tmp_path: Path, ref: int, sign: int) -> None:
 def test_missing_ref_gives_no_position(tmp_path: Path) -> None:
     meta = _meta(tmp_path, good_exif(lon_ref=""))
     assert meta.latitude is None and meta.longitude is None
-    assert "ref_missing:longitude" in meta.gps_flags
+    assert "ref_missing:longitude" in meta.row_fields()["gps_flags"]
 
 
 def test_zero_denominator_is_flagged_not_raised(tmp_path: Path) -> None:
     meta = _meta(tmp_path, good_exif(raw_gps={4: ((75, 1), (11, 0), (0, 1)), 6: (10, 0)}))
     assert meta.longitude is None
-    assert "zero_denominator:longitude" in meta.gps_flags
-    assert "zero_denominator:altitude" in meta.gps_flags
+    assert "zero_denominator:longitude" in meta.row_fields()["gps_flags"]
+    assert "zero_denominator:altitude" in meta.row_fields()["gps_flags"]
 
 
 def test_no_offset_means_no_utc(tmp_path: Path) -> None:
@@ -145,3 +145,16 @@ def test_metadata_from_raw_bytes_roundtrip() -> None:
         meta = read_metadata(img)
     assert (meta.latitude, meta.longitude) == (pytest.approx(-1.5), pytest.approx(2.25))
     assert meta.gps_timestamp is not None and meta.gps_timestamp - TAKEN == timedelta(0)
+
+
+def test_gps_flags_round_trip_as_text() -> None:
+    from gpskit.exif import GpsFlag, Problem, position_unreadable
+
+    for problem in Problem:
+        for tag in ("latitude", "altitude", "img_direction"):
+            flag = GpsFlag(problem, tag)
+            assert GpsFlag.parse(str(flag)) == flag
+    assert position_unreadable([GpsFlag(Problem.ZERO_DENOMINATOR, "longitude")])
+    assert position_unreadable([GpsFlag(Problem.REF_MISSING, "latitude")])
+    assert not position_unreadable([GpsFlag(Problem.ZERO_DENOMINATOR, "altitude")])
+    assert not position_unreadable([GpsFlag(Problem.COUNT_2, "latitude")])

@@ -14,9 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from gpskit import ingest as ingest_module
+from gpskit.dataset import Dataset
 from gpskit.errors import InputError, SchemaError
 from gpskit.exifwrite import save_photo
-from gpskit.ingest import IngestOptions, ingest, load_manifest
+from gpskit.ingest import IngestOptions, ingest
 from gpskit.pool import CRASHED, TIMED_OUT, Outcome
 
 from .conftest import REASON_FILES, good_exif, photo, write_reason_set
@@ -45,7 +46,7 @@ def test_one_reason_per_defect(reason_set: Path, tmp_path: Path) -> None:
 
 def test_good_photo_row(reason_set: Path, tmp_path: Path) -> None:
     ingest([reason_set / "good.jpg"], tmp_path / "ds", FAST)
-    table = load_manifest(tmp_path / "ds")
+    table = Dataset(tmp_path / "ds").load_manifest()
     row = table.to_pylist()[0]
     assert row["root"] == str(reason_set.resolve())
     assert row["path"] == "good.jpg"
@@ -159,7 +160,7 @@ def test_unknown_schema_version_refused(reason_set: Path, tmp_path: Path) -> Non
     meta[b"gpskit.schema"] = json.dumps({"name": "manifest", "version": 99}).encode()
     pq.write_table(table.replace_schema_metadata(meta), dataset / "manifest.parquet")
     with pytest.raises(SchemaError, match="version 99"):
-        load_manifest(dataset)
+        Dataset(dataset).load_manifest()
 
 
 def test_dataset_folder_inside_photos_is_not_ingested(reason_set: Path, tmp_path: Path) -> None:
@@ -245,10 +246,13 @@ def test_corpus_orientation_agrees_with_exiftool(
 def test_corpus_no_position_where_exiftool_has_none(
     shared_samples: Path, corpus_manifest: pd.DataFrame
 ) -> None:
+    compared = 0
     for record in _truth(shared_samples):
         row = corpus_manifest.loc[record["path"]]
         if record["has_gps"] != "true" and not record["xmp_lat"]:
             assert pd.isna(row["latitude"]), record["path"]
+            compared += 1
+    assert compared > 100
 
 
 def test_manifest_of_another_version_is_read_again_with_a_note(
@@ -263,4 +267,4 @@ def test_manifest_of_another_version_is_read_again_with_a_note(
     report = ingest([reason_set / "good.jpg"], dataset, FAST)
     assert report.read == 1 and report.reused == 0
     assert any("cannot be reused" in note for note in report.notes)
-    assert load_manifest(dataset).num_rows == 1
+    assert Dataset(dataset).load_manifest().num_rows == 1

@@ -60,12 +60,55 @@ def test_write_then_read_round_trip(tmp_path: Path) -> None:
 
 def test_enum_and_nulls_checked_on_write(tmp_path: Path) -> None:
     schema = load_schema("manifest")
+    target = tmp_path / "m.parquet"
     with pytest.raises(SchemaError, match="status"):
-        validate_table(_table(status=["maybe"]), schema, where="t")
+        write_table(_table(status=["maybe"]), target, schema)
+    assert not target.exists()
     bad = _table().set_column(1, pa.field("path", pa.string()), pa.array([None], pa.string()))
     with pytest.raises(SchemaError, match="nulls"):
-        validate_table(bad, schema, where="t")
-    assert not (tmp_path / "m.parquet").exists()
+        write_table(bad, target, schema)
+    assert not target.exists()
+    with pytest.raises(SchemaError, match="status"):
+        validate_table(_table(status=["maybe"]), schema, where="t")
+
+
+def test_primary_key_checked_on_write(tmp_path: Path) -> None:
+    schema = load_schema("manifest")
+    assert schema.primary_key == ("root", "path")
+    twice = pa.concat_tables([_table(), _table()])
+    target = tmp_path / "m.parquet"
+    with pytest.raises(SchemaError, match="primary key"):
+        write_table(twice, target, schema)
+    assert not target.exists()
+    other = pa.concat_tables([_table(), _table(path=["b.jpg"])])
+    write_table(other, target, schema)
+    assert read_table(target, schema).num_rows == 2
+
+
+def test_every_schema_declares_a_primary_key_of_its_own_columns() -> None:
+    for path in schemas_dir().glob("*.json"):
+        schema = load_schema(path.stem)
+        assert schema.primary_key, path
+        assert set(schema.primary_key) <= set(schema.names), path
+
+
+def test_python_enums_match_the_schemas() -> None:
+    """Values listed in Python and declared in schemas/*.json are the same values."""
+    from gpskit import checks
+    from gpskit.dedup import KINDS, LINKS, MATCHES
+    from gpskit.geo import SECTORS
+    from gpskit.split import SPLIT_NAMES, SplitName
+
+    duplicates, overlap = load_schema("duplicates"), load_schema("overlap")
+    assert set(MATCHES) == set(duplicates.enum("match"))
+    assert set(overlap.enum("match")) <= set(MATCHES)
+    assert duplicates.enum("kind") == KINDS
+    assert {link.kind for link in LINKS} == set(KINDS)
+    assert set(overlap.enum("kind")) <= set(KINDS)
+    assert load_schema("coverage").enum("heading_sector") == SECTORS
+    assert tuple(s.value for s in SplitName) == SPLIT_NAMES == load_schema("split").enum("split")
+    read_statuses = {v for k, v in vars(checks).items() if k.startswith("READ_")}
+    assert read_statuses == set(load_schema("manifest").enum("read_status"))
 
 
 def test_foreign_parquet_refused(tmp_path: Path) -> None:

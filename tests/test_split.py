@@ -22,7 +22,7 @@ from gpskit.exifwrite import save_photo
 from gpskit.geo import LocalProjection, haversine_m
 from gpskit.ingest import IngestOptions, ingest
 from gpskit.samples import panorama, view
-from gpskit.split import SplitOptions, parse_ratios, split
+from gpskit.split import SPLIT_NAMES, SplitOptions, parse_ratios, split
 
 from .conftest import good_exif
 from .helpers import write_manifest
@@ -202,9 +202,13 @@ def test_embedded_split_reads_without_gpskit(photo_dataset: Path) -> None:
     image = frame.image.iloc[0]
     with Image.open(io.BytesIO(image["bytes"])) as img:
         assert max(img.size) == 256 and img.format == "JPEG"
-    rotated = frame[frame.path.str.endswith("_90.jpg")]
-    if len(rotated):
-        with Image.open(io.BytesIO(rotated.image.iloc[0]["bytes"])) as img:
+    every = pd.concat(
+        [pd.read_parquet(photo_dataset / "splits" / f"{n}.parquet") for n in SPLIT_NAMES]
+    )
+    rotated = every[every.path.str.endswith("_90.jpg")]
+    assert len(rotated) == 6  # one per spot, tagged orientation 6
+    for cell in rotated.image:
+        with Image.open(io.BytesIO(cell["bytes"])) as img:
             assert img.size == (192, 256)  # orientation 6 applied: portrait
     table = pq.read_table(path)
     assert table.column("image").type.names == ["bytes", "path"]

@@ -12,7 +12,7 @@ from PIL import Image
 from gpskit.exif import read_metadata
 from gpskit.imaging import open_image
 from gpskit.regions import load_region
-from gpskit.synth import DefectRates, SynthOptions, build_world, light_at, render, synth
+from gpskit.synth import SynthOptions, build_world, light_at, render, synth
 
 SMALL = SynthOptions(
     spots=8,
@@ -20,7 +20,7 @@ SMALL = SynthOptions(
     pitches=(0.0,),
     size=(200, 150),
     workers=2,
-    defects=DefectRates(no_gps=0.1, exact_copy=0.1, truncated=0.05, burst=0.05, non_image_files=1),
+    rates={"no_gps": 0.1, "exact_copy": 0.1, "truncated": 0.05, "burst": 0.05, "non_image": 1},
 )
 
 
@@ -128,3 +128,28 @@ def test_synth_cli(tmp_path: Path) -> None:
     assert data["photos"] == 6 and (tmp_path / "c" / "truth.csv").exists()
     bad = CliRunner().invoke(app, ["synth", str(tmp_path / "d"), "--size", "big"])
     assert bad.exit_code == 2 and "--size" in bad.stderr
+
+
+def test_every_defect_says_what_must_catch_it() -> None:
+    from gpskit import checks
+    from gpskit.dedup import KINDS
+    from gpskit.synth.defects import DEFECTS
+
+    assert DEFECTS, "no defects registered"
+    for defect in DEFECTS.values():
+        assert defect.description, defect.name
+        assert defect.rate > 0, defect.name
+        if defect.expect.how in ("reason", "warning"):
+            registered = checks.REGISTRY[defect.expect.code]
+            assert registered.severity == ("reject" if defect.expect.how == "reason" else "warn")
+        elif defect.expect.how == "group":
+            assert defect.expect.code in KINDS, defect.name
+        else:
+            assert defect.expect == defect.expect.__class__("outside", "outside_region")
+
+
+def test_unknown_defect_rate_is_refused(tmp_path: Path) -> None:
+    from gpskit.errors import UsageError
+
+    with pytest.raises(UsageError, match="unknown defects"):
+        synth(tmp_path, SynthOptions(spots=1, rates={"gremlins": 0.5}))

@@ -19,10 +19,10 @@ from typer.testing import CliRunner
 from gpskit.cli import app
 from gpskit.errors import MissingDependencyError
 from gpskit.exifwrite import save_photo
-from gpskit.geo import LocalProjection
+from gpskit.geo import LocalProjection, label_noise
 from gpskit.ingest import IngestOptions, ingest
 from gpskit.split import SplitOptions, split
-from gpskit.train.metrics import by_sector, label_noise, summary
+from gpskit.train.metrics import by_sector, summary
 
 from .conftest import good_exif
 

@@ -22,6 +22,7 @@ from rich.progress import (
 )
 
 from gpskit.config import DATASET_ENV, DEFAULT_DATASET_DIR
+from gpskit.dataset import Dataset
 
 console = Console()
 err_console = Console(stderr=True)
@@ -36,6 +37,15 @@ DatasetArg = Annotated[
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")
 ]
+WorkersOpt = Annotated[
+    int | None, typer.Option(help="Worker processes (default: all cores).", show_default=False)
+]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Replace existing outputs.")]
+
+
+def dataset_at(path: Path | None) -> Dataset:
+    """The dataset a command works on (the argument, ``$GPSKIT_DATASET`` or ./gpskit-data)."""
+    return Dataset.at(path)
 
 
 def print_json(data: Any) -> None:

@@ -7,11 +7,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from gpskit.cli._common import DatasetArg, JsonOpt, console, print_json
-from gpskit.config import resolve_dataset_dir
-from gpskit.coverage import SECTORS, CoverageOptions, CoverageReport, coverage
+from gpskit.cli._common import DatasetArg, JsonOpt, console, dataset_at, print_json
+from gpskit.coverage import CoverageOptions, CoverageReport, coverage
 from gpskit.errors import CheckFailedError
-from gpskit.regions import DEFAULT_REGION, bundled_regions
+from gpskit.geo import SECTORS
+from gpskit.regions import bundled_regions
 
 _D = CoverageOptions()
 
@@ -32,7 +32,7 @@ def coverage_command(
     dataset: DatasetArg = None,
     region: Annotated[
         str, typer.Option(help="Bundled region name (see `gpskit regions`) or a GeoJSON file.")
-    ] = DEFAULT_REGION,
+    ] = _D.region,
     cell: Annotated[float, typer.Option(help="Grid cell size (m).")] = _D.cell_m,
     min_per_cell: Annotated[
         int, typer.Option(help="Photos a cell needs to count as covered.")
@@ -45,7 +45,7 @@ def coverage_command(
         typer.Option(
             help="Magnetic declination (degrees, east positive) to correct magnetic headings."
         ),
-    ] = None,
+    ] = _D.declination,
     fail_under: Annotated[
         float | None,
         typer.Option(help="Exit with status 1 when fewer than PCT % of cells are covered."),
@@ -64,7 +64,7 @@ def coverage_command(
         spot_radius_m=spot_radius,
         declination=declination,
     )
-    report = coverage(resolve_dataset_dir(dataset), options)
+    report = coverage(dataset_at(dataset), options)
     if as_json:
         print_json(report.to_dict())
     else:

@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from gpskit.cli._common import DatasetArg, JsonOpt, console, print_json
-from gpskit.config import resolve_dataset_dir
+from gpskit.cli._common import DatasetArg, JsonOpt, console, dataset_at, print_json
 from gpskit.dedup import KINDS, DedupOptions, DedupReport, dedup
 
 _D = DedupOptions()
@@ -41,7 +40,7 @@ def dedup_command(
         typer.Option(
             "--no-crops", help="Skip the crop comparison (faster, misses cropped copies)."
         ),
-    ] = False,
+    ] = not _D.crop_variants,
     burst_radius: Annotated[
         float, typer.Option(help="Bursts: same place within this (m).")
     ] = _D.burst_radius_m,
@@ -84,7 +83,7 @@ def dedup_command(
         conflict_m=conflict,
     )
     report = dedup(
-        resolve_dataset_dir(dataset),
+        dataset_at(dataset),
         options,
         against=against,
         pairs_csv=pairs,

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from gpskit.cli._common import DatasetArg, JsonOpt, console, print_json
+from gpskit.cli._common import DatasetArg, JsonOpt, console, dataset_at, print_json
 from gpskit.cli.ingest import show_report
-from gpskit.config import resolve_dataset_dir
 from gpskit.ingest import manifest_info
 
 EPILOG = """
@@ -20,7 +19,7 @@ Examples:
 
 def info_command(dataset: DatasetArg = None, as_json: JsonOpt = False) -> None:
     """Summarise a dataset's manifest: files, accepted, rejected by reason, warnings."""
-    report, settings = manifest_info(resolve_dataset_dir(dataset))
+    report, settings = manifest_info(dataset_at(dataset))
     if as_json:
         print_json({**report.to_dict(), "settings": settings})
         return

@@ -9,18 +9,20 @@ import typer
 from rich.table import Table
 
 from gpskit import checks
-from gpskit.cli._common import JsonOpt, console, print_json, progress_bar
-from gpskit.config import DATASET_ENV, DEFAULT_DATASET_DIR, resolve_dataset_dir
-from gpskit.errors import CheckFailedError, UsageError
-from gpskit.ingest import (
-    DEFAULT_MAX_PIXELS,
-    DEFAULT_TIMEOUT_S,
-    IngestOptions,
-    IngestReport,
-    ingest,
+from gpskit.cli._common import (
+    JsonOpt,
+    WorkersOpt,
+    console,
+    dataset_at,
+    print_json,
+    progress_bar,
 )
+from gpskit.config import DATASET_ENV, DEFAULT_DATASET_DIR
+from gpskit.errors import CheckFailedError, UsageError
+from gpskit.ingest import IngestOptions, IngestReport, ingest
 
-_DEFAULTS = checks.default_thresholds()
+_D = IngestOptions()
+_DEFAULTS = _D.thresholds
 
 EPILOG = """
 Examples:
@@ -54,12 +56,10 @@ def ingest_command(
             show_default=False,
         ),
     ] = None,
-    workers: Annotated[
-        int | None, typer.Option(help="Worker processes (default: all cores).", show_default=False)
-    ] = None,
+    workers: WorkersOpt = _D.workers,
     no_decode: Annotated[
         bool, typer.Option("--no-decode", help="Metadata only: no decode check, no hashes. Fast.")
-    ] = False,
+    ] = not _D.decode,
     max_h_error: Annotated[
         float, typer.Option(help="Reject photos whose GPS horizontal error exceeds this (m).")
     ] = _DEFAULTS["max_h_error"],
@@ -72,13 +72,13 @@ def ingest_command(
     ] = int(_DEFAULTS["min_side"]),
     timeout: Annotated[
         float, typer.Option(help="Per-file time limit (s); a file past it is recorded as timeout.")
-    ] = DEFAULT_TIMEOUT_S,
+    ] = _D.timeout,
     max_pixels: Annotated[
         int, typer.Option(help="Refuse images with more pixels than this (decompression bombs).")
-    ] = DEFAULT_MAX_PIXELS,
+    ] = _D.max_pixels,
     force: Annotated[
         bool, typer.Option("--force", help="Re-read every file, even unchanged ones.")
-    ] = False,
+    ] = _D.force,
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit with status 1 when any file was rejected.")
     ] = False,
@@ -110,9 +110,8 @@ def ingest_command(
         thresholds=thresholds,
         force=force,
     )
-    dataset_dir = resolve_dataset_dir(out)
     with progress_bar("ingest", enabled=not as_json) as update:
-        report = ingest(photos, dataset_dir, options, progress=update)
+        report = ingest(photos, dataset_at(out), options, progress=update)
     if as_json:
         print_json(report.to_dict())
     else:

@@ -7,9 +7,24 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from gpskit.cli._common import DatasetArg, JsonOpt, console, print_json, progress_bar
-from gpskit.config import resolve_dataset_dir
-from gpskit.split import SPLIT_NAMES, SplitOptions, SplitReport, parse_ratios, split
+from gpskit.cli._common import (
+    DatasetArg,
+    JsonOpt,
+    WorkersOpt,
+    console,
+    dataset_at,
+    print_json,
+    progress_bar,
+)
+from gpskit.split import (
+    SPLIT_NAMES,
+    SplitOptions,
+    SplitReport,
+    Strategy,
+    format_ratios,
+    parse_ratios,
+    split,
+)
 
 _D = SplitOptions()
 
@@ -29,58 +44,60 @@ Examples:
 def split_command(
     dataset: DatasetArg = None,
     strategy: Annotated[
-        str, typer.Option(help="spot (default), block, or random (leaks: for comparison only).")
-    ] = "spot",
-    ratios: Annotated[str, typer.Option(help="train,val,test shares.")] = "0.8,0.1,0.1",
-    seed: Annotated[int, typer.Option(help="Random seed: same inputs and seed, same files.")] = 0,
+        Strategy,
+        typer.Option(help="spot: whole spots; block: square blocks; random: leaks (comparison only)."),
+    ] = Strategy(_D.strategy),
+    ratios: Annotated[str, typer.Option(help="train,val,test shares.")] = format_ratios(
+        _D.ratios
+    ),
+    seed: Annotated[
+        int, typer.Option(help="Random seed: same inputs and seed, same files.")
+    ] = _D.seed,
     block: Annotated[float, typer.Option(help="Block size (m) for --strategy block.")] = _D.block_m,
     buffer: Annotated[
         float,
         typer.Option(
             help="Block strategy: drop evaluation photos this close (m) to another split's block."
         ),
-    ] = 0.0,
+    ] = _D.buffer_m,
     include_duplicates: Annotated[
         bool,
         typer.Option(
             "--include-duplicates",
             help="Keep non-keeper copies (they stay in their keeper's split, but weigh more).",
         ),
-    ] = False,
+    ] = _D.include_duplicates,
     include_rejected: Annotated[
         bool,
         typer.Option(
             "--include-rejected",
             help="Keep rejected photos that still have a position (risk: poor, stale or noisy GPS labels).",
         ),
-    ] = False,
+    ] = _D.include_rejected,
     include_outside: Annotated[
         bool,
         typer.Option(
             "--include-outside",
             help="Keep photos outside the region (risk: wrong labels, off the study area).",
         ),
-    ] = False,
+    ] = _D.include_outside,
     embed: Annotated[
         bool,
         typer.Option(
             "--embed", help="Embed each image (oriented, resized JPEG) in the Parquet files."
         ),
-    ] = False,
+    ] = _D.embed,
     max_side: Annotated[
         int, typer.Option(help="Longest side of embedded images (px).")
     ] = _D.max_side,
-    workers: Annotated[
-        int | None,
-        typer.Option(help="Processes for --embed (default: all cores).", show_default=False),
-    ] = None,
+    workers: WorkersOpt = _D.workers,
     export_csv: Annotated[
         bool,
         typer.Option(
             "--export-csv", help="Also write {split}.csv: image_path, latitude, longitude."
         ),
-    ] = False,
-    force: Annotated[bool, typer.Option("--force", help="Replace existing splits.")] = False,
+    ] = _D.export_csv,
+    force: Annotated[bool, typer.Option("--force", help="Replace existing splits.")] = _D.force,
     as_json: JsonOpt = False,
 ) -> None:
     """Split accepted, kept photos inside the region into train/val/test so that no spot,
@@ -89,7 +106,7 @@ def split_command(
     Runs dedup and coverage first when their outputs are missing.
     """
     options = SplitOptions(
-        strategy=strategy,
+        strategy=strategy.value,
         ratios=parse_ratios(ratios),
         seed=seed,
         block_m=block,
@@ -104,7 +121,7 @@ def split_command(
         force=force,
     )
     with progress_bar("embed", enabled=not as_json) as update:
-        report = split(resolve_dataset_dir(dataset), options, progress=update)
+        report = split(dataset_at(dataset), options, progress=update)
     if as_json:
         print_json(report.to_dict())
     else:

@@ -8,9 +8,20 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from gpskit.cli._common import JsonOpt, console, err_console, print_json, progress_bar
+from gpskit.cli._common import (
+    JsonOpt,
+    WorkersOpt,
+    console,
+    err_console,
+    print_json,
+    progress_bar,
+)
 from gpskit.errors import UsageError
-from gpskit.regions import DEFAULT_REGION
+from gpskit.synth.options import SynthOptions
+
+_D = SynthOptions()
+_PITCHES = ",".join(f"{pitch:g}" for pitch in _D.pitches)
+_SIZE = f"{_D.size[0]}x{_D.size[1]}"
 
 SYNTH_EPILOG = """
 Examples:
@@ -27,24 +38,26 @@ def synth_command(
     out_dir: Annotated[Path, typer.Argument(help="Folder for photos/ and truth.csv.")],
     region: Annotated[
         str, typer.Option(help="Bundled region name or GeoJSON file.")
-    ] = DEFAULT_REGION,
-    spots: Annotated[int, typer.Option(help="Spots along the walkways.")] = 280,
-    headings: Annotated[int, typer.Option(help="Headings per spot (8: N, NE, ... NW).")] = 8,
+    ] = _D.region,
+    spots: Annotated[int, typer.Option(help="Spots along the walkways.")] = _D.spots,
+    headings: Annotated[
+        int, typer.Option(help="Headings per spot (8: N, NE, ... NW).")
+    ] = _D.headings,
     pitches: Annotated[
         str, typer.Option(help="Camera pitches in degrees, comma-separated.")
-    ] = "0,20",
-    size: Annotated[str, typer.Option(help="Photo size WIDTHxHEIGHT.")] = "640x480",
-    gps_noise: Annotated[float, typer.Option(help="Typical GPS error of the phones (m).")] = 8.0,
-    seed: Annotated[int, typer.Option(help="World and photo seed.")] = 0,
-    workers: Annotated[
-        int | None, typer.Option(help="Processes (default: all cores).", show_default=False)
-    ] = None,
+    ] = _PITCHES,
+    size: Annotated[str, typer.Option(help="Photo size WIDTHxHEIGHT.")] = _SIZE,
+    gps_noise: Annotated[
+        float, typer.Option(help="Typical GPS error of the phones (m).")
+    ] = _D.gps_noise_m,
+    seed: Annotated[int, typer.Option(help="World and photo seed.")] = _D.seed,
+    workers: WorkersOpt = _D.workers,
     as_json: JsonOpt = False,
 ) -> None:
     """Render a synthetic campus: photos whose content depends on where and which way they
     were taken, with phone EXIF, GPS noise and injected defects listed in truth.csv.
     """
-    from gpskit.synth import SynthOptions, synth
+    from gpskit.synth import synth
 
     try:
         width, height = (int(v) for v in size.lower().split("x"))
@@ -87,9 +100,7 @@ def demo_command(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Folder for everything the demo makes.")
     ] = Path("demo"),
-    workers: Annotated[
-        int | None, typer.Option(help="Processes (default: all cores).", show_default=False)
-    ] = None,
+    workers: WorkersOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the whole pipeline on the built-in synthetic campus, offline, and write

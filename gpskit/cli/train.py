@@ -5,15 +5,28 @@ from __future__ import annotations
 import json
 import os
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from gpskit.cli._common import JsonOpt, console, err_console, print_json
-from gpskit.config import resolve_dataset_dir
-from gpskit.errors import UsageError
+from gpskit.cli._common import JsonOpt, console, dataset_at, err_console, print_json
+from gpskit.split.options import SplitName
+from gpskit.train.data import Target
+from gpskit.train.engine import TrainOptions
+from gpskit.train.loss import Loss
+from gpskit.train.model import Arch, Part
+
+_D = TrainOptions()
+
+
+class OutputFormat(str, Enum):
+    """What ``gpskit predict`` prints."""
+
+    CSV = "csv"
+    JSON = "json"
 
 TRAIN_EPILOG = """
 Examples:
@@ -46,47 +59,48 @@ def train_command(
             show_default=False,
         ),
     ] = None,
-    arch: Annotated[
-        str, typer.Option(help="resnet18, resnet34, resnet50, resnet101 or resnet152.")
-    ] = "resnet101",
+    arch: Annotated[Arch, typer.Option(help="The ResNet to train.")] = Arch(_D.arch),
     weights: Annotated[
         str,
         typer.Option(
             help="imagenet (torchvision's, cached on first use), none, or a state-dict file."
         ),
-    ] = "imagenet",
-    dropout: Annotated[float, typer.Option(help="Dropout before the final linear layer.")] = 0.5,
+    ] = _D.weights,
+    dropout: Annotated[
+        float, typer.Option(help="Dropout before the final linear layer.")
+    ] = _D.dropout,
     loss: Annotated[
-        str, typer.Option(help="mse+haversine (the study's), mse, or haversine.")
-    ] = "mse+haversine",
-    alpha: Annotated[float, typer.Option(help="Weight of the haversine term (metres).")] = 0.1,
+        Loss, typer.Option(help="mse+haversine (the study's), mse, or haversine.")
+    ] = Loss(_D.loss),
+    alpha: Annotated[float, typer.Option(help="Weight of the haversine term (metres).")] = _D.alpha,
     freeze: Annotated[
-        str, typer.Option(help="Comma-separated parts to freeze: stem, layer1..layer4.")
-    ] = "",
+        str,
+        typer.Option(help=f"Comma-separated parts to freeze: {', '.join(p.value for p in Part)}."),
+    ] = ",".join(_D.freeze),
     target: Annotated[
-        str, typer.Option(help="photo (its own GPS fix) or spot (its spot's median position).")
-    ] = "photo",
-    epochs: Annotated[int, typer.Option(help="Epochs.")] = 30,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (OneCycleLR).")] = 1e-3,
-    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 1e-4,
-    batch_size: Annotated[int, typer.Option(help="Batch size (per process).")] = 64,
-    image_size: Annotated[int, typer.Option(help="Input size (px).")] = 224,
-    clip_grad: Annotated[float, typer.Option(help="Gradient norm clip (0: off).")] = 1.0,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda[:N] or mps.")] = "auto",
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    workers: Annotated[int, typer.Option(help="Data-loading processes.")] = 2,
+        Target, typer.Option(help="photo (its own GPS fix) or spot (its spot's median position).")
+    ] = Target(_D.target),
+    epochs: Annotated[int, typer.Option(help="Epochs.")] = _D.epochs,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (OneCycleLR).")] = _D.lr,
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = _D.weight_decay,
+    batch_size: Annotated[int, typer.Option(help="Batch size (per process).")] = _D.batch_size,
+    image_size: Annotated[int, typer.Option(help="Input size (px).")] = _D.image_size,
+    clip_grad: Annotated[float, typer.Option(help="Gradient norm clip (0: off).")] = _D.clip_grad,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda[:N] or mps.")] = _D.device,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = _D.seed,
+    workers: Annotated[int, typer.Option(help="Data-loading processes.")] = _D.workers,
     hflip: Annotated[
         bool,
         typer.Option(
             "--hflip", help="Also flip images left-right (a mirrored street is no real place)."
         ),
-    ] = False,
+    ] = _D.hflip,
     amp: Annotated[
         bool,
         typer.Option(
             "--amp/--no-amp", help="Mixed precision on CUDA (bf16 where supported, else fp16)."
         ),
-    ] = True,
+    ] = _D.amp,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the run in --out from its last.pt.")
     ] = False,
@@ -95,17 +109,17 @@ def train_command(
     """Train a ResNet to predict where a photo was taken, from the split Parquet files.
     Writes RUN_DIR/metrics.csv, best.pt (by val mean error), last.pt and options.json.
     """
-    from gpskit.train.engine import TrainOptions, train
+    from gpskit.train.engine import train
 
-    splits_dir = splits if splits is not None else resolve_dataset_dir(None) / "splits"
+    splits_dir = splits if splits is not None else dataset_at(None).splits_dir
     options = TrainOptions(
-        arch=arch,
+        arch=arch.value,
         weights=weights,
         dropout=dropout,
-        loss=loss,
+        loss=loss.value,
         alpha=alpha,
         freeze=tuple(p.strip() for p in freeze.split(",") if p.strip()),
-        target=target,
+        target=target.value,
         epochs=epochs,
         lr=lr,
         weight_decay=weight_decay,
@@ -162,7 +176,7 @@ def eval_command(
         Path | None,
         typer.Argument(help="Run folder (default: the latest run).", show_default=False),
     ] = None,
-    split: Annotated[str, typer.Option(help="Split to evaluate: train, val or test.")] = "test",
+    split: Annotated[SplitName, typer.Option(help="Split to evaluate.")] = SplitName.TEST,
     splits: Annotated[
         Path | None,
         typer.Option(
@@ -177,15 +191,13 @@ def eval_command(
     """
     from gpskit.train.evaluate import evaluate, latest_run
 
-    if split not in ("train", "val", "test"):
-        raise UsageError(f"--split must be train, val or test, got {split!r}")
-    result = evaluate(run or latest_run(), split, splits)
+    result = evaluate(run or latest_run(), split.value, splits)
     if as_json:
         print_json(result)
         return
     m, b, noise = result["metrics"], result["baseline_train_mean"], result["label_noise_floor"]
     table = Table(
-        title=f"{result['arch']} on {split} ({m['photos']} photos, target: {result['target']})"
+        title=f"{result['arch']} on {split.value} ({m['photos']} photos, target: {result['target']})"
     )
     for column in (
         "",
@@ -226,7 +238,9 @@ def predict_command(
     run: Annotated[
         Path | None, typer.Option(help="Run folder (default: the latest run).", show_default=False)
     ] = None,
-    output: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="What to print.")
+    ] = OutputFormat.CSV,
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Write here instead of stdout.", show_default=False),
@@ -236,10 +250,8 @@ def predict_command(
     from gpskit.atomic import write_text
     from gpskit.train.evaluate import latest_run, predict
 
-    if output not in ("csv", "json"):
-        raise UsageError(f"--format must be csv or json, got {output!r}")
     frame = predict(run or latest_run(), images)
-    if output == "csv":
+    if output is OutputFormat.CSV:
         text = frame.to_csv(index=False)
     else:
         text = (

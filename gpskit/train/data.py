@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import io
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -10,13 +10,22 @@ import numpy as np
 import pandas as pd
 
 from gpskit.errors import InputError, MissingStepError
-from gpskit.imaging import decode_oriented
+from gpskit.imaging import ImageColumn
 from gpskit.train import require_torch
 from gpskit.train.loss import TargetScaler
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-TARGETS = ("photo", "spot")
+
+
+class Target(str, Enum):
+    """What a photo's label is: its own GPS fix, or its spot's median (less noisy)."""
+
+    PHOTO = "photo"
+    SPOT = "spot"
+
+
+TARGETS = tuple(t.value for t in Target)
 
 
 def read_split(splits_dir: Path, name: str) -> pd.DataFrame:
@@ -36,18 +45,9 @@ def target_columns(target: str) -> tuple[str, str]:
     """Which columns hold the label: the photo's own fix or its spot's median."""
     if target not in TARGETS:
         raise InputError(f"--target must be one of {', '.join(TARGETS)}, got {target!r}")
-    return ("latitude", "longitude") if target == "photo" else ("spot_latitude", "spot_longitude")
-
-
-def load_image(record: dict[str, Any], min_side: int) -> Any:
-    """The photo as an RGB PIL image: embedded bytes, else the original (draft-decoded)."""
-    from PIL import Image
-
-    data = record.get("bytes")
-    if data is not None:
-        with Image.open(io.BytesIO(data)) as img:
-            return img.convert("RGB")
-    return decode_oriented(record["path"], min_side=min_side)
+    if target == Target.PHOTO.value:
+        return ("latitude", "longitude")
+    return ("spot_latitude", "spot_longitude")
 
 
 def transforms(image_size: int, train: bool, hflip: bool = False) -> Any:
@@ -91,5 +91,5 @@ class SplitDataset:
         return len(self.images)
 
     def __getitem__(self, index: int) -> tuple[Any, Any, int]:
-        image = load_image(self.images[index], self.min_side)
+        image = ImageColumn.decode(self.images[index], self.min_side)
         return self.transform(image), self.targets[index], index

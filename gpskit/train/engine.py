@@ -22,12 +22,13 @@ import numpy as np
 
 from gpskit import __version__
 from gpskit.atomic import atomic_path, write_text
+from gpskit.dataset import Dataset
 from gpskit.errors import InputError, UsageError
 from gpskit.train import require_torch
-from gpskit.train.data import SplitDataset, read_split, target_columns, transforms
-from gpskit.train.loss import LOSSES, GeoLoss, TargetScaler
+from gpskit.train.data import SplitDataset, Target, read_split, target_columns, transforms
+from gpskit.train.loss import LOSSES, GeoLoss, Loss, TargetScaler
 from gpskit.train.metrics import errors_m, summary
-from gpskit.train.model import build_model, freeze
+from gpskit.train.model import Arch, build_model, freeze
 
 CHECKPOINT_VERSION = 1
 METRICS_FIELDS = (
@@ -45,13 +46,13 @@ METRICS_FIELDS = (
 class TrainOptions:
     """Every training choice; stored in the checkpoints so eval and predict need nothing else."""
 
-    arch: str = "resnet101"
+    arch: str = Arch.RESNET101.value
     weights: str = "imagenet"
     dropout: float = 0.5
-    loss: str = "mse+haversine"
+    loss: str = Loss.MSE_HAVERSINE.value
     alpha: float = 0.1
     freeze: tuple[str, ...] = ()
-    target: str = "photo"
+    target: str = Target.PHOTO.value
     epochs: int = 30
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -136,8 +137,9 @@ def seed_everything(seed: int) -> None:
 
 
 def default_run_dir(splits_dir: Path, arch: str) -> Path:
+    """DATASET/runs/<date>-<time>-<arch>, beside the splits the run trains on."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return splits_dir.parent / "runs" / f"{stamp}-{arch}"
+    return Dataset(splits_dir.parent).runs_dir / f"{stamp}-{arch}"
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -216,6 +218,277 @@ def predict_batches(model: Any, loader: Any, device: Any, amp_dtype: Any) -> Any
     return torch.cat(outputs)[order]
 
 
+@dataclass
+class Session:
+    """Everything one training run holds: data, model, optimisation, where it runs."""
+
+    options: TrainOptions
+    splits_dir: Path
+    run_dir: Path
+    device: Any
+    rank: int
+    world: int
+    scaler: TargetScaler
+    model: Any
+    net: Any  # the model, wrapped in DistributedDataParallel under torchrun
+    amp_dtype: Any
+    grad_scaler: Any
+    train_loader: Any
+    sampler: Any
+    val_loader: Any
+    val_frame: Any
+    parameters: list[Any]
+    optimizer: Any
+    schedule: Any
+    criterion: GeoLoss
+    start_epoch: int = 1
+    best: float = float("inf")
+    best_epoch: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def main_process(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+
+def _start_process_group(device: Any, world: int) -> None:
+    torch, _ = require_torch()
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+
+
+def _resumed_options(state: dict[str, Any], options: TrainOptions) -> TrainOptions:
+    """The run's own options (its schedule spans all its epochs), except where the machine
+    may differ (device, workers)."""
+    saved = dict(state["options"])
+    saved["freeze"] = tuple(saved.get("freeze", ()))
+    return TrainOptions(**{**saved, "device": options.device, "workers": options.workers})
+
+
+def _model_on(device: Any, options: TrainOptions, pretrained: bool) -> tuple[Any, Any, Any]:
+    """The model on its device, the AMP dtype (None: full precision) and the grad scaler."""
+    torch, _ = require_torch()
+    model = build_model(options.arch, options.weights if pretrained else "none", options.dropout)
+    freeze(model, list(options.freeze))
+    model.to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    amp_dtype = None
+    if options.amp and device.type == "cuda":
+        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    grad_scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    return model, amp_dtype, grad_scaler
+
+
+def _loaders(
+    train_frame: Any, val_frame: Any, scaler: TargetScaler, options: TrainOptions, rank: int, world: int
+) -> tuple[Any, Any, Any]:
+    """Training loader (with its DistributedSampler under torchrun) and validation loader."""
+    torch, _ = require_torch()
+    size = options.image_size
+    train_set = SplitDataset(
+        train_frame, scaler, options.target, transforms(size, True, options.hflip), size
+    )
+    sampler = (
+        torch.utils.data.distributed.DistributedSampler(train_set, shuffle=True, seed=options.seed)
+        if world > 1
+        else None
+    )
+    train_loader = _loader(
+        train_set, options.batch_size, True, options.workers, options.seed + rank, sampler
+    )
+    val_set = SplitDataset(val_frame, scaler, options.target, transforms(size, False), size)
+    val_loader = _loader(val_set, options.batch_size, False, options.workers, options.seed)
+    return train_loader, sampler, val_loader
+
+
+def setup(
+    splits_dir: Path, run_dir: Path | None, options: TrainOptions, resume: bool
+) -> tuple[Session, dict[str, Any] | None]:
+    """Build the session (and read the checkpoint to resume from, if any)."""
+    options.validate()
+    torch, _ = require_torch()
+    rank, local_rank, world = _distributed()
+    device = pick_device(options.device, local_rank)
+    _start_process_group(device, world)
+    seed_everything(options.seed + rank)
+    train_frame = read_split(splits_dir, "train")
+    val_frame = read_split(splits_dir, "val")
+    if not len(train_frame):
+        raise InputError(f"{splits_dir}/train.parquet has no rows")
+    state = None
+    if resume:
+        if run_dir is None:
+            raise UsageError("--resume needs --out RUN_DIR (the run to continue)")
+        state = load_checkpoint(run_dir / "last.pt")
+        scaler = TargetScaler.from_dict(state["normalisation"])
+        options = _resumed_options(state, options)
+    else:
+        lat_col, lon_col = target_columns(options.target)
+        scaler = TargetScaler.fit(train_frame[lat_col], train_frame[lon_col])
+    run_dir = run_dir or default_run_dir(splits_dir, options.arch)
+    model, amp_dtype, grad_scaler = _model_on(device, options, pretrained=state is None)
+    net = model
+    if world > 1:
+        device_ids = [device.index] if device.type == "cuda" else None
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+    train_loader, sampler, val_loader = _loaders(
+        train_frame, val_frame, scaler, options, rank, world
+    )
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=options.lr, weight_decay=options.weight_decay)
+    steps = options.epochs * max(1, len(train_loader))
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=options.lr, total_steps=steps)
+    session = Session(
+        options, splits_dir, run_dir, device, rank, world, scaler, model, net, amp_dtype,
+        grad_scaler, train_loader, sampler, val_loader, val_frame, parameters, optimizer,
+        schedule, GeoLoss(scaler, options.loss, options.alpha),
+    )  # fmt: skip
+    return session, state
+
+
+def restore(session: Session, state: dict[str, Any]) -> None:
+    """Continue a run from its last checkpoint: weights, optimiser, schedule, history."""
+    torch, _ = require_torch()
+    session.model.load_state_dict(state["model"])
+    session.optimizer.load_state_dict(state["optimizer"])
+    session.schedule.load_state_dict(state["scheduler"])
+    if state.get("grad_scaler"):
+        session.grad_scaler.load_state_dict(state["grad_scaler"])
+    session.start_epoch = int(state["epoch"]) + 1
+    session.best, session.best_epoch = float(state["best_val_mean_m"]), int(state["best_epoch"])
+    session.history = list(state.get("history", []))
+    torch.set_rng_state(state["rng"]["torch"])
+
+
+def write_run_options(session: Session) -> None:
+    """options.json: every option, the splits and the target normalisation, for people."""
+    session.run_dir.mkdir(parents=True, exist_ok=True)
+    record = {
+        "options": asdict(session.options),
+        "splits_dir": str(session.splits_dir.resolve()),
+        "normalisation": session.scaler.to_dict(),
+    }
+    write_text(session.run_dir / "options.json", json.dumps(record, indent=2, sort_keys=True))
+
+
+def train_one_epoch(
+    session: Session, on_batch: Callable[[int, int], None] | None = None
+) -> tuple[float, int]:
+    """One pass over the training split; returns (summed loss, images) of this process."""
+    torch, _ = require_torch()
+    s = session
+    s.net.train()
+    seen, loss_sum = 0, 0.0
+    for step, (images, targets, _) in enumerate(s.train_loader, start=1):
+        images = images.to(s.device, non_blocking=True)
+        targets = targets.to(s.device, non_blocking=True)
+        if s.device.type == "cuda":
+            images = images.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(s.device.type, dtype=s.amp_dtype, enabled=s.amp_dtype is not None):
+            outputs = s.net(images)
+        loss = s.criterion(outputs.float(), targets)
+        s.optimizer.zero_grad(set_to_none=True)
+        s.grad_scaler.scale(loss).backward()
+        if s.options.clip_grad > 0:
+            s.grad_scaler.unscale_(s.optimizer)
+            torch.nn.utils.clip_grad_norm_(s.parameters, s.options.clip_grad)
+        s.grad_scaler.step(s.optimizer)
+        s.grad_scaler.update()
+        s.schedule.step()
+        loss_sum += float(loss.detach()) * len(images)
+        seen += len(images)
+        if on_batch and s.main_process:
+            on_batch(step, len(s.train_loader))
+    return loss_sum, seen
+
+
+def validate(session: Session) -> tuple[float, float]:
+    """Mean and median error (m) on the validation split (NaN when it is empty)."""
+    s = session
+    predictions = predict_batches(s.model, s.val_loader, s.device, s.amp_dtype)
+    if not len(predictions):
+        return float("nan"), float("nan")
+    plat, plon = s.scaler.decode(
+        predictions[:, 0].double().numpy(), predictions[:, 1].double().numpy()
+    )
+    lat_col, lon_col = target_columns(s.options.target)
+    errors = errors_m(
+        s.val_frame[lat_col].to_numpy(float), s.val_frame[lon_col].to_numpy(float), plat, plon
+    )
+    stats = summary(errors)
+    return stats["mean_m"], stats["median_m"]
+
+
+def _all_reduce(session: Session, loss_sum: float, seen: int) -> tuple[float, int]:
+    """Loss and image counts summed over every process."""
+    if not session.distributed:
+        return loss_sum, seen
+    torch, _ = require_torch()
+    totals = torch.tensor([loss_sum, seen], dtype=torch.float64)
+    torch.distributed.all_reduce(totals)
+    return float(totals[0]), int(totals[1])
+
+
+def checkpoint(session: Session, epoch: int) -> dict[str, Any]:
+    """The checkpoint as plain data: loads with ``torch.load(weights_only=True)``."""
+    torch, _ = require_torch()
+    s = session
+    return {
+        "format": "gpskit-checkpoint",
+        "version": CHECKPOINT_VERSION,
+        "gpskit_version": __version__,
+        "arch": s.options.arch,
+        "options": {
+            k: list(v) if isinstance(v, tuple) else v for k, v in asdict(s.options).items()
+        },
+        "normalisation": s.scaler.to_dict(),
+        "splits_dir": str(s.splits_dir.resolve()),
+        "model": s.model.state_dict(),
+        "optimizer": s.optimizer.state_dict(),
+        "scheduler": s.schedule.state_dict(),
+        "grad_scaler": s.grad_scaler.state_dict() if s.grad_scaler.is_enabled() else {},
+        "epoch": epoch,
+        "best_epoch": s.best_epoch,
+        "best_val_mean_m": s.best,
+        "history": s.history,
+        "rng": {"torch": torch.get_rng_state()},
+    }
+
+
+def end_epoch(session: Session, epoch: int, loss_sum: float, seen: int, started: float) -> EpochStats:
+    """Validate, record the epoch, and write metrics.csv, last.pt and (if best) best.pt."""
+    s = session
+    train_seconds = time.perf_counter() - started
+    val_mean, val_median = validate(s)
+    stats = EpochStats(
+        epoch=epoch,
+        train_loss=loss_sum / max(1, seen),
+        val_mean_m=val_mean,
+        val_median_m=val_median,
+        lr=float(s.schedule.get_last_lr()[0]),
+        images_per_s=seen / max(train_seconds, 1e-9),
+        seconds=time.perf_counter() - started,
+    )
+    s.history.append(asdict(stats))
+    if np.isfinite(val_mean) and val_mean < s.best:
+        s.best, s.best_epoch = val_mean, epoch
+    elif not len(s.val_frame):  # nothing to validate on: the latest epoch is the best known
+        s.best_epoch = epoch
+    _write_metrics(s.run_dir / "metrics.csv", s.history)
+    state = checkpoint(s, epoch)
+    save_checkpoint(s.run_dir / "last.pt", state)
+    if s.best_epoch == epoch:
+        save_checkpoint(s.run_dir / "best.pt", state)
+    return stats
+
+
 def train(
     splits_dir: Path,
     run_dir: Path | None,
@@ -226,203 +499,34 @@ def train(
     on_batch: Callable[[int, int], None] | None = None,
 ) -> TrainResult:
     """Train, evaluating on the val split after every epoch; write RUN_DIR."""
-    options.validate()
     torch, _ = require_torch()
-    rank, local_rank, world = _distributed()
-    distributed = world > 1
-    device = pick_device(options.device, local_rank)
-    if distributed and not torch.distributed.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        torch.distributed.init_process_group(backend=backend)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    seed_everything(options.seed + rank)
-    main_process = rank == 0
-
-    train_frame = read_split(splits_dir, "train")
-    val_frame = read_split(splits_dir, "val")
-    if not len(train_frame):
-        raise InputError(f"{splits_dir}/train.parquet has no rows")
-    lat_col, lon_col = target_columns(options.target)
-    if resume:
-        if run_dir is None:
-            raise UsageError("--resume needs --out RUN_DIR (the run to continue)")
-        state = load_checkpoint(run_dir / "last.pt")
-        scaler = TargetScaler.from_dict(state["normalisation"])
-        # the schedule (OneCycleLR over all epochs) and the model are the run's own: keep
-        # its options, except where the machine may differ
-        saved = dict(state["options"])
-        saved["freeze"] = tuple(saved.get("freeze", ()))
-        options = TrainOptions(**{**saved, "device": options.device, "workers": options.workers})
-    else:
-        state = None
-        scaler = TargetScaler.fit(train_frame[lat_col], train_frame[lon_col])
-    run_dir = run_dir or default_run_dir(splits_dir, options.arch)
-
-    model = build_model(options.arch, options.weights if state is None else "none", options.dropout)
-    freeze(model, list(options.freeze))
-    model.to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    amp_dtype = None
-    if options.amp and device.type == "cuda":
-        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    grad_scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-    net = (
-        torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-        if distributed
-        else model
-    )
-
-    train_set = SplitDataset(
-        train_frame,
-        scaler,
-        options.target,
-        transforms(options.image_size, True, options.hflip),
-        options.image_size,
-    )
-    sampler = (
-        torch.utils.data.distributed.DistributedSampler(train_set, shuffle=True, seed=options.seed)
-        if distributed
-        else None
-    )
-    train_loader = _loader(
-        train_set, options.batch_size, True, options.workers, options.seed + rank, sampler
-    )
-    val_set = SplitDataset(
-        val_frame, scaler, options.target, transforms(options.image_size, False), options.image_size
-    )
-    val_loader = _loader(val_set, options.batch_size, False, options.workers, options.seed)
-
-    parameters = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(parameters, lr=options.lr, weight_decay=options.weight_decay)
-    steps = options.epochs * max(1, len(train_loader))
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=options.lr, total_steps=steps)
-    criterion = GeoLoss(scaler, options.loss, options.alpha)
-
-    start_epoch, best, best_epoch, history = 1, float("inf"), 0, []
+    session, state = setup(splits_dir, run_dir, options, resume)
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["scheduler"])
-        if state.get("grad_scaler"):
-            grad_scaler.load_state_dict(state["grad_scaler"])
-        start_epoch = int(state["epoch"]) + 1
-        best, best_epoch = float(state["best_val_mean_m"]), int(state["best_epoch"])
-        history = list(state.get("history", []))
-        torch.set_rng_state(state["rng"]["torch"])
-    if main_process:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_text(
-            run_dir / "options.json",
-            json.dumps(
-                {
-                    "options": asdict(options),
-                    "splits_dir": str(splits_dir.resolve()),
-                    "normalisation": scaler.to_dict(),
-                },
-                indent=2,
-                sort_keys=True,
-            ),
-        )
-
-    for epoch in range(start_epoch, options.epochs + 1):
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        net.train()
-        started, seen, loss_sum = time.perf_counter(), 0, 0.0
-        for step, (images, targets, _) in enumerate(train_loader, start=1):
-            images = images.to(device, non_blocking=True)
-            targets = targets.to(device, non_blocking=True)
-            if device.type == "cuda":
-                images = images.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                outputs = net(images)
-            loss = criterion(outputs.float(), targets)
-            optimizer.zero_grad(set_to_none=True)
-            grad_scaler.scale(loss).backward()
-            if options.clip_grad > 0:
-                grad_scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(parameters, options.clip_grad)
-            grad_scaler.step(optimizer)
-            grad_scaler.update()
-            schedule.step()
-            loss_sum += float(loss.detach()) * len(images)
-            seen += len(images)
-            if on_batch and main_process:
-                on_batch(step, len(train_loader))
-        train_seconds = time.perf_counter() - started
-        if distributed:
-            totals = torch.tensor([loss_sum, seen], dtype=torch.float64)
-            torch.distributed.all_reduce(totals)
-            loss_sum, seen_all = float(totals[0]), int(totals[1])
-        else:
-            seen_all = seen
-        if main_process:
-            predictions = predict_batches(model, val_loader, device, amp_dtype)
-            if len(predictions):
-                plat, plon = scaler.decode(
-                    predictions[:, 0].double().numpy(), predictions[:, 1].double().numpy()
-                )
-                errors = errors_m(
-                    val_frame[lat_col].to_numpy(float),
-                    val_frame[lon_col].to_numpy(float),
-                    plat,
-                    plon,
-                )
-                stats = summary(errors)
-                val_mean, val_median = stats["mean_m"], stats["median_m"]
-            else:
-                val_mean = val_median = float("nan")
-            epoch_stats = EpochStats(
-                epoch=epoch,
-                train_loss=loss_sum / max(1, seen_all),
-                val_mean_m=val_mean,
-                val_median_m=val_median,
-                lr=float(schedule.get_last_lr()[0]),
-                images_per_s=seen_all / max(train_seconds, 1e-9),
-                seconds=time.perf_counter() - started,
-            )
-            history.append(asdict(epoch_stats))
-            if np.isfinite(val_mean) and val_mean < best:
-                best, best_epoch = val_mean, epoch
-            elif not len(val_frame):  # nothing to validate on: the latest epoch is the best known
-                best_epoch = epoch
-            _write_metrics(run_dir / "metrics.csv", history)
-            checkpoint = {
-                "format": "gpskit-checkpoint",
-                "version": CHECKPOINT_VERSION,
-                "gpskit_version": __version__,
-                "arch": options.arch,
-                "options": {
-                    k: list(v) if isinstance(v, tuple) else v for k, v in asdict(options).items()
-                },
-                "normalisation": scaler.to_dict(),
-                "splits_dir": str(splits_dir.resolve()),
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": schedule.state_dict(),
-                "grad_scaler": grad_scaler.state_dict() if grad_scaler.is_enabled() else {},
-                "epoch": epoch,
-                "best_epoch": best_epoch,
-                "best_val_mean_m": best,
-                "history": history,
-                "rng": {"torch": torch.get_rng_state()},
-            }
-            save_checkpoint(run_dir / "last.pt", checkpoint)
-            if best_epoch == epoch:
-                save_checkpoint(run_dir / "best.pt", checkpoint)
+        restore(session, state)
+    if session.main_process:
+        write_run_options(session)
+    for epoch in range(session.start_epoch, session.options.epochs + 1):
+        if session.sampler is not None:
+            session.sampler.set_epoch(epoch)
+        started = time.perf_counter()
+        loss_sum, seen = _all_reduce(session, *train_one_epoch(session, on_batch))
+        if session.main_process:
+            stats = end_epoch(session, epoch, loss_sum, seen, started)
             if on_epoch:
-                on_epoch(epoch_stats)
-        if distributed:
+                on_epoch(stats)
+        if session.distributed:
             torch.distributed.barrier()
-    if distributed:
+    if session.distributed:
         torch.distributed.destroy_process_group()
-    best_value = best if np.isfinite(best) else float("nan")
+    best = session.best if np.isfinite(session.best) else float("nan")
     return TrainResult(
-        str(run_dir), options.epochs, best_epoch, best_value, history, str(device), world
+        str(session.run_dir),
+        session.options.epochs,
+        session.best_epoch,
+        best,
+        session.history,
+        str(session.device),
+        session.world,
     )
 
 

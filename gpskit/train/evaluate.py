@@ -12,15 +12,16 @@ import pandas as pd
 import pyarrow as pa
 
 from gpskit.atomic import write_text
-from gpskit.config import resolve_dataset_dir
+from gpskit.dataset import Dataset
 from gpskit.errors import InputError, MissingStepError
+from gpskit.geo import label_noise
 from gpskit.imaging import decode_oriented
 from gpskit.schema import load_schema, write_table
 from gpskit.train import require_torch
 from gpskit.train.data import SplitDataset, read_split, target_columns, transforms
 from gpskit.train.engine import _loader, load_checkpoint, pick_device, predict_batches
 from gpskit.train.loss import TargetScaler
-from gpskit.train.metrics import by_sector, errors_m, label_noise, summary
+from gpskit.train.metrics import by_sector, errors_m, summary
 from gpskit.train.model import build_model
 
 
@@ -39,7 +40,7 @@ class LoadedRun:
 
 def latest_run(dataset_dir: Path | None = None) -> Path:
     """The newest run folder (with a checkpoint) under DATASET_DIR/runs/."""
-    runs = resolve_dataset_dir(dataset_dir) / "runs"
+    runs = Dataset.at(dataset_dir).runs_dir
     candidates = sorted(
         (p for p in runs.glob("*") if (p / "best.pt").exists() or (p / "last.pt").exists()),
         key=lambda p: (p.stat().st_mtime, p.name),
@@ -69,24 +70,77 @@ def load_run(run_dir: Path, device: str = "auto") -> LoadedRun:
     )
 
 
-def evaluate(
-    run_dir: Path, split: str = "test", splits_dir: Path | None = None, *, draw: bool = True
-) -> dict[str, Any]:
-    """Errors of a run on a split; writes predictions, eval JSON and plots into the run."""
-    run = load_run(run_dir)
+def predict_split(run: LoadedRun, frame: pd.DataFrame) -> tuple[Any, Any]:
+    """Predicted latitude and longitude of every row of a split frame."""
     options = run.options
-    splits_dir = splits_dir or Path(run.checkpoint["splits_dir"])
-    frame = read_split(splits_dir, split)
-    if not len(frame):
-        raise InputError(f"{splits_dir}/{split}.parquet has no rows to evaluate")
     image_size = int(options["image_size"])
     dataset = SplitDataset(
         frame, run.scaler, options["target"], transforms(image_size, False), image_size
     )
     loader = _loader(dataset, int(options["batch_size"]), False, int(options.get("workers", 0)), 0)
     predictions = predict_batches(run.model, loader, run.device, None).double().numpy()
-    pred_lat, pred_lon = run.scaler.decode(predictions[:, 0], predictions[:, 1])
-    lat_col, lon_col = target_columns(options["target"])
+    return run.scaler.decode(predictions[:, 0], predictions[:, 1])
+
+
+def _figures(
+    run: LoadedRun, split: str, frame: pd.DataFrame, train: pd.DataFrame, errors: Any, baseline: Any
+) -> dict[str, Any]:
+    both = pd.concat([train, frame])
+    return {
+        "run": str(run.run_dir),
+        "split": split,
+        "target": run.options["target"],
+        "arch": run.checkpoint["arch"],
+        "epoch": int(run.checkpoint["epoch"]),
+        "metrics": summary(errors),
+        "by_heading": by_sector(errors, frame.heading_sector.to_numpy()),
+        "label_noise_floor": label_noise(
+            both.latitude, both.longitude, both.spot_latitude, both.spot_longitude, both.spot_id
+        ),
+        "baseline_train_mean": summary(baseline),
+    }
+
+
+def _draw(
+    run: LoadedRun,
+    split: str,
+    frame: pd.DataFrame,
+    table: pd.DataFrame,
+    curves: dict[str, Any],
+    splits_dir: Path,
+) -> list[str]:
+    """error_cdf-<split>.png and map-<split>.png in the run folder."""
+    from gpskit.plots import error_cdf, prediction_map
+
+    noise = errors_m(
+        frame.latitude.to_numpy(float),
+        frame.longitude.to_numpy(float),
+        frame.spot_latitude.to_numpy(float),
+        frame.spot_longitude.to_numpy(float),
+    )
+    cdf, where = run.run_dir / f"error_cdf-{split}.png", run.run_dir / f"map-{split}.png"
+    error_cdf(
+        {**curves, "GPS label noise (fix vs spot)": noise},
+        cdf,
+        title=f"{run.checkpoint['arch']} on {split}: error CDF",
+    )
+    prediction_map(
+        table, where, region=_region_of(splits_dir), title=f"{split}: true (green) vs predicted (red)"
+    )
+    return [str(cdf), str(where)]
+
+
+def evaluate(
+    run_dir: Path, split: str = "test", splits_dir: Path | None = None, *, draw: bool = True
+) -> dict[str, Any]:
+    """Errors of a run on a split; writes predictions, eval JSON and plots into the run."""
+    run = load_run(run_dir)
+    splits_dir = splits_dir or Path(run.checkpoint["splits_dir"])
+    frame = read_split(splits_dir, split)
+    if not len(frame):
+        raise InputError(f"{splits_dir}/{split}.parquet has no rows to evaluate")
+    pred_lat, pred_lon = predict_split(run, frame)
+    lat_col, lon_col = target_columns(run.options["target"])
     true_lat, true_lon = frame[lat_col].to_numpy(float), frame[lon_col].to_numpy(float)
     errors = errors_m(true_lat, true_lon, pred_lat, pred_lon)
     train = read_split(splits_dir, "train")
@@ -94,23 +148,7 @@ def evaluate(
     baseline = errors_m(
         true_lat, true_lon, np.full(len(frame), centre_lat[0]), np.full(len(frame), centre_lon[0])
     )
-    result = {
-        "run": str(run_dir),
-        "split": split,
-        "target": options["target"],
-        "arch": run.checkpoint["arch"],
-        "epoch": int(run.checkpoint["epoch"]),
-        "metrics": summary(errors),
-        "by_heading": by_sector(errors, frame.heading_sector.to_numpy()),
-        "label_noise_floor": label_noise(
-            pd.concat([train, frame]).latitude,
-            pd.concat([train, frame]).longitude,
-            pd.concat([train, frame]).spot_latitude,
-            pd.concat([train, frame]).spot_longitude,
-            pd.concat([train, frame]).spot_id,
-        ),
-        "baseline_train_mean": summary(baseline),
-    }
+    result = _figures(run, split, frame, train, errors, baseline)
     table = pd.DataFrame(
         {
             "root": frame.root,
@@ -125,37 +163,14 @@ def evaluate(
             "heading_sector": frame.heading_sector.to_numpy(),
         }
     )
+    target = run_dir / f"predictions-{split}.parquet"
     write_table(
-        pa.Table.from_pandas(table, preserve_index=False),
-        run_dir / f"predictions-{split}.parquet",
-        load_schema("predictions"),
+        pa.Table.from_pandas(table, preserve_index=False), target, load_schema("predictions")
     )
-    written = [str(run_dir / f"predictions-{split}.parquet")]
+    written = [str(target)]
     if draw:
-        from gpskit.plots import error_cdf, prediction_map
-
-        noise = errors_m(
-            frame.latitude.to_numpy(float),
-            frame.longitude.to_numpy(float),
-            frame.spot_latitude.to_numpy(float),
-            frame.spot_longitude.to_numpy(float),
-        )
-        error_cdf(
-            {
-                "model": errors,
-                "predict the training centre": baseline,
-                "GPS label noise (fix vs spot)": noise,
-            },
-            run_dir / f"error_cdf-{split}.png",
-            title=f"{run.checkpoint['arch']} on {split}: error CDF",
-        )
-        prediction_map(
-            table,
-            run_dir / f"map-{split}.png",
-            region=_region_of(splits_dir),
-            title=f"{split}: true (green) vs predicted (red)",
-        )
-        written += [str(run_dir / f"error_cdf-{split}.png"), str(run_dir / f"map-{split}.png")]
+        curves = {"model": errors, "predict the training centre": baseline}
+        written += _draw(run, split, frame, table, curves, splits_dir)
     result["written"] = [*written, str(run_dir / f"eval-{split}.json")]
     write_text(
         run_dir / f"eval-{split}.json", json.dumps(result, indent=2, sort_keys=True, default=str)
@@ -167,7 +182,7 @@ def _region_of(splits_dir: Path) -> Any:
     """The region coverage used for this dataset, if it can be found."""
     from gpskit.regions import load_region
 
-    report = splits_dir.parent / "coverage" / "coverage.json"
+    report = Dataset(splits_dir.parent).coverage_dir / "coverage.json"
     try:
         source = json.loads(report.read_text())["region"]["source"]
         return load_region(source)

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
 from gpskit.geo import LocalProjection, haversine_m
 
-LOSSES = ("mse+haversine", "mse", "haversine")
+
+class Loss(str, Enum):
+    """The training losses: the study's (MSE + alpha x haversine), or either term alone."""
+
+    MSE_HAVERSINE = "mse+haversine"
+    MSE = "mse"
+    HAVERSINE = "haversine"
+
+
+LOSSES = tuple(loss.value for loss in Loss)
 
 
 class TargetScaler:

@@ -7,10 +7,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from gpskit.geo import haversine_m
+from gpskit.geo import SECTORS, haversine_m
 
 THRESHOLDS_M = (5, 10, 25, 50, 100)
-SECTORS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
 
 
 def errors_m(true_lat: Any, true_lon: Any, pred_lat: Any, pred_lon: Any) -> npt.NDArray[np.float64]:
@@ -47,25 +46,3 @@ def by_sector(errors: npt.NDArray[np.float64], sectors: Any) -> dict[str, dict[s
                 "median_m": float(np.median(errors[mask])),
             }
     return out
-
-
-def label_noise(lat: Any, lon: Any, spot_lat: Any, spot_lon: Any, spot_id: Any) -> dict[str, Any]:
-    """Scatter of the GPS fixes around their spot's median: no model can beat this floor."""
-    spot_id = np.asarray(spot_id)
-    _, inverse, counts = np.unique(spot_id, return_inverse=True, return_counts=True)
-    multi = counts[inverse] > 1
-    d = errors_m(
-        np.asarray(lat)[multi],
-        np.asarray(lon)[multi],
-        np.asarray(spot_lat)[multi],
-        np.asarray(spot_lon)[multi],
-    )
-    if not len(d):
-        return {"photos": 0}
-    return {
-        "photos": len(d),
-        "median_m": float(np.median(d)),
-        "mean_m": float(d.mean()),
-        "p90_m": float(np.percentile(d, 90)),
-        "rms_m": float(np.sqrt(np.mean(d**2))),
-    }
