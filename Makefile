@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.gpskit-installed
 
-.PHONY: setup test lint typecheck unit demo bench clean
+.PHONY: setup test lint typecheck unit demo bench fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ unit: setup
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
+
+fuzz: setup  ## the long fuzz budget (thousands of hostile files); `make test` runs a short one
+	GPSKIT_FUZZ=long $(BIN)/pytest -q -p no:warnings tests/test_fuzz.py
 
 demo: setup
 	$(BIN)/gpskit demo --out demo

@@ -5,11 +5,15 @@ severity (``reject`` or ``warn``), an optional threshold with its default, and a
 docstring that says why the rule exists. Adding a rule touches only this file. Rules run
 on manifest rows (plain dicts), so changing a threshold re-evaluates every photo without
 reading it again.
+
+A rule returns True when its problem is present, or a list of details when the problem
+can be present several times in one photo (``tag_unfit`` names each dropped column): each
+detail becomes the code ``<code>:<detail>``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -18,6 +22,7 @@ from gpskit.imaging import SUPPORTED_FORMATS
 
 Row = Mapping[str, Any]
 Severity = Literal["reject", "warn"]
+Rule = Callable[[Row, float | None], bool | Sequence[str]]
 
 # What the reader says about a file (manifest column ``read_status``).
 READ_OK = "ok"
@@ -40,7 +45,7 @@ class Check:
     threshold: str | None
     default: float | None
     unit: str | None
-    rule: Callable[[Row, float | None], bool]
+    rule: Rule
 
 
 REGISTRY: dict[str, Check] = {}
@@ -53,10 +58,11 @@ def check(
     threshold: str | None = None,
     default: float | None = None,
     unit: str | None = None,
-) -> Callable[[Callable[[Row, float | None], bool]], Callable[[Row, float | None], bool]]:
-    """Register ``rule(row, threshold_value) -> bool`` (True means the problem is present)."""
+) -> Callable[[Rule], Rule]:
+    """Register ``rule(row, threshold_value)``: True (or a non-empty list of details) means
+    the problem is present."""
 
-    def register(rule: Callable[[Row, float | None], bool]) -> Callable[[Row, float | None], bool]:
+    def register(rule: Rule) -> Rule:
         if code in REGISTRY:
             raise ValueError(f"check {code!r} registered twice")
         doc = " ".join((rule.__doc__ or "").split())
@@ -265,14 +271,24 @@ def _no_capture_time(row: Row, _: float | None) -> bool:
     return _usable(row) and _has_position(row) and row.get("datetime_original") is None
 
 
+@check("tag_unfit", "warn")
+def _tag_unfit(row: Row, _: float | None) -> list[str]:
+    """A tag whose value does not fit its column (e.g. an Orientation of 36865, a date past
+    year 9999) was left empty; the code names the column: ``tag_unfit:orientation``."""
+    return list(row.get("unfit_tags") or ())
+
+
 def evaluate(row: Row, thresholds: Mapping[str, float]) -> tuple[list[str], list[str]]:
     """Run every check on one row; return (rejection codes, warning codes) in registry order."""
     reasons: list[str] = []
     warnings: list[str] = []
     for item in REGISTRY.values():
         value = thresholds.get(item.threshold, item.default) if item.threshold else None
-        if item.rule(row, value):
-            (reasons if item.severity == "reject" else warnings).append(item.code)
+        found = item.rule(row, value)
+        if not found:
+            continue
+        codes = [item.code] if found is True else [f"{item.code}:{d}" for d in found]
+        (reasons if item.severity == "reject" else warnings).extend(codes)
     return reasons, warnings
 
 

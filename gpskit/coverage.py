@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,10 @@ import pandas as pd
 import pyarrow as pa
 import shapely
 
+from gpskit import arguments
 from gpskit.atomic import write_text
 from gpskit.dataset import COVERAGE, DUPLICATES, Dataset
-from gpskit.errors import UsageError
+from gpskit.errors import GpskitError, UsageError
 from gpskit.geo import SECTORS, heading_sector
 from gpskit.graph import connected_components, pairs_within
 from gpskit.regions import DEFAULT_REGION, Region, load_region
@@ -48,14 +49,10 @@ class CoverageOptions:
     declination: float | None = None
 
     def validate(self) -> None:
-        if self.cell_m <= 0:
-            raise UsageError(f"--cell must be positive, got {self.cell_m}")
-        if self.min_per_cell < 1:
-            raise UsageError(f"--min-per-cell must be at least 1, got {self.min_per_cell}")
-        if self.spot_radius_m <= 0:
-            raise UsageError(f"--spot-radius must be positive, got {self.spot_radius_m}")
-        if self.declination is not None and not -90 <= self.declination <= 90:
-            raise UsageError(f"--declination must be within ±90 degrees, got {self.declination}")
+        arguments.number("--cell", self.cell_m, above=0)
+        arguments.number("--min-per-cell", self.min_per_cell, minimum=1, integer=True)
+        arguments.number("--spot-radius", self.spot_radius_m, above=0)
+        arguments.optional_number("--declination", self.declination, minimum=-90, maximum=90)
 
 
 @dataclass
@@ -80,6 +77,50 @@ class Grid:
         ) * self.cell_m
 
 
+#: Below this many vertices (or cells) a piece of the region is intersected cell by cell.
+_LEAF_VERTICES = 512
+_LEAF_CELLS = 16
+
+
+def _cell_fractions(
+    geometry: Any, x0: float, y0: float, cell_m: float, columns: int, rows: int
+) -> npt.NDArray[np.float64]:
+    """Share of each cell's area inside ``geometry`` (columns x rows).
+
+    Quadtree clipping: the region is clipped to halves of the grid, recursively, so a
+    polygon of a million vertices costs seconds (each level touches each vertex about once),
+    not an intersection of the whole polygon with every cell.
+    """
+    fractions = np.zeros((columns, rows))
+
+    def fill(piece: Any, c0: int, r0: int, c1: int, r1: int) -> None:
+        if piece.is_empty:
+            return
+        if abs(piece.area - (c1 - c0) * (r1 - r0) * cell_m**2) < 1e-9 * cell_m**2:
+            fractions[c0:c1, r0:r1] = 1.0  # the whole block is inside
+            return
+        if (c1 - c0) * (r1 - r0) <= _LEAF_CELLS or shapely.get_num_coordinates(piece) <= _LEAF_VERTICES:
+            col, row = np.meshgrid(np.arange(c0, c1), np.arange(r0, r1), indexing="ij")
+            boxes = shapely.box(
+                x0 + col * cell_m, y0 + row * cell_m, x0 + (col + 1) * cell_m, y0 + (row + 1) * cell_m
+            )
+            shapely.prepare(piece)
+            fractions[c0:c1, r0:r1] = shapely.area(shapely.intersection(boxes, piece)) / cell_m**2
+            return
+        if c1 - c0 >= r1 - r0:
+            mid = (c0 + c1) // 2
+            halves = [(c0, r0, mid, r1), (mid, r0, c1, r1)]
+        else:
+            mid = (r0 + r1) // 2
+            halves = [(c0, r0, c1, mid), (c0, mid, c1, r1)]
+        for a0, b0, a1, b1 in halves:
+            box = (x0 + a0 * cell_m, y0 + b0 * cell_m, x0 + a1 * cell_m, y0 + b1 * cell_m)
+            fill(shapely.make_valid(shapely.clip_by_rect(piece, *box)), a0, b0, a1, b1)
+
+    fill(geometry, 0, 0, columns, rows)
+    return np.clip(fractions, 0.0, 1.0)
+
+
 def make_grid(region: Region, cell_m: float) -> Grid:
     """Cells over the region's bounding box; those at least half inside belong to it."""
     minx, miny, maxx, maxy = region.metric.bounds
@@ -87,14 +128,7 @@ def make_grid(region: Region, cell_m: float) -> Grid:
     rows = max(1, int(np.ceil((maxy - miny) / cell_m)))
     if columns * rows > 4_000_000:
         raise UsageError(f"--cell {cell_m:g} m gives {columns * rows:,} cells; use larger cells")
-    col, row = np.meshgrid(np.arange(columns), np.arange(rows), indexing="ij")
-    boxes = shapely.box(
-        minx + col * cell_m,
-        miny + row * cell_m,
-        minx + (col + 1) * cell_m,
-        miny + (row + 1) * cell_m,
-    )
-    overlap = shapely.area(shapely.intersection(boxes, region.metric)) / cell_m**2
+    overlap = _cell_fractions(region.metric, minx, miny, cell_m, columns, rows)
     in_region = overlap >= 0.5
     if not in_region.any():  # a region smaller than one cell: keep the cells it touches
         in_region = overlap > 0
@@ -167,21 +201,39 @@ def _two_opt(
     return idx[1:]
 
 
-def _photos(dataset: Dataset) -> tuple[pd.DataFrame, bool]:
-    """Accepted photos with a position, and whether dedup's keep flags were applied."""
-    manifest = dataset.load_manifest().to_pandas()
+#: What coverage reads of the manifest.
+MANIFEST_COLUMNS = ["root", "path", "status", "latitude", "longitude", "img_direction", "img_direction_ref"]
+
+
+def _photos(dataset: Dataset) -> tuple[pd.DataFrame, bool, str]:
+    """Accepted photos with a position, whether dedup's keep flags were applied, and the
+    hash of the manifest read."""
+    table, digest = dataset.manifest_snapshot(MANIFEST_COLUMNS)
+    manifest = table.to_pandas()
     photos = manifest[
         (manifest.status == "accepted") & manifest.latitude.notna() & manifest.longitude.notna()
     ]
     photos = photos.reset_index(drop=True)
-    dedup_applied = dataset.is_current(DUPLICATES)
-    if dedup_applied:
-        keep = dataset.load_duplicates().to_pandas()[["root", "path", "keep"]]
+    keep = _keep_flags(dataset)
+    if keep is not None:
         photos = photos.merge(keep, on=["root", "path"], how="left")
         photos["keep"] = photos["keep"].fillna(True).astype(bool)
     else:
         photos["keep"] = True
-    return photos, dedup_applied
+    return photos, keep is not None, digest
+
+
+def _keep_flags(dataset: Dataset) -> pd.DataFrame | None:
+    """Dedup's keep flags when duplicates.parquet is current and readable (else None: a
+    stale or corrupt one is not used, and coverage counts every photo)."""
+    if not dataset.is_current(DUPLICATES):
+        return None
+    try:
+        table = dataset.load_duplicates()
+    except GpskitError:
+        return None
+    frame: pd.DataFrame = table.select(["root", "path", "keep"]).to_pandas()
+    return frame
 
 
 def true_headings(
@@ -371,6 +423,7 @@ class CoverageReport:
     plan: dict[str, Any]
     dedup_applied: bool
     written: list[str]
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -384,7 +437,15 @@ def coverage(
     options.validate()
     dataset = Dataset.at(dataset_dir)
     region = load_region(options.region)
-    photos, dedup_applied = _photos(dataset)
+    dataset.require_manifest()
+    with dataset.writing("coverage"):
+        return _coverage(dataset, region, options, draw)
+
+
+def _coverage(
+    dataset: Dataset, region: Region, options: CoverageOptions, draw: bool
+) -> CoverageReport:
+    photos, dedup_applied, digest = _photos(dataset)
     grid = make_grid(region, options.cell_m)
     layout = lay_out(photos, region, grid, options)
     table = photo_table(photos, layout)
@@ -422,8 +483,22 @@ def coverage(
         dedup_applied=dedup_applied,
         written=[],
     )
-    _write(dataset, region, grid, counts, table, stops, report, options, draw)
+    report.warnings = _placement_warnings(photos, layout, region)
+    stamp = dataset.stamp(COVERAGE, options, digest)
+    _write(dataset, region, grid, counts, table, stops, report, stamp, options, draw)
     return report
+
+
+def _placement_warnings(photos: pd.DataFrame, layout: Layout, region: Region) -> list[str]:
+    """Say when no photo lies in the region, and whether swapped coordinates explain it."""
+    if not len(photos) or layout.inside.any():
+        return []
+    lat, lon = photos.latitude.to_numpy(float), photos.longitude.to_numpy(float)
+    message = f"none of the {len(photos)} photos lies inside the region {region.name!r}"
+    if region.contains(lon, lat).any():
+        return [f"{message}; with latitude and longitude swapped they would: check the writer"]
+    return [f"{message}: is --region right? (photos centre near {np.median(lat):.5f}, "
+            f"{np.median(lon):.5f})"]
 
 
 def _region_figures(region: Region) -> dict[str, Any]:
@@ -567,6 +642,7 @@ def _write(
     table: pd.DataFrame,
     stops: pd.DataFrame,
     report: CoverageReport,
+    stamp: dict[str, str],
     options: CoverageOptions,
     draw: bool,
 ) -> None:
@@ -575,7 +651,7 @@ def _write(
         pa.Table.from_pandas(table, preserve_index=False),
         dataset.coverage_path,
         load_schema("coverage"),
-        extra_metadata=dataset.stamp(COVERAGE, options),
+        extra_metadata=stamp,
     )
     report.written.append(str(dataset.coverage_path))
     gaps = gaps_geojson(region, grid, counts, stops, options)

@@ -19,17 +19,21 @@ or refuse stale ones.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from gpskit.config import DATASET_ENV, DEFAULT_DATASET_DIR
-from gpskit.errors import MissingStepError
+from gpskit.errors import GpskitError, MissingStepError
 from gpskit.schema import file_metadata, load_schema, read_table
 
 MANIFEST_FILE = "manifest.parquet"
@@ -40,6 +44,18 @@ COVERAGE_FILE = "coverage.parquet"
 COVERAGE_DIR = "coverage"
 SPLITS_DIR = "splits"
 RUNS_DIR = "runs"
+STATE_DIR = ".gpskit"  # gpskit's own bookkeeping: the write lock, journals, logs
+
+
+class DatasetBusyError(GpskitError):
+    """Another gpskit process is writing the dataset folder."""
+
+    exit_code = 75  # EX_TEMPFAIL: try again later
+
+
+#: Locks this process holds, by folder: a step run inside another (split running dedup)
+#: shares its caller's lock.
+_HELD: dict[str, int] = {}
 
 
 @dataclass(frozen=True)
@@ -112,8 +128,67 @@ class Dataset:
     def runs_dir(self) -> Path:
         return self.root / RUNS_DIR
 
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    @property
+    def journal_dir(self) -> Path:
+        """Rows of an ingest not finished yet (see :mod:`gpskit.shards`)."""
+        return self.state_dir / "ingest-journal"
+
+    @property
+    def log_dir(self) -> Path:
+        """What decoders printed (libtiff warnings...), kept off the terminal."""
+        return self.state_dir / "logs"
+
     def output_path(self, output: StepOutput) -> Path:
         return self.root / output.file
+
+    # --- one writer at a time -------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def writing(self, command: str) -> Iterator[None]:
+        """Hold the dataset's write lock: a second writer gets :class:`DatasetBusyError`."""
+        key = str(self.root.resolve())
+        if _HELD.get(key):
+            _HELD[key] += 1
+            try:
+                yield
+            finally:
+                _HELD[key] -= 1
+            return
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(self.state_dir / "lock", "a+", encoding="utf-8")  # noqa: SIM115
+        try:
+            self._acquire(handle, command)
+            _HELD[key] = 1
+            try:
+                yield
+            finally:
+                _HELD.pop(key, None)
+        finally:
+            handle.close()  # closing releases the lock
+
+    def _acquire(self, handle: Any, command: str) -> None:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: no lock
+            return
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another gpskit process"
+            raise DatasetBusyError(
+                f"{self.root} is being written by {holder}",
+                hint="wait for it to finish, or write to another dataset folder (--out)",
+            ) from None
+        started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"`gpskit {command}` (pid {os.getpid()}, since {started})")
+        handle.flush()
 
     # --- tables --------------------------------------------------------------------------
 
@@ -125,10 +200,25 @@ class Dataset:
                 hint=f"run `gpskit ingest PHOTOS --out {self.root}` first",
             )
 
-    def load_manifest(self) -> pa.Table:
-        """``manifest.parquet``, schema-checked."""
+    def load_manifest(self, columns: list[str] | None = None) -> pa.Table:
+        """``manifest.parquet``, schema-checked (``columns``: only those)."""
         self.require_manifest()
-        return read_table(self.manifest_path, load_schema("manifest"))
+        return read_table(self.manifest_path, load_schema("manifest"), columns=columns)
+
+    def manifest_snapshot(self, columns: list[str] | None = None) -> tuple[pa.Table, str]:
+        """The manifest and the SHA-256 of exactly the bytes it was read from.
+
+        The file is hashed, read, and checked unchanged (same inode, size and mtime: gpskit
+        replaces it by rename); if another writer replaced it meanwhile, it is read again.
+        """
+        for _ in range(5):
+            before = _identity(self.manifest_path)
+            digest = self.manifest_fingerprint()
+            table = self.load_manifest(columns)
+            if _identity(self.manifest_path) == before:
+                return table, digest
+            time.sleep(0.05)
+        raise DatasetBusyError(f"{self.manifest_path} keeps changing while it is read")
 
     def load(self, output: StepOutput) -> pa.Table:
         """A step's output table, schema-checked (missing: say which command makes it)."""
@@ -154,21 +244,35 @@ class Dataset:
                 digest.update(block)
         return digest.hexdigest()
 
-    def stamp(self, output: StepOutput, options: Any) -> dict[str, str]:
-        """Parquet metadata for ``output``: its options and the manifest's hash."""
-        record = {"options": asdict(options), "manifest_sha256": self.manifest_fingerprint()}
+    def stamp(self, output: StepOutput, options: Any, manifest_sha256: str) -> dict[str, str]:
+        """Parquet metadata for ``output``: its options and the hash of the manifest read."""
+        record = {"options": asdict(options), "manifest_sha256": manifest_sha256}
         return {output.stamp_key: json.dumps(record, sort_keys=True)}
+
+    def _stamp_record(self, output: StepOutput) -> dict[str, Any] | None:
+        """An output's stamp; None when the file is missing or unreadable (corrupt)."""
+        try:
+            record = json.loads(file_metadata(self.output_path(output)).get(output.stamp_key, "{}"))
+        except (OSError, ValueError, pa.ArrowException):
+            return None
+        return record if isinstance(record, dict) else None
 
     def stamped_options(self, output: StepOutput) -> dict[str, Any]:
         """The options recorded in an output's stamp (empty when there is none)."""
-        record = json.loads(file_metadata(self.output_path(output)).get(output.stamp_key, "{}"))
-        options: dict[str, Any] = record.get("options", {})
-        return options
+        options = (self._stamp_record(output) or {}).get("options", {})
+        return options if isinstance(options, dict) else {}
 
     def is_current(self, output: StepOutput) -> bool:
-        """True when ``output`` exists and records the current manifest's hash."""
-        path = self.output_path(output)
-        if not path.exists() or not self.manifest_path.exists():
+        """True when ``output`` is readable and records the current manifest's hash
+        (a missing, corrupt or stale output is not current: later steps rebuild it)."""
+        if not self.output_path(output).exists() or not self.manifest_path.exists():
             return False
-        record = json.loads(file_metadata(path).get(output.stamp_key, "{}"))
-        return bool(record.get("manifest_sha256") == self.manifest_fingerprint())
+        record = self._stamp_record(output)
+        return record is not None and record.get("manifest_sha256") == self.manifest_fingerprint()
+
+
+
+
+def _identity(path: Path) -> tuple[int, int, int]:
+    stat = path.stat()
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns

@@ -27,6 +27,7 @@ The keeper rule, in order: accepted before rejected, more pixels, smaller GPS er
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,9 +38,10 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
+from gpskit import arguments
 from gpskit.atomic import write_text
 from gpskit.dataset import DUPLICATES, Dataset
-from gpskit.errors import MissingStepError, UsageError
+from gpskit.errors import MissingStepError
 from gpskit.geo import angle_difference, haversine_m
 from gpskit.graph import connected_components
 from gpskit.hashindex import cross_join, hex_to_u64, self_join
@@ -99,11 +101,14 @@ class DedupOptions:
     conflict_m: float = 25.0
 
     def validate(self) -> None:
-        if not 0 <= self.near_threshold <= 20 or not 0 <= self.crop_threshold <= 20:
-            raise UsageError("--near and --crop must be between 0 and 20 bits")
-        for name in ("burst_radius_m", "burst_heading_deg", "burst_seconds", "conflict_m"):
-            if getattr(self, name) < 0:
-                raise UsageError(f"{name.replace('_', '-')} must not be negative")
+        arguments.number("--near", self.near_threshold, minimum=0, maximum=20, integer=True)
+        arguments.number("--crop", self.crop_threshold, minimum=0, maximum=20, integer=True)
+        arguments.optional_number("confirm_bits", self.confirm_bits, minimum=0, maximum=256)
+        arguments.optional_number("max_heading_diff", self.max_heading_diff, minimum=0, maximum=180)
+        arguments.number("--burst-radius", self.burst_radius_m, minimum=0)
+        arguments.number("--burst-heading", self.burst_heading_deg, minimum=0, maximum=180)
+        arguments.number("--burst-seconds", self.burst_seconds, minimum=0)
+        arguments.number("--conflict", self.conflict_m, minimum=0)
 
 
 @dataclass
@@ -465,9 +470,11 @@ def build_groups(frame: pd.DataFrame, pairs: pd.DataFrame, options: DedupOptions
 # --- the run ----------------------------------------------------------------------------
 
 
-def _manifest_frame(dataset: Dataset) -> pd.DataFrame:
-    frame: pd.DataFrame = dataset.load_manifest().to_pandas().reset_index(drop=True)
-    return frame
+def _manifest_frame(dataset: Dataset) -> tuple[pd.DataFrame, str]:
+    """The manifest as a frame, and the hash of the bytes it was read from."""
+    table, digest = dataset.manifest_snapshot()
+    frame: pd.DataFrame = table.to_pandas().reset_index(drop=True)
+    return frame, digest
 
 
 def _overlap_summary(against: Path, overlap: pd.DataFrame) -> dict[str, Any]:
@@ -492,20 +499,23 @@ def dedup(
     options = options or DedupOptions()
     options.validate()
     dataset = Dataset.at(dataset_dir)
-    frame = _manifest_frame(dataset)
-    pairs = find_links(frame, options)
-    table = build_groups(frame, pairs, options)
-    overlap = find_overlap(frame, against, options) if against is not None else None
-    written: list[str] = []
-    if not dry_run:
-        written = _write(dataset, options, frame, table, pairs, overlap, pairs_csv, contact_sheet)
+    dataset.require_manifest()
+    with contextlib.nullcontext() if dry_run else dataset.writing("dedup"):
+        frame, digest = _manifest_frame(dataset)
+        pairs = find_links(frame, options)
+        table = build_groups(frame, pairs, options)
+        overlap = find_overlap(frame, against, options) if against is not None else None
+        written: list[str] = []
+        if not dry_run:
+            stamp = dataset.stamp(DUPLICATES, options, digest)
+            written = _write(dataset, stamp, frame, table, pairs, overlap, pairs_csv, contact_sheet)
     summary = None if against is None or overlap is None else _overlap_summary(against, overlap)
     return summarize(dataset.root, frame, table, pairs, written, summary)
 
 
 def _write(
     dataset: Dataset,
-    options: DedupOptions,
+    stamp: dict[str, str],
     frame: pd.DataFrame,
     table: pd.DataFrame,
     pairs: pd.DataFrame,
@@ -518,7 +528,7 @@ def _write(
         pa.Table.from_pandas(table, preserve_index=False),
         dataset.duplicates_path,
         load_schema("duplicates"),
-        extra_metadata=dataset.stamp(DUPLICATES, options),
+        extra_metadata=stamp,
     )
     written = [str(dataset.duplicates_path)]
     if overlap is not None:
@@ -619,7 +629,7 @@ def find_overlap(frame: pd.DataFrame, other_dir: Path, options: DedupOptions) ->
             f"--against {other_dir}: no {other_dataset.manifest_path.name} there",
             hint=f"run `gpskit ingest PHOTOS --out {other_dir}` first",
         )
-    other = _manifest_frame(other_dataset)
+    other, _ = _manifest_frame(other_dataset)
     mine = frame[frame.read_status == "ok"]
     theirs = other[other.read_status == "ok"]
     found = _exact_overlap(mine, theirs) + _near_overlap(mine, theirs, options)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gpskit.atomic import write_text
+from gpskit.atomic import OwnedFolder, write_text
 from gpskit.coverage import CoverageOptions, coverage
 from gpskit.dataset import Dataset
 from gpskit.dedup import dedup
@@ -134,9 +134,10 @@ def _pipeline(out: Path, size: DemoSize, workers: int | None, step: Any) -> dict
 
     campus, dataset, run_dir = out / "campus", out / "dataset", out / "run"
     synth_options = SynthOptions(spots=size.spots, pitches=size.pitches, workers=workers)
+    # the demo made campus/ (or clears it before a re-run): synth may write there
     split_options = SplitOptions(embed=True, max_side=size.max_side, force=True, workers=workers)
     return {
-        "synth": step("synth", lambda: synth(campus, synth_options)),
+        "synth": step("synth", lambda: synth(campus, synth_options, force=True)),
         "ingest": step(
             "ingest",
             lambda: ingest([campus / "photos"], dataset, IngestOptions(workers=workers, force=True)),
@@ -164,11 +165,21 @@ def _gps_error(truth: pd.DataFrame) -> dict[str, float]:
 
 
 def run_demo(
-    out: Path, quick: bool = False, log: Any = print, workers: int | None = None
+    out: Path,
+    quick: bool = False,
+    log: Any = print,
+    workers: int | None = None,
+    force: bool = False,
 ) -> DemoReport:
-    """Run every step; write OUT/report.html. ``log`` gets one line per step."""
+    """Run every step; write OUT/report.html. ``log`` gets one line per step.
+
+    OUT is the demo's own folder: a re-run replaces what the last one wrote, and a
+    non-empty folder the demo did not make is refused unless ``force``.
+    """
     size = QUICK if quick else FULL
     report = DemoReport(str(out))
+    folder = OwnedFolder(out, "demo")
+    folder.claim(force)
 
     def step(name: str, fn: Any) -> Any:
         start = time.perf_counter()
@@ -197,6 +208,7 @@ def run_demo(
         "baseline": done["eval"]["baseline_train_mean"],
     }
     write_text(out / "demo.json", json.dumps(summary, indent=2, default=str))
+    folder.record(p for p in out.rglob("*") if p.is_file() and p != folder.marker)
     return report
 
 

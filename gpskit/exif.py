@@ -60,6 +60,8 @@ class Problem(str, Enum):
     OUT_OF_RANGE = "out_of_range"
     COUNT_1 = "count_1"  # degrees given as 1 value (read as ExifTool does)
     COUNT_2 = "count_2"  # degrees and minutes only
+    TEXT = "text"  # numbers written as an ASCII string (read as ExifTool does)
+    UNFIT = "unfit"  # a value that does not fit its manifest column (left empty)
 
 
 #: Problems of a value that is there but cannot be read as a number.
@@ -152,8 +154,30 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
+#: A decimal number as ExifTool extracts it from text (Image::ExifTool::GPS::ToDegrees).
+_TEXT_NUMBER = re.compile(r"((?:[+-]?)(?=\d|\.\d)\d*(?:\.\d*)?(?:[Ee][+-]\d+)?)")
+_TEXT_INVALID = re.compile(r"\b(inf|undef)\b")
+
+
+def _text_numbers(value: str | bytes, *, what: str, flags: list[GpsFlag]) -> list[float]:
+    """The numbers in an ASCII tag value, found the way ExifTool finds them."""
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    found = [] if _TEXT_INVALID.search(text) else _TEXT_NUMBER.findall(text)
+    if not found:
+        flags.append(GpsFlag(Problem.NON_NUMERIC, what))
+        raise _Unreadable(what)
+    numbers = [float(n) for n in found]
+    if not all(math.isfinite(n) for n in numbers):
+        flags.append(GpsFlag(Problem.MALFORMED, what))
+        raise _Unreadable(what)
+    flags.append(GpsFlag(Problem.TEXT, what))
+    return numbers
+
+
 def _number(value: Any, *, what: str, flags: list[GpsFlag]) -> float:
     """One finite number from a rational/int tag value; flags and raises if it is not."""
+    if isinstance(value, (str, bytes)):
+        return _text_numbers(value, what=what, flags=flags)[0]
     if isinstance(value, (tuple, list)):
         if len(value) != 1:
             flags.append(GpsFlag(Problem.MALFORMED, what))
@@ -175,7 +199,11 @@ def _number(value: Any, *, what: str, flags: list[GpsFlag]) -> float:
 
 
 def _degrees(value: Any, *, what: str, flags: list[GpsFlag]) -> float:
-    """Degrees from the (deg, min, sec) rationals; 1 or 2 values are read as ExifTool does."""
+    """Degrees from the (deg, min, sec) rationals; 1 or 2 values, or text, are read as
+    ExifTool reads them (text: the first three numbers in it)."""
+    if isinstance(value, (str, bytes)):
+        d, m, s = [*_text_numbers(value, what=what, flags=flags), 0.0, 0.0][:3]
+        return abs(d + (m + s / 60) / 60)
     parts = value if isinstance(value, (tuple, list)) else (value,)
     if not 1 <= len(parts) <= 3:
         flags.append(GpsFlag(Problem.MALFORMED, what))
@@ -321,23 +349,40 @@ def _read_optional_number(
         return None
 
 
-def read_gps(meta: Metadata, gps: dict[int, Any]) -> None:
-    """Fill the GPS fields of ``meta`` from a GPS IFD as Pillow returns it."""
-    meta.has_gps_ifd = bool(gps)
-    _read_position(meta, gps)
-    _read_altitude(meta, gps)
-    _read_gps_time(meta, gps)
+def _read_direction(meta: Metadata, gps: dict[int, Any]) -> None:
     direction = _read_optional_number(gps, GPS_IMG_DIRECTION, "img_direction", meta.gps_flags)
-    if direction is not None:
-        if 0 <= direction <= 360:
-            meta.img_direction = direction % 360.0
-            meta.img_direction_ref = _ref(gps.get(GPS_IMG_DIRECTION_REF), "TM")
-        else:
-            meta.gps_flags.append(GpsFlag(Problem.OUT_OF_RANGE, "img_direction"))
+    if direction is None:
+        return
+    if 0 <= direction <= 360:
+        meta.img_direction = direction % 360.0
+        meta.img_direction_ref = _ref(gps.get(GPS_IMG_DIRECTION_REF), "TM")
+    else:
+        meta.gps_flags.append(GpsFlag(Problem.OUT_OF_RANGE, "img_direction"))
+
+
+def _read_accuracy(meta: Metadata, gps: dict[int, Any]) -> None:
     meta.gps_h_error = _read_optional_number(
         gps, GPS_H_POSITIONING_ERROR, "h_positioning_error", meta.gps_flags
     )
     meta.gps_dop = _read_optional_number(gps, GPS_DOP, "dop", meta.gps_flags)
+
+
+def _guarded(read: Any, meta: Metadata, ifd: dict[int, Any], what: str) -> None:
+    """Run one reader; a value that breaks it (any exception) costs that field only."""
+    try:
+        read(meta, ifd)
+    except Exception:
+        meta.gps_flags.append(GpsFlag(Problem.MALFORMED, what))
+
+
+def read_gps(meta: Metadata, gps: dict[int, Any]) -> None:
+    """Fill the GPS fields of ``meta`` from a GPS IFD as Pillow returns it."""
+    meta.has_gps_ifd = bool(gps)
+    _guarded(_read_position, meta, gps, "latitude")
+    _guarded(_read_altitude, meta, gps, "altitude")
+    _guarded(_read_gps_time, meta, gps, "gps_timestamp")
+    _guarded(_read_direction, meta, gps, "img_direction")
+    _guarded(_read_accuracy, meta, gps, "h_positioning_error")
 
 
 # XMP stores GPS as "DDD,MM.mmk" or "DDD,MM,SSk" (k = N/S/E/W), in attributes or elements.
@@ -410,7 +455,7 @@ def metadata_from_exif(
         exif_ifd = dict(exif.get_ifd(IFD_EXIF))
     except Exception:  # a broken sub-IFD pointer must not lose the rest
         exif_ifd = {}
-    _read_capture_time(meta, exif_ifd)
+    _guarded(_read_capture_time, meta, exif_ifd, "datetime_original")
     try:
         gps = dict(exif.get_ifd(IFD_GPS))
     except Exception:

@@ -6,6 +6,7 @@ with Pillow (:mod:`gpskit.exif`) and writes with piexif here.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from fractions import Fraction
@@ -142,3 +143,88 @@ def save_photo(
         register_heif()
     img.save(path, format=fmt, **kwargs)
     return path
+
+
+# --- raw EXIF: any tag, any TIFF type, any count (fuzzing, odd writers) -------------------------
+
+#: TIFF field types: code -> (name, bytes per value).
+TIFF_TYPES: dict[int, tuple[str, int]] = {
+    1: ("BYTE", 1),
+    2: ("ASCII", 1),
+    3: ("SHORT", 2),
+    4: ("LONG", 4),
+    5: ("RATIONAL", 8),
+    6: ("SBYTE", 1),
+    7: ("UNDEFINED", 1),
+    8: ("SSHORT", 2),
+    9: ("SLONG", 4),
+    10: ("SRATIONAL", 8),
+    11: ("FLOAT", 4),
+    12: ("DOUBLE", 8),
+}
+
+
+@dataclass(frozen=True)
+class RawTag:
+    """One IFD entry written exactly as given: tag number, TIFF type, count and value bytes
+    (in the file's byte order). ``count`` may disagree with ``data`` on purpose."""
+
+    tag: int
+    type: int
+    count: int
+    data: bytes
+
+
+def _ifd(entries: list[RawTag], start: int, order: str) -> tuple[bytes, bytes]:
+    """An IFD at offset ``start``: its entries block and the out-of-line values after it."""
+    e = ">" if order == "MM" else "<"
+    entries = sorted(entries, key=lambda t: t.tag)
+    head = len(entries).to_bytes(2, "big" if e == ">" else "little")
+    values_at = start + 2 + 12 * len(entries) + 4
+    block, extra = bytearray(head), bytearray()
+    for item in entries:
+        data = item.data
+        block += struct.pack(f"{e}HHI", item.tag, item.type, item.count)
+        if len(data) <= 4:
+            block += data.ljust(4, b"\0")
+        else:
+            block += struct.pack(f"{e}I", values_at + len(extra))
+            extra += data + (b"\0" if len(data) % 2 else b"")
+    block += b"\0\0\0\0"  # no next IFD
+    return bytes(block), bytes(extra)
+
+
+def raw_exif(
+    ifd0: list[RawTag],
+    exif: list[RawTag] | None = None,
+    gps: list[RawTag] | None = None,
+    *,
+    order: str = "II",
+) -> bytes:
+    """An ``Exif\\0\\0`` APP1 payload with IFD0 and, when given, the Exif and GPS IFDs.
+
+    Unlike piexif, nothing is checked: tags of any type and count go in as they are, so a
+    test can write what odd or broken writers write.
+    """
+    e = ">" if order == "MM" else "<"
+    header = (b"MM\0*" if order == "MM" else b"II*\0") + struct.pack(f"{e}I", 8)
+    pointers = []
+    if exif is not None:
+        pointers.append(RawTag(0x8769, 4, 1, b"\0\0\0\0"))
+    if gps is not None:
+        pointers.append(RawTag(0x8825, 4, 1, b"\0\0\0\0"))
+    first = [t for t in ifd0 if t.tag not in (0x8769, 0x8825)] + pointers
+    block0, extra0 = _ifd(first, 8, order)
+    offset = 8 + len(block0) + len(extra0)
+    subs: dict[int, bytes] = {}
+    for tag, entries in ((0x8769, exif), (0x8825, gps)):
+        if entries is None:
+            continue
+        block, extra = _ifd(entries, offset, order)
+        subs[tag] = block + extra
+        pointer = struct.pack(f"{e}I", offset)
+        first = [t if t.tag != tag else RawTag(tag, 4, 1, pointer) for t in first]
+        offset += len(block) + len(extra)
+    block0, extra0 = _ifd(first, 8, order)
+    body = header + block0 + extra0 + b"".join(subs[t] for t in (0x8769, 0x8825) if t in subs)
+    return b"Exif\0\0" + body

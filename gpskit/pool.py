@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import sys
 import time
 from collections import deque
@@ -47,23 +48,40 @@ def _limit_memory(max_bytes: int | None) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (max_bytes, max_bytes))
 
 
+def quiet_stderr(log: str) -> None:
+    """Send this process's stderr (file descriptor 2: C libraries too) to a log file.
+
+    Decoders print to stderr from C (libtiff warns about ~1,000 odd tags on a real corpus);
+    in a worker that output belongs in a log, not on the user's terminal.
+    """
+    try:
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+    except OSError:
+        return
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
 def _worker_main(
     conn: Connection,
     func: Callable[..., Any],
     max_memory: int | None,
     initializer: Callable[[], None] | None,
 ) -> None:
+    # Ctrl-C is the parent's to handle (one line, workers stopped); a worker ignores it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _limit_memory(max_memory)
     if initializer is not None:
         initializer()
-    conn.send("ready")
-    while True:
-        try:
-            chunk = conn.recv()
-        except (EOFError, KeyboardInterrupt):
-            return
-        if chunk is None:
-            return
+    try:
+        conn.send("ready")
+        _serve(conn, func)
+    except (EOFError, OSError):
+        return  # the parent is gone (killed, or closed the pipe): stop quietly
+
+
+def _serve(conn: Connection, func: Callable[..., Any]) -> None:
+    while (chunk := conn.recv()) is not None:
         for index, args in chunk:
             result: tuple[int, Any, str | None]
             try:

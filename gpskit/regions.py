@@ -79,6 +79,13 @@ class Region:
         return self.geometry
 
 
+def _members(data: dict[str, Any], key: str, where: str) -> list[Any]:
+    members = data.get(key) or []
+    if not isinstance(members, list):
+        raise InputError(f"{where}: {key!r} must be a list, got {type(members).__name__}")
+    return members
+
+
 def _polygons(data: Any, where: str) -> list[BaseGeometry]:
     if not isinstance(data, dict) or "type" not in data:
         raise InputError(
@@ -88,7 +95,7 @@ def _polygons(data: Any, where: str) -> list[BaseGeometry]:
     kind = data["type"]
     if kind == "FeatureCollection":
         found = []
-        for i, feature in enumerate(data.get("features") or []):
+        for i, feature in enumerate(_members(data, "features", where)):
             found += _polygons(feature, f"{where}: feature {i}")
         return found
     if kind == "Feature":
@@ -104,10 +111,27 @@ def _polygons(data: Any, where: str) -> list[BaseGeometry]:
         return [geometry]
     if kind == "GeometryCollection":
         found = []
-        for geometry in data.get("geometries") or []:
+        for geometry in _members(data, "geometries", where):
             found += _polygons(geometry, where)
         return found
     return []  # points and lines are not areas; a file of only those is reported below
+
+
+def _properties(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The region's properties (of the feature, or the first feature of a collection)."""
+    holder: Any = data
+    if data.get("type") == "FeatureCollection":
+        features = data.get("features") or [{}]
+        holder = features[0] if isinstance(features, list) else {}
+    properties = holder.get("properties") if isinstance(holder, dict) else None
+    if properties is None:
+        return {}
+    if not isinstance(properties, dict):
+        raise InputError(
+            f"{path}: \"properties\" must be an object, got {type(properties).__name__}",
+            hint='e.g. "properties": {"name": "my_campus"}',
+        )
+    return dict(properties)
 
 
 def load_region(source: str | Path) -> Region:
@@ -127,9 +151,11 @@ def load_region(source: str | Path) -> Region:
         )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        polygons = _polygons(data, str(path))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: not valid JSON ({exc})") from None
-    polygons = _polygons(data, str(path))
+    except RecursionError:
+        raise InputError(f"{path}: nested too deeply to be a region") from None
     if not polygons:
         raise InputError(
             f"{path}: no Polygon or MultiPolygon in it", hint="a region must be an area"
@@ -148,11 +174,7 @@ def load_region(source: str | Path) -> Region:
         raise InputError(
             f"{path}: coordinates out of range; GeoJSON wants (longitude, latitude) in degrees"
         )
-    properties: dict[str, Any] = {}
-    if data.get("type") == "FeatureCollection" and data.get("features"):
-        properties = dict(data["features"][0].get("properties") or {})
-    elif data.get("type") == "Feature":
-        properties = dict(data.get("properties") or {})
+    properties = _properties(data, path)
     name = str(properties.get("name") or data.get("name") or path.stem)
     return Region(name=name, geometry=geometry, source=str(path), properties=properties)
 

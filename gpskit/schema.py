@@ -9,7 +9,10 @@ key-value metadata under ``gpskit.schema`` so a reader can refuse an unknown ver
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -52,10 +55,18 @@ class FieldSpec:
     nullable: bool
     description: str
     enum: tuple[str, ...] | None = None
+    since: int = 1  # the schema version that added the column
 
     @property
     def arrow_type(self) -> pa.DataType:
         return _SIMPLE_TYPES[self.type]
+
+    @property
+    def empty(self) -> Any:
+        """The value a row gets when it has none: null, or an empty list / False."""
+        if self.nullable:
+            return None
+        return [] if self.type.startswith("list<") else _NON_NULL_EMPTY.get(self.type)
 
 
 @dataclass(frozen=True)
@@ -111,20 +122,150 @@ def load_schema(name: str) -> Schema:
         if item["type"] not in _SIMPLE_TYPES:
             raise ValueError(f"{path}: field {item['name']!r} has unknown type {item['type']!r}")
         enum = tuple(item["enum"]) if "enum" in item else None
-        fields.append(
-            FieldSpec(item["name"], item["type"], bool(item["nullable"]), item["description"], enum)
+        spec = FieldSpec(
+            item["name"],
+            item["type"],
+            bool(item["nullable"]),
+            item["description"],
+            enum,
+            int(item.get("since", 1)),
         )
+        fields.append(spec)
     extra = {k: v for k, v in raw.items() if k not in {"name", "version", "description", "fields"}}
     return Schema(raw["name"], int(raw["version"]), raw["description"], tuple(fields), extra)
 
 
-def validate_table(table: pa.Table, schema: Schema, *, where: str) -> None:
-    """Raise :class:`SchemaError` if ``table`` breaks ``schema`` (columns, types, nulls, enums)."""
+# --- coercion: any value from a file into a column, or null ---------------------------------
+
+_NON_NULL_EMPTY: dict[str, Any] = {"bool": False, "string": "", "int64": 0, "int32": 0, "int16": 0}
+_INT_BITS = {"int16": 16, "int32": 32, "int64": 64}
+
+
+class Unfit(ValueError):
+    """A value that does not fit its column's type or range."""
+
+
+def _int(bits: int) -> Callable[[Any], int]:
+    low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+    def convert(value: Any) -> int:
+        if isinstance(value, bool) or type(value).__name__ == "bool_":
+            raise Unfit(value)
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise Unfit(value)
+        elif not hasattr(value, "__index__"):  # int and numpy integers have it
+            raise Unfit(type(value).__name__)
+        number = int(value)
+        if not low <= number <= high:
+            raise Unfit(number)
+        return number
+
+    return convert
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, (bool, str, bytes)) or type(value).__name__ == "bool_":
+        raise Unfit(value)
+    if not hasattr(value, "__float__"):  # int, float and numpy numbers have it
+        raise Unfit(type(value).__name__)
+    number = float(value)
+    if not math.isfinite(number):
+        raise Unfit(number)
+    return number
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str):
+        raise Unfit(type(value).__name__)
+    # lone surrogates (from decoders that escape bad bytes) are not UTF-8: replace them
+    return value.encode("utf-8", "replace").decode("utf-8")
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool) and type(value).__name__ != "bool_":
+        raise Unfit(type(value).__name__)
+    return bool(value)
+
+
+def _binary(value: Any) -> bytes:
+    if not isinstance(value, (bytes, bytearray)):
+        raise Unfit(type(value).__name__)
+    return bytes(value)
+
+
+def _timestamp(value: Any) -> datetime:
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise Unfit(value)
+    try:
+        return value.astimezone(timezone.utc)
+    except (OverflowError, ValueError) as exc:
+        raise Unfit(value) from exc
+
+
+def _list_of(item: Callable[[Any], Any]) -> Callable[[Any], list[Any]]:
+    def convert(value: Any) -> list[Any]:
+        if not isinstance(value, (list, tuple)):
+            raise Unfit(type(value).__name__)
+        return [item(v) for v in value]
+
+    return convert
+
+
+_COERCE: dict[str, Callable[[Any], Any]] = {
+    **{name: _int(bits) for name, bits in _INT_BITS.items()},
+    "float32": _float,
+    "float64": _float,
+    "string": _text,
+    "bool": _bool,
+    "binary": _binary,
+    "timestamp[us, tz=UTC]": _timestamp,
+    "list<string>": _list_of(_text),
+    "list<int64>": _list_of(_int(64)),
+    "list<binary>": _list_of(_binary),
+}
+
+
+def coerce_row(row: MutableMapping[str, Any], schema: Schema) -> list[str]:
+    """Make every value of ``row`` fit its column (type, range, enum), in place.
+
+    A value that does not fit becomes the column's empty value (null where allowed) and its
+    column is returned, so the caller can say which tag was dropped: one odd value in one
+    file never stops a table from being written. Missing columns get their empty value.
+    """
+    unfit: list[str] = []
+    for spec in schema.fields:
+        value = row.get(spec.name)
+        if value is None:
+            row[spec.name] = spec.empty
+            continue
+        try:
+            value = _COERCE[spec.type](value)
+            if spec.enum is not None and value not in spec.enum:
+                raise Unfit(value)
+        except (Unfit, TypeError, ValueError, OverflowError):
+            row[spec.name] = spec.empty
+            unfit.append(spec.name)
+            continue
+        row[spec.name] = value
+    return unfit
+
+
+def validate_table(
+    table: pa.Table, schema: Schema, *, where: str, columns: Sequence[str] | None = None
+) -> None:
+    """Raise :class:`SchemaError` if ``table`` breaks ``schema`` (columns, types, nulls,
+    enums, primary key); with ``columns``, only those are checked."""
     expected = schema.arrow_schema()
-    missing = [n for n in schema.names if n not in table.column_names]
+    wanted = schema.names if columns is None else list(columns)
+    missing = [n for n in wanted if n not in table.column_names]
     if missing:
         raise SchemaError(f"{where}: missing columns {missing} for schema {schema.name!r}")
     for spec in schema.fields:
+        if spec.name not in wanted:
+            continue
         column = table.column(spec.name)
         want = expected.field(spec.name).type
         if not column.type.equals(want):
@@ -143,7 +284,8 @@ def validate_table(table: pa.Table, schema: Schema, *, where: str) -> None:
                     f"{where}: column {spec.name!r} has values {values[:5]} "
                     f"outside {list(spec.enum)}"
                 )
-    _check_primary_key(table, schema, where)
+    if set(schema.primary_key) <= set(wanted):
+        _check_primary_key(table, schema, where)
 
 
 def _check_primary_key(table: pa.Table, schema: Schema, where: str) -> None:
@@ -210,8 +352,18 @@ def schema_tag(path: Path) -> dict[str, Any] | None:
     return json.loads(raw) if raw else None
 
 
-def read_table(path: Path, schema: Schema, *, step_hint: str | None = None) -> pa.Table:
-    """Read a gpskit Parquet file, refusing other schemas and unknown versions."""
+def read_table(
+    path: Path,
+    schema: Schema,
+    *,
+    step_hint: str | None = None,
+    columns: Sequence[str] | None = None,
+) -> pa.Table:
+    """Read a gpskit Parquet file, refusing other schemas and unknown versions.
+
+    Files of an older version are upgraded in memory (see :func:`upgrade`). ``columns``
+    reads only those (projection push-down); the rest of the schema is not checked.
+    """
     if not path.exists():
         hint = step_hint or "check the path"
         raise MissingStepError(f"{path} does not exist", hint=hint)
@@ -223,15 +375,47 @@ def read_table(path: Path, schema: Schema, *, step_hint: str | None = None) -> p
         raise SchemaError(
             f"{path} is not a gpskit {schema.name} file (no gpskit.schema tag for {schema.name!r})"
         )
-    if tag.get("version") != schema.version:
+    version = tag.get("version")
+    if not isinstance(version, int) or not 1 <= version <= schema.version:
         raise SchemaError(
-            f"{path} has {schema.name} schema version {tag.get('version')}, this gpskit "
-            f"({__version__}) reads version {schema.version}",
+            f"{path} has {schema.name} schema version {version}, this gpskit "
+            f"({__version__}) reads versions 1 to {schema.version}",
             hint="re-create it with this gpskit version, or install the gpskit that wrote it",
         )
-    table = pq.read_table(path)
-    validate_table(table, schema, where=str(path))
+    try:
+        present = set(pq.read_schema(path).names)
+        wanted = None if columns is None else [c for c in columns if c in present]
+        table = pq.read_table(path, columns=wanted)
+    except (OSError, pa.ArrowException) as exc:
+        raise SchemaError(f"{path} is not a readable Parquet file: {exc}") from exc
+    if version < schema.version:
+        table = upgrade(table, schema, version, where=str(path), columns=columns)
+    validate_table(table, schema, where=str(path), columns=columns)
     return table
+
+
+def upgrade(
+    table: pa.Table,
+    schema: Schema,
+    version: int,
+    *,
+    where: str,
+    columns: Sequence[str] | None = None,
+) -> pa.Table:
+    """A table of an older version of ``schema``: the columns added since, empty.
+
+    Columns are only ever added between versions (a changed column is a new one), so an
+    older file reads as the current version with the new columns empty.
+    """
+    wanted = schema.names if columns is None else list(columns)
+    for spec in schema.fields:
+        if spec.name in table.column_names or spec.name not in wanted:
+            continue
+        if spec.since <= version:
+            raise SchemaError(f"{where}: missing column {spec.name!r} of {schema.name} v{version}")
+        empty = pa.array([spec.empty] * table.num_rows, type=spec.arrow_type)
+        table = table.append_column(pa.field(spec.name, spec.arrow_type, spec.nullable), empty)
+    return table.select([n for n in schema.names if n in wanted])
 
 
 def file_metadata(path: Path) -> dict[str, str]:

@@ -20,6 +20,7 @@ DEFAULTS: dict[str, Any] = {
     "width": 640,
     "height": 480,
     "gps_flags": [],
+    "unfit_tags": [],
     "crop_hashes": [],
     "crop_phash256": [],
     "decoded": True,

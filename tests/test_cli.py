@@ -156,3 +156,101 @@ def test_debug_env_shows_traceback(tmp_path: Path) -> None:
         env=env,
     )
     assert done.returncode != 0 and "Traceback" in done.stderr
+
+
+BAD_OPTIONS = [
+    (["coverage", "--cell", "nan"], "--cell"),
+    (["coverage", "--cell", "inf"], "--cell"),
+    (["coverage", "--cell", "-5"], "--cell"),
+    (["coverage", "--spot-radius", "nan"], "--spot-radius"),
+    (["coverage", "--fail-under", "150"], "--fail-under"),
+    (["coverage", "--declination", "nan"], "--declination"),
+    (["ingest", "photos", "--timeout", "0"], "--timeout"),
+    (["ingest", "photos", "--max-pixels", "0"], "--max-pixels"),
+    (["ingest", "photos", "--max-h-error", "-1"], "--max-h-error"),
+    (["ingest", "photos", "--max-fix-age", "nan"], "--max-fix-age"),
+    (["ingest", "photos", "--workers", "-1"], "--workers"),
+    (["ingest", "photos", "--max-memory", "lots"], "--max-memory"),
+    (["dedup", "--burst-seconds", "nan"], "--burst-seconds"),
+    (["dedup", "--conflict", "-1"], "--conflict"),
+    (["split", "--ratios", "0.5,0.1,0.1"], "sum to 1"),
+    (["split", "--ratios", "nan,0.5,0.5"], "--ratios"),
+    (["split", "--seed", "-1"], "--seed"),
+    (["split", "--block", "inf", "--strategy", "block"], "--block"),
+    (["train", "--lr", "nan"], "--lr"),
+    (["train", "--weight-decay", "-1"], "--weight-decay"),
+    (["train", "--seed", "-1"], "--seed"),
+    (["train", "--dropout", "1"], "--dropout"),
+    (["train", "--workers", "-1"], "--workers"),
+    (["synth", "out", "--gps-noise", "nan"], "--gps-noise"),
+    (["synth", "out", "--seed", "-3"], "--seed"),
+]
+
+
+@pytest.mark.parametrize(("args", "named"), BAD_OPTIONS, ids=[" ".join(a) for a, _ in BAD_OPTIONS])
+def test_bad_option_values_get_one_clear_line(
+    args: list[str], named: str, tmp_path: Path, reason_set: Path
+) -> None:
+    """Checked before any work: exit 2, one line naming the option, no traceback."""
+    pytest.importorskip("torch") if args[0] == "train" else None
+    args = [str(reason_set) if a == "photos" else a for a in args]
+    args = [str(tmp_path / "out") if a == "out" else a for a in args]
+    if args[0] in ("coverage", "dedup", "split"):
+        args.insert(1, str(tmp_path / "ds"))
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert named in result.output
+    assert "internal error" not in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert not (tmp_path / "out").exists() and not (tmp_path / "ds").exists()
+
+
+def test_ratios_as_percentages_are_read_not_rescaled_silently() -> None:
+    from gpskit.split import parse_ratios
+
+    assert parse_ratios("80,10,10") == pytest.approx((0.8, 0.1, 0.1))
+    assert parse_ratios("0.7,0.2,0.1") == pytest.approx((0.7, 0.2, 0.1))
+    with pytest.raises(Exception, match="sum to 1"):
+        parse_ratios("8,1,1")
+
+
+def test_synth_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:
+    out = tmp_path / "campus"
+    (out / "photos").mkdir(parents=True)
+    (out / "photos" / "holiday.jpg").write_text("the user's own photo")
+    (out / "truth.csv").write_text("the user's own truth")
+    result = invoke("synth", str(out), "--spots", "1", "--headings", "1", "--pitches", "0")
+    assert result.exit_code == 2 and "not made by `gpskit synth`" in result.output
+    forced = invoke(
+        "synth", str(out), "--spots", "1", "--headings", "1", "--pitches", "0", "--force"
+    )
+    assert forced.exit_code == 0, forced.output
+    assert (out / "photos" / "holiday.jpg").read_text() == "the user's own photo"
+    assert (out / ".gpskit-synth.json").exists()  # its own folder now: a re-run may clear it
+
+
+def test_region_errors_are_one_line(tmp_path: Path, reason_set: Path) -> None:
+    ingest_ok = invoke("ingest", str(reason_set), "--out", str(tmp_path / "ds"))
+    assert ingest_ok.exit_code == 0
+    cases = {
+        "props.geojson": '{"type": "Feature", "properties": "oops", "geometry": '
+        '{"type": "Polygon", "coordinates": [[[0,0],[1,0],[1,1],[0,0]]]}}',
+        "deep.geojson": '{"type": "GeometryCollection", "geometries": ' * 100_000,
+        "features.geojson": '{"type": "FeatureCollection", "features": 7}',
+    }
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text)
+        result = invoke("coverage", str(tmp_path / "ds"), "--region", str(tmp_path / name))
+        assert result.exit_code == 2, (name, result.output)
+        assert "Traceback" not in result.output and "internal error" not in result.output
+        assert name in result.output
+
+
+def test_swapped_coordinates_are_pointed_out(tmp_path: Path) -> None:
+    from gpskit.coverage import coverage
+
+    from .helpers import write_manifest
+
+    write_manifest(tmp_path, [{"latitude": -75.1915, "longitude": 39.9515}])
+    report = coverage(tmp_path, draw=False)
+    assert report.warnings and "swapped" in report.warnings[0]

@@ -144,7 +144,8 @@ def test_interrupted_write_keeps_previous_manifest(
     with pytest.raises(KeyboardInterrupt):
         ingest([reason_set], dataset, IngestOptions(workers=2, force=True))
     assert (dataset / "manifest.parquet").read_bytes() == before
-    assert sorted(p.name for p in dataset.iterdir()) == ["manifest.parquet"]
+    assert sorted(p.name for p in dataset.iterdir()) == [".gpskit", "manifest.parquet"]
+    assert not [p for p in dataset.rglob("*") if p.name.endswith(".tmp")]  # no half files
 
 
 def test_missing_input_is_a_clear_error(tmp_path: Path) -> None:
@@ -268,3 +269,132 @@ def test_manifest_of_another_version_is_read_again_with_a_note(
     assert report.read == 1 and report.reused == 0
     assert any("cannot be reused" in note for note in report.notes)
     assert Dataset(dataset).load_manifest().num_rows == 1
+
+
+def _kill_ingest_half_way(photos: Path, dataset: Path, files: int) -> int:
+    """Start an ingest in another process and SIGKILL it (workers too) half way through;
+    returns how many rows its journal holds."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "import sys; from pathlib import Path; from gpskit.ingest import IngestOptions, ingest; "
+        "ingest([Path(sys.argv[1])], Path(sys.argv[2]), IngestOptions(workers=1, journal_rows=4))"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(photos), str(dataset)], start_new_session=True
+    )
+    journal = Dataset(dataset).journal_dir
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if len(list(journal.glob("part-*.parquet"))) * 4 >= files // 2:
+                break
+            time.sleep(0.01)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the ingest finished before it could be killed"
+    return sum(1 for _ in pq.ParquetDataset(journal).read().to_pylist())
+
+
+def test_killed_ingest_resumes_where_it_stopped(tmp_path: Path) -> None:
+    """SIGKILL half way, then a re-run: only unfinished files are read, and the manifest is
+    byte for byte the one an uninterrupted run writes."""
+    photos = tmp_path / "photos"
+    files = 80
+    for i in range(files):
+        save_photo(photo((1600, 1200), seed=i), photos / f"p{i:03d}.jpg", good_exif())
+    journaled = _kill_ingest_half_way(photos, tmp_path / "killed", files)
+    assert files // 2 <= journaled < files
+    assert not (tmp_path / "killed" / "manifest.parquet").exists()
+    resumed = ingest([photos], tmp_path / "killed", FAST)
+    assert resumed.read == files - journaled and resumed.reused == journaled
+    assert any("resumed an interrupted run" in note for note in resumed.notes)
+    assert not Dataset(tmp_path / "killed").journal_dir.exists()
+    ingest([photos], tmp_path / "whole", FAST)
+    assert (tmp_path / "killed" / "manifest.parquet").read_bytes() == (
+        tmp_path / "whole" / "manifest.parquet"
+    ).read_bytes()
+
+
+def _paths(dataset: Path) -> list[str]:
+    table = Dataset(dataset).load_manifest()
+    return sorted(f"{Path(r).name}/{p}" for r, p in zip(table["root"].to_pylist(), table["path"].to_pylist(), strict=True))
+
+
+def test_a_team_adds_photos_day_by_day(tmp_path: Path) -> None:
+    """Rows of folders not named in a run are kept; files gone from a scanned folder are
+    dropped (and said so); --prune drops everything not found."""
+    for day, names in (("day1", ["a", "b"]), ("day2", ["c"])):
+        for name in names:
+            save_photo(photo(seed=ord(name)), tmp_path / day / f"{name}.jpg", good_exif())
+    (tmp_path / "empty").mkdir()
+    dataset = tmp_path / "ds"
+    ingest([tmp_path / "day1"], dataset, FAST)
+    day2 = ingest([tmp_path / "day2"], dataset, FAST)
+    assert day2.kept == 2 and day2.removed == 0 and day2.read == 1
+    assert _paths(dataset) == ["day1/a.jpg", "day1/b.jpg", "day2/c.jpg"]
+    empty = ingest([tmp_path / "empty"], dataset, FAST)
+    assert empty.kept == 3 and _paths(dataset) == ["day1/a.jpg", "day1/b.jpg", "day2/c.jpg"]
+    (tmp_path / "day1" / "b.jpg").unlink()
+    again = ingest([tmp_path / "day1"], dataset, FAST)
+    assert again.removed == 1 and any("dropped 1 rows" in n for n in again.notes)
+    assert _paths(dataset) == ["day1/a.jpg", "day2/c.jpg"]
+    pruned = ingest([tmp_path / "day2"], dataset, IngestOptions(workers=2, prune=True))
+    assert pruned.removed == 1 and _paths(dataset) == ["day2/c.jpg"]
+
+
+def test_a_folder_and_its_parent_give_one_row_per_file(tmp_path: Path) -> None:
+    save_photo(photo(seed=1), tmp_path / "photos" / "day1" / "a.jpg", good_exif())
+    save_photo(photo(seed=2), tmp_path / "photos" / "day2" / "b.jpg", good_exif())
+    dataset = tmp_path / "ds"
+    ingest([tmp_path / "photos" / "day1"], dataset, FAST)
+    whole = ingest([tmp_path / "photos"], dataset, FAST)  # the parent: day1 is re-rooted
+    assert whole.read == 1 and whole.reused == 1 and whole.files == 2
+    inner = ingest([tmp_path / "photos" / "day2" / "b.jpg"], dataset, FAST)  # inside a root
+    assert inner.files == 2 and inner.read == 0
+    table = Dataset(dataset).load_manifest()
+    assert set(table["root"].to_pylist()) == {str((tmp_path / "photos").resolve())}
+
+
+def test_a_second_writer_is_told_the_dataset_is_busy(reason_set: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    from typer.testing import CliRunner
+
+    from gpskit.cli import app
+
+    dataset = tmp_path / "ds"
+    code = (
+        "import sys, time; from pathlib import Path; from gpskit.dataset import Dataset\n"
+        "with Dataset(Path(sys.argv[1])).writing('ingest'):\n"
+        "    print('held', flush=True); time.sleep(30)"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code, str(dataset)], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == b"held"
+        started = time.monotonic()
+        result = CliRunner().invoke(app, ["ingest", str(reason_set), "--out", str(dataset)])
+        assert time.monotonic() - started < 10  # told at once, not left waiting
+        assert result.exit_code == 75, result.output
+        assert "is being written by `gpskit ingest` (pid" in result.output
+        assert "Traceback" not in result.output
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not (dataset / "manifest.parquet").exists()
+    assert CliRunner().invoke(app, ["ingest", str(reason_set), "--out", str(dataset)]).exit_code == 0
+
+
+def test_dataset_inside_the_photo_folder_is_skipped_and_said(tmp_path: Path) -> None:
+    save_photo(photo(seed=1), tmp_path / "photos" / "a.jpg", good_exif())
+    report = ingest([tmp_path / "photos"], tmp_path / "photos" / "gpskit-data", FAST)
+    assert report.files == 1
+    assert any("is inside the photo folder" in note for note in report.notes)
+    again = ingest([tmp_path / "photos"], tmp_path / "photos" / "gpskit-data", FAST)
+    assert again.files == 1  # its own manifest and journal are never ingested

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
+
+import pytest
 
 from gpskit.pool import CRASHED, TIMED_OUT, run_isolated
 
@@ -52,3 +55,80 @@ def test_workers_that_cannot_start_are_an_error_not_crashed_files() -> None:
 
     with pytest.raises(WorkerStartError, match="could not start"):
         list(run_isolated(work, [("a",)], workers=1, initializer=broken_start))
+
+
+def chatter(text: str) -> str:
+    """What a C decoder does: write straight to file descriptor 2."""
+    os.write(2, f"libfoo warning: {text}\n".encode())
+    return text
+
+
+def test_worker_stderr_goes_to_the_log(tmp_path, capfd) -> None:  # type: ignore[no-untyped-def]
+    import functools
+
+    from gpskit.pool import quiet_stderr
+
+    log = tmp_path / "decoders.log"
+    tasks = [(f"tag {i}",) for i in range(6)]
+    init = functools.partial(quiet_stderr, str(log))
+    results = sorted(o.value for o in run_isolated(chatter, tasks, workers=2, initializer=init))
+    assert results == sorted(t[0] for t in tasks)
+    assert "libfoo" not in capfd.readouterr().err
+    assert log.read_text().count("libfoo warning") == 6
+
+
+@pytest.fixture(scope="module")
+def big_photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Photos large enough that reading them takes a few seconds in all."""
+    from gpskit.exifwrite import save_photo
+    from gpskit.samples import textured_image
+
+    from .conftest import good_exif
+
+    folder = tmp_path_factory.mktemp("big")
+    for i in range(30):
+        save_photo(textured_image(2000, 1500, seed=i), folder / f"p{i:03d}.jpg", good_exif())
+    return folder
+
+
+def _ingest_process(photos, dataset):  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "gpskit", "ingest", str(photos), "--out", str(dataset), "--json", "--workers", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
+def _wait_for_progress(dataset, proc) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + 60
+    log = dataset / ".gpskit" / "logs" / "ingest.log"
+    while time.monotonic() < deadline and proc.poll() is None and not log.exists():
+        time.sleep(0.02)
+    time.sleep(0.5)  # workers are reading
+    assert proc.poll() is None, "the ingest ended before the test could interrupt it"
+
+
+def test_ctrl_c_prints_one_line_and_keeps_the_old_outputs(tmp_path: Path, big_photos: Path) -> None:
+    proc = _ingest_process(big_photos, tmp_path / "ds")
+    _wait_for_progress(tmp_path / "ds", proc)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C: the whole group
+    _, err = proc.communicate(timeout=60)
+    lines = err.decode().strip().splitlines()
+    assert proc.returncode == 130, err
+    assert len(lines) == 1 and "interrupted" in lines[0], err
+    assert not (tmp_path / "ds" / "manifest.parquet").exists()
+
+
+def test_a_killed_parent_leaves_no_traceback(tmp_path: Path, big_photos: Path) -> None:
+    proc = _ingest_process(big_photos, tmp_path / "ds")
+    _wait_for_progress(tmp_path / "ds", proc)
+    os.kill(proc.pid, signal.SIGKILL)  # the parent only: workers find their pipe closed
+    _, err = proc.communicate(timeout=60)
+    time.sleep(1.0)
+    log = (tmp_path / "ds" / ".gpskit" / "logs" / "ingest.log").read_text()
+    assert "Traceback" not in err.decode() and "BrokenPipe" not in err.decode()
+    assert "Traceback" not in log, log

@@ -41,6 +41,7 @@ def _table(**overrides: list[object]) -> pa.Table:
         read_status=["ok"],
         has_exif=[False],
         gps_flags=[[]],
+        unfit_tags=[[]],
         crop_hashes=[[]],
         crop_phash256=[[]],
         decoded=[False],
@@ -144,3 +145,54 @@ def test_wheel_ships_schemas_and_regions(tmp_path: Path) -> None:
     assert any(n.startswith("gpskit/_bundled/regions/") for n in names) or not any(
         (root / "regions").glob("*.geojson")
     )
+
+
+def test_older_version_reads_as_current_with_new_columns_empty(tmp_path: Path) -> None:
+    """A v1 manifest (before unfit_tags) reads as the current version."""
+    import pyarrow.parquet as pq
+
+    schema = load_schema("manifest")
+    added = [f.name for f in schema.fields if f.since > 1]
+    assert "unfit_tags" in added
+    table = _table().drop_columns(added)
+    meta = {b"gpskit.schema": json.dumps({"name": "manifest", "version": 1}).encode()}
+    pq.write_table(table.replace_schema_metadata(meta), tmp_path / "v1.parquet")
+    upgraded = read_table(tmp_path / "v1.parquet", schema)
+    assert upgraded.column_names == schema.names
+    assert upgraded.column("unfit_tags").to_pylist() == [[]]
+    only = read_table(tmp_path / "v1.parquet", schema, columns=["path", "unfit_tags"])
+    assert only.column_names == ["path", "unfit_tags"]
+    meta = {b"gpskit.schema": json.dumps({"name": "manifest", "version": 99}).encode()}
+    pq.write_table(table.replace_schema_metadata(meta), tmp_path / "v99.parquet")
+    with pytest.raises(SchemaError, match="version 99"):
+        read_table(tmp_path / "v99.parquet", schema)
+
+
+def test_coercion_makes_any_value_fit_or_empty() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from gpskit.schema import coerce_row
+
+    schema = load_schema("manifest")
+    row: dict[str, object] = {
+        "orientation": 36865,  # > int16
+        "altitude_ref": -3,  # fits int16
+        "width": True,  # a bool is no width
+        "latitude": float("nan"),
+        "longitude": float("inf"),
+        "make": "Ca\udcffnon",  # a lone surrogate: not UTF-8
+        "model": b"Pixel \xff",
+        "software": 17,  # not a string
+        "gps_timestamp": datetime(2024, 1, 1),  # naive: no zone to place it
+        "datetime_original_utc": datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=9))),
+        "gps_flags": "not a list",
+        "status": "maybe",  # outside the enum
+    }
+    unfit = coerce_row(row, schema)
+    assert set(unfit) == {
+        "orientation", "width", "latitude", "longitude", "software", "gps_timestamp",
+        "datetime_original_utc", "gps_flags", "status",
+    }  # fmt: skip
+    assert row["altitude_ref"] == -3
+    assert row["make"] == "Ca?non" and row["model"] == "Pixel \ufffd"
+    assert row["gps_flags"] == [] and row["orientation"] is None

@@ -271,3 +271,39 @@ def test_include_rejected_takes_photos_with_a_position(tmp_path: Path) -> None:
     frame = read_splits(dataset).set_index("path")
     spot_of_first = frame.loc["p00000.jpg", "spot_id"]
     assert spot_of_first == frame.loc["p00002.jpg", "spot_id"]  # joined its accepted spot
+
+
+def test_force_replaces_only_the_split_files(tmp_path: Path) -> None:
+    dataset = make_dataset(tmp_path)
+    split(dataset, SplitOptions(export_csv=True))
+    (dataset / "splits" / "README.md").write_text("our notes on these splits")
+    (dataset / "splits" / "extra").mkdir()
+    report = split(dataset, SplitOptions(force=True, seed=5))  # no CSVs this time
+    names = sorted(p.name for p in (dataset / "splits").iterdir())
+    assert names == ["README.md", "extra", "split.json", "test.parquet", "train.parquet", "val.parquet"]
+    assert (dataset / "splits" / "README.md").read_text() == "our notes on these splits"
+    assert json.loads((dataset / "splits" / "split.json").read_text())["seed"] == report.seed == 5
+
+
+def test_corrupt_intermediates_are_rebuilt_with_a_note(tmp_path: Path) -> None:
+    dataset = make_dataset(tmp_path)
+    split(dataset)
+    (dataset / "duplicates.parquet").write_bytes(b"PAR1 garbage, not parquet")
+    data = bytearray((dataset / "coverage.parquet").read_bytes())
+    data[100 : len(data) // 2] = bytes(len(data) // 2 - 100)  # pages broken, footer intact
+    (dataset / "coverage.parquet").write_bytes(bytes(data))
+    report = split(dataset, SplitOptions(force=True))
+    notes = " ".join(report.notes)
+    assert "duplicates.parquet" in notes and "coverage.parquet" in notes
+    assert len(read_splits(dataset)) == 40 * 8
+
+
+def test_splits_are_stamped_with_the_manifest_they_read(tmp_path: Path) -> None:
+    import hashlib
+
+    dataset = make_dataset(tmp_path)
+    report = split(dataset)
+    digest = hashlib.sha256((dataset / "manifest.parquet").read_bytes()).hexdigest()
+    assert report.manifest_sha256 == digest
+    stamp = json.loads(pq.read_schema(dataset / "splits" / "train.parquet").metadata[b"gpskit.split"])
+    assert stamp["manifest_sha256"] == digest

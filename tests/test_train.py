@@ -162,6 +162,12 @@ def test_predict_photos_and_folders(trained: dict, tmp_path: Path) -> None:
         == 0
     )
     assert list(pd.read_csv(out).columns) == ["path", "latitude", "longitude", "error"]
+    photo_bytes = (new / "a.jpg").read_bytes()
+    onto_input = CliRunner().invoke(
+        app, ["predict", str(new), "--run", str(trained["run"]), "--out", str(new / "a.jpg")]
+    )
+    assert onto_input.exit_code == 2 and "one of the photos" in onto_input.output
+    assert (new / "a.jpg").read_bytes() == photo_bytes
 
 
 def test_resume_continues_from_last(trained: dict, tmp_path: Path) -> None:
@@ -195,6 +201,41 @@ def test_resume_continues_from_last(trained: dict, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert pd.read_csv(run / "metrics.csv").epoch.tolist() == [1, 2, 3, 4]
     assert torch.load(run / "last.pt", weights_only=True)["options"]["arch"] == "resnet18"
+    done = CliRunner().invoke(
+        app, ["train", str(trained["dataset"] / "splits"), "--out", str(run), "--resume"]
+    )
+    assert done.exit_code == 0 and "nothing left to resume" in done.output
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_resume_after_a_kill_mid_epoch_gives_the_same_numbers(
+    trained: dict, tmp_path: Path, workers: int
+) -> None:
+    """Killed in the middle of epoch 2, resumed: epoch 2 is what an uninterrupted run
+    computes (same batches, same augmentations, same dropout), with loader workers too."""
+    from gpskit.train.engine import TrainOptions, train
+
+    splits = trained["dataset"] / "splits"
+    options = TrainOptions(
+        arch="resnet18", weights="none", epochs=2, batch_size=32, image_size=32,
+        workers=workers, dropout=0.3,
+    )  # fmt: skip
+    whole = train(splits, tmp_path / "whole", options)
+    batches = 0
+
+    def kill_in_epoch_two(step: int, total: int) -> None:
+        nonlocal batches
+        batches += 1
+        if batches == total + total // 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(splits, tmp_path / "killed", options, on_batch=kill_in_epoch_two)
+    resumed = train(splits, tmp_path / "killed", options, resume=True)
+    for a, b in zip(whole.history, resumed.history, strict=True):
+        assert a["epoch"] == b["epoch"]
+        assert a["val_mean_m"] == b["val_mean_m"], (a, b)
+        assert a["train_loss"] == b["train_loss"], (a, b)
 
 
 def test_ddp_with_two_cpu_processes(trained: dict, tmp_path: Path) -> None:
@@ -241,6 +282,24 @@ def test_ddp_with_two_cpu_processes(trained: dict, tmp_path: Path) -> None:
 
 
 # --- units ------------------------------------------------------------------------------
+
+
+def test_weak_data_is_said_before_training(trained: dict, tmp_path: Path) -> None:
+    from gpskit.train.engine import TrainOptions, train
+
+    splits = tmp_path / "splits"
+    shutil.copytree(trained["dataset"] / "splits", splits)
+    val = pd.read_parquet(splits / "val.parquet").iloc[:0]
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(trained["dataset"] / "splits" / "val.parquet")
+    pq.write_table(pa.Table.from_pandas(val, schema=table.schema, preserve_index=False), splits / "val.parquet")
+    said: list[str] = []
+    options = TrainOptions(arch="resnet18", weights="none", epochs=1, image_size=32, workers=0)
+    result = train(splits, tmp_path / "run", options, on_warning=said.append)
+    assert any("val split is empty" in w for w in said)
+    assert result.warnings == said and result.best_epoch == 1
 
 
 def test_target_scaler_round_trip_under_a_millimetre() -> None:

@@ -29,7 +29,11 @@ class _GpskitGroup(TyperGroup):
             typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            typer.secho("interrupted: earlier outputs were left as they were", err=True)
+            typer.secho(
+                "interrupted: earlier outputs were left as they were (an ingest resumes "
+                "where it stopped when run again)",
+                err=True,
+            )
             raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort, TyperException):
             raise

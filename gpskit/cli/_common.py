@@ -23,6 +23,7 @@ from rich.progress import (
 
 from gpskit.config import DATASET_ENV, DEFAULT_DATASET_DIR
 from gpskit.dataset import Dataset
+from gpskit.errors import UsageError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -86,3 +87,31 @@ def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Any]:
     finally:
         if progress is not None:
             progress.stop()
+
+
+_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def parse_size(text: str, option: str) -> int:
+    """'6G', '512M', '1.5G' or a number of bytes; '0' or 'none' is 0 (no limit)."""
+    raw = text.strip().upper().removesuffix("IB").removesuffix("B")
+    if raw in ("0", "NONE", ""):
+        return 0
+    unit = raw[-1] if raw[-1] in _UNITS else ""
+    try:
+        value = float(raw[: len(raw) - len(unit)])
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise UsageError(f"{option} must be a size like 6G or 512M (or 0 for none), got {text!r}")
+    return int(value * _UNITS[unit])
+
+
+def format_size(value: int | None) -> str:
+    """The ``--max-memory`` text for a byte count (0 or None: no limit)."""
+    if not value:
+        return "0"
+    for unit in ("T", "G", "M", "K"):
+        if value % _UNITS[unit] == 0:
+            return f"{value // _UNITS[unit]}{unit}"
+    return str(value)

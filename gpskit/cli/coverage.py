@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from gpskit import arguments
 from gpskit.cli._common import DatasetArg, JsonOpt, console, dataset_at, print_json
 from gpskit.coverage import CoverageOptions, CoverageReport, coverage
 from gpskit.errors import CheckFailedError
@@ -57,6 +58,7 @@ def coverage_command(
     coverage.parquet and DATASET_DIR/coverage/ (coverage.json, gaps.geojson, coverage.png,
     plan.csv, plan.geojson).
     """
+    arguments.optional_number("--fail-under", fail_under, minimum=0, maximum=100)
     options = CoverageOptions(
         region=region,
         cell_m=cell,
@@ -108,9 +110,12 @@ def show(report: CoverageReport) -> None:
         table.add_row("magnetic headings", f"{h['magnetic']} ({state})")
     table.add_row("plan", f"{report.plan['stops']} stops, {report.plan['route_m']:.0f} m walk")
     console.print(table)
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
     if not report.dedup_applied:
         console.print(
-            "note: `gpskit dedup` has not been run on this manifest: duplicates were counted too"
+            "note: no current, readable duplicates.parquet (run `gpskit dedup`): duplicates "
+            "were counted too"
         )
     if report.outside:
         shown = ", ".join(report.outside[:5]) + (" ..." if len(report.outside) > 5 else "")

@@ -14,6 +14,8 @@ from gpskit.cli._common import (
     WorkersOpt,
     console,
     dataset_at,
+    format_size,
+    parse_size,
     print_json,
     progress_bar,
 )
@@ -76,9 +78,24 @@ def ingest_command(
     max_pixels: Annotated[
         int, typer.Option(help="Refuse images with more pixels than this (decompression bombs).")
     ] = _D.max_pixels,
+    max_memory: Annotated[
+        str,
+        typer.Option(
+            help="Memory (address space) per worker, e.g. 6G or 512M; 0 for no limit. A file "
+            "that needs more is recorded as worker_crashed, not the machine's problem."
+        ),
+    ] = format_size(_D.max_memory),
     force: Annotated[
         bool, typer.Option("--force", help="Re-read every file, even unchanged ones.")
     ] = _D.force,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune",
+            help="Drop rows of every file not found in this run (default: only files gone "
+            "from the folders scanned; rows of other folders are kept).",
+        ),
+    ] = _D.prune,
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit with status 1 when any file was rejected.")
     ] = False,
@@ -107,8 +124,10 @@ def ingest_command(
         workers=workers,
         timeout=timeout,
         max_pixels=max_pixels,
+        max_memory=parse_size(max_memory, "--max-memory") or None,
         thresholds=thresholds,
         force=force,
+        prune=prune,
     )
     with progress_bar("ingest", enabled=not as_json) as update:
         report = ingest(photos, dataset_at(out), options, progress=update)
@@ -131,10 +150,11 @@ def show_report(report: IngestReport) -> None:
     summary.add_row("images", str(report.images))
     summary.add_row("[green]accepted[/]", str(report.accepted))
     summary.add_row("[red]rejected[/]", str(report.rejected))
-    if report.read or report.reused or report.removed:
+    if report.read or report.reused or report.removed or report.kept:
         summary.add_row("read this run", str(report.read))
         summary.add_row("unchanged, reused", str(report.reused))
         summary.add_row("gone, dropped", str(report.removed))
+        summary.add_row("other folders, kept", str(report.kept))
     if report.formats:
         summary.add_row("formats", ", ".join(f"{k} {v}" for k, v in report.formats.items()))
     console.print(summary)
@@ -149,7 +169,7 @@ def show_report(report: IngestReport) -> None:
         table.add_column("photos", justify="right")
         table.add_column("meaning")
         for code, count in counts.items():
-            table.add_row(code, str(count), descriptions.get(code, ""))
+            table.add_row(code, str(count), descriptions.get(code.partition(":")[0], ""))
         console.print(table)
 
 

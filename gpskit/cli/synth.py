@@ -52,6 +52,10 @@ def synth_command(
     ] = _D.gps_noise_m,
     seed: Annotated[int, typer.Option(help="World and photo seed.")] = _D.seed,
     workers: WorkersOpt = _D.workers,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Write into a non-empty folder synth did not make."),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Render a synthetic campus: photos whose content depends on where and which way they
@@ -77,7 +81,7 @@ def synth_command(
         workers=workers,
     )
     with progress_bar("render", enabled=not as_json) as update:
-        report = synth(out_dir, options, progress=update)
+        report = synth(out_dir, options, progress=update, force=force)
     if as_json:
         print_json(report.to_dict())
         return
@@ -101,6 +105,10 @@ def demo_command(
         Path, typer.Option("--out", "-o", help="Folder for everything the demo makes.")
     ] = Path("demo"),
     workers: WorkersOpt = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Write into a non-empty folder the demo did not make."),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the whole pipeline on the built-in synthetic campus, offline, and write
@@ -114,6 +122,7 @@ def demo_command(
         quick=quick,
         log=(lambda line: err_console.print(line)) if not as_json else (lambda line: None),
         workers=workers,
+        force=force,
     )
     if as_json:
         print_json(

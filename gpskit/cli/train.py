@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from gpskit.cli._common import JsonOpt, console, dataset_at, err_console, print_json
+from gpskit.errors import UsageError
 from gpskit.split.options import SplitName
 from gpskit.train.data import Target
 from gpskit.train.engine import TrainOptions
@@ -109,8 +110,6 @@ def train_command(
     """Train a ResNet to predict where a photo was taken, from the split Parquet files.
     Writes RUN_DIR/metrics.csv, best.pt (by val mean error), last.pt and options.json.
     """
-    from gpskit.train.engine import train
-
     splits_dir = splits if splits is not None else dataset_at(None).splits_dir
     options = TrainOptions(
         arch=arch.value,
@@ -132,34 +131,7 @@ def train_command(
         hflip=hflip,
         amp=amp,
     )
-    show = not as_json and int(os.environ.get("RANK", "0")) == 0
-
-    def on_epoch(stats: Any) -> None:
-        if show:
-            err_console.print(
-                f"epoch {stats.epoch:>3}/{epochs}  loss {stats.train_loss:8.4f}  val mean {stats.val_mean_m:7.1f} m  "
-                f"median {stats.val_median_m:7.1f} m  lr {stats.lr:.2e}  {stats.images_per_s:6.1f} img/s"
-            )
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("[bold]train"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-        disable=not show,
-    ) as progress:
-        task = progress.add_task("batches", total=None)
-
-        def on_batch(step: int, total: int) -> None:
-            progress.update(task, completed=step, total=total)
-
-        result = train(
-            splits_dir, out, options, resume=resume, on_epoch=on_epoch, on_batch=on_batch
-        )
+    result = _train_with_progress(splits_dir, out, options, resume, as_json)
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun, rank 0 alone reports
     if as_json:
@@ -168,6 +140,38 @@ def train_command(
         console.print(
             f"best val mean error {result.best_val_mean_m:.1f} m at epoch {result.best_epoch}; "
             f"run: {result.run_dir} ({result.device}, {result.world_size} process(es))"
+        )
+
+
+def _train_with_progress(
+    splits_dir: Path, out: Path | None, options: TrainOptions, resume: bool, as_json: bool
+) -> Any:
+    """Train with a batch progress bar and one line per epoch (rank 0, not with --json)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from gpskit.train.engine import train
+
+    show = not as_json and int(os.environ.get("RANK", "0")) == 0
+
+    def on_epoch(stats: Any) -> None:
+        if show:
+            err_console.print(
+                f"epoch {stats.epoch:>3}/{options.epochs}  loss {stats.train_loss:8.4f}  "
+                f"val mean {stats.val_mean_m:7.1f} m  median {stats.val_median_m:7.1f} m  "
+                f"lr {stats.lr:.2e}  {stats.images_per_s:6.1f} img/s"
+            )
+
+    columns = (TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True, disable=not show) as progress:
+        task = progress.add_task("batches", total=None)
+        return train(
+            splits_dir,
+            out,
+            options,
+            resume=resume,
+            on_epoch=on_epoch,
+            on_batch=lambda step, total: progress.update(task, completed=step, total=total),
+            on_warning=lambda text: err_console.print(f"[yellow]warning:[/] {text}"),
         )
 
 
@@ -248,8 +252,15 @@ def predict_command(
 ) -> None:
     """Where was each photo taken? Prints path, latitude, longitude (CSV or JSON)."""
     from gpskit.atomic import write_text
+    from gpskit.ingest import scan
     from gpskit.train.evaluate import latest_run, predict
 
+    if out is not None:
+        target = out.resolve()
+        if any(Path(ref.absolute).resolve() == target for ref in scan(images)):
+            raise UsageError(
+                f"--out {out} is one of the photos to predict", hint="write to another file"
+            )
     frame = predict(run or latest_run(), images)
     if output is OutputFormat.CSV:
         text = frame.to_csv(index=False)

@@ -31,6 +31,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from gpskit import __version__
+from gpskit.atomic import recover
 from gpskit.dataset import Dataset
 from gpskit.errors import InputError, UsageError
 from gpskit.geo import label_noise
@@ -117,12 +118,22 @@ def split(
     options = options or SplitOptions()
     options.validate()
     dataset = Dataset.at(dataset_dir)
+    dataset.require_manifest()
     out_dir = dataset.splits_dir
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir} is a file, not a folder", hint="move it away")
+    if out_dir.is_dir():
+        recover(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not options.force:
         raise UsageError(f"{out_dir} already has splits", hint="pass --force to replace them")
+    with dataset.writing("split"):
+        return _split(dataset, options, progress)
+
+
+def _split(dataset: Dataset, options: SplitOptions, progress: Any) -> SplitReport:
     notes: list[str] = []
     prepare_inputs(dataset, notes)
-    frame, _, excluded = candidate_photos(dataset, options)
+    frame, excluded, digest = candidate_photos(dataset, options)
     if len(frame) < 3:
         raise InputError(
             f"{dataset.root}: only {len(frame)} photos to split (accepted, kept, inside the region)",
@@ -145,10 +156,11 @@ def split(
     embedded = [e for e in images if not isinstance(e, str)]
     tables = split_tables(frame, embedded, split_index, unit_names(frame, units, options))
     report = _report(dataset, frame, units, split_index, excluded, options)
+    report.manifest_sha256 = digest
     report.warnings, report.embed_failures, report.notes = warnings, failures, notes
     record = report.to_dict()
     record.pop("notes")
-    report.written = write_splits(out_dir, tables, record, load_schema("split"), options)
+    report.written = write_splits(dataset.splits_dir, tables, record, load_schema("split"), options)
     return report
 
 
@@ -180,6 +192,6 @@ def _report(
             frame.spot_id,
         ),
         options={k: v for k, v in asdict(options).items() if k not in ("force", "workers")},
-        manifest_sha256=dataset.manifest_fingerprint(),
+        manifest_sha256="",  # set by the caller: the hash of the manifest bytes it read
         gpskit_version=__version__,
     )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
 
-import numpy as np
-
+from gpskit import arguments
 from gpskit.errors import UsageError
 from gpskit.schema import load_schema
 
@@ -56,24 +56,29 @@ class SplitOptions:
             raise UsageError(
                 f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}"
             )
-        if (
-            len(self.ratios) != 3
-            or any(r < 0 for r in self.ratios)
-            or not np.isclose(sum(self.ratios), 1.0)
-        ):
-            raise UsageError(
-                f"--ratios must be three non-negative numbers summing to 1, got {self.ratios}"
-            )
-        if self.ratios[0] == 0:
-            raise UsageError("--ratios: the train share must be above 0")
-        if self.block_m <= 0:
-            raise UsageError(f"--block must be positive, got {self.block_m}")
-        if not 0 <= self.buffer_m < self.block_m:
-            raise UsageError(f"--buffer must be at least 0 and below --block ({self.block_m:g} m)")
+        check_ratios(self.ratios)
+        arguments.seed("--seed", self.seed)
+        arguments.number("--block", self.block_m, above=0)
+        arguments.number("--buffer", self.buffer_m, minimum=0, below=self.block_m)
         if self.buffer_m and self.strategy != Strategy.BLOCK.value:
             raise UsageError("--buffer applies to --strategy block only")
-        if not 32 <= self.max_side <= 4096:
-            raise UsageError(f"--max-side must be between 32 and 4096, got {self.max_side}")
+        arguments.number("--max-side", self.max_side, minimum=32, maximum=4096, integer=True)
+        arguments.workers("--workers", self.workers)
+
+
+def check_ratios(ratios: tuple[float, ...]) -> None:
+    """Three finite, non-negative shares that sum to 1, with some training data."""
+    if len(ratios) != 3:
+        raise UsageError(f"--ratios needs three values (train,val,test), got {len(ratios)}")
+    for name, share in zip(SPLIT_NAMES, ratios, strict=True):
+        arguments.number(f"--ratios ({name})", share, minimum=0)
+    if not math.isclose(sum(ratios), 1.0, abs_tol=1e-6):
+        raise UsageError(
+            f"--ratios must sum to 1, got {format_ratios(ratios)} (sum {sum(ratios):g})",
+            hint="e.g. 0.8,0.1,0.1 or 80,10,10",
+        )
+    if ratios[0] == 0:
+        raise UsageError("--ratios: the train share must be above 0")
 
 
 def format_ratios(ratios: tuple[float, float, float]) -> str:
@@ -82,14 +87,16 @@ def format_ratios(ratios: tuple[float, float, float]) -> str:
 
 
 def parse_ratios(text: str) -> tuple[float, float, float]:
-    """'0.8,0.1,0.1' (or '80,10,10') as three fractions."""
+    """'0.8,0.1,0.1' as fractions, or '80,10,10' as percentages; anything else that does not
+    sum to 1 (or 100) is refused, not rescaled."""
     try:
         values = [float(v) for v in text.split(",")]
     except ValueError:
         raise UsageError(f"--ratios must be numbers like 0.8,0.1,0.1, got {text!r}") from None
     if len(values) != 3:
         raise UsageError(f"--ratios needs three values (train,val,test), got {text!r}")
-    total = sum(values)
-    if total <= 0 or any(v < 0 for v in values):
-        raise UsageError(f"--ratios must be non-negative with a positive sum, got {text!r}")
-    return values[0] / total, values[1] / total, values[2] / total
+    if all(math.isfinite(v) for v in values) and math.isclose(sum(values), 100.0, abs_tol=1e-4):
+        values = [v / 100.0 for v in values]
+    ratios = (values[0], values[1], values[2])
+    check_ratios(ratios)
+    return ratios

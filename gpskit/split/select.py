@@ -12,8 +12,9 @@ import numpy.typing as npt
 import pandas as pd
 
 from gpskit.coverage import CoverageOptions, coverage
-from gpskit.dataset import COVERAGE, DUPLICATES, Dataset
+from gpskit.dataset import COVERAGE, DUPLICATES, Dataset, StepOutput
 from gpskit.dedup import DedupOptions, dedup
+from gpskit.errors import GpskitError
 from gpskit.geo import sector_names
 from gpskit.regions import DEFAULT_REGION, load_region
 from gpskit.split.options import SplitOptions
@@ -45,24 +46,37 @@ MANIFEST_COLUMNS = [
 NO_LABEL = frozenset({"gps_null_island", "gps_out_of_range"})
 
 
+def _why_rebuild(dataset: Dataset, output: StepOutput) -> str | None:
+    """Why a step's output cannot be used as it is (None when it can)."""
+    if not dataset.output_path(output).exists():
+        return f"no {output.file}"
+    if not dataset.is_current(output):
+        return f"{output.file} is older than the manifest or unreadable"
+    try:
+        dataset.load(output)
+    except GpskitError as exc:
+        return f"{output.file} is unreadable ({exc})"
+    return None
+
+
 def prepare_inputs(dataset: Dataset, notes: list[str]) -> None:
-    """Run dedup and coverage with their defaults when their outputs are missing or stale."""
-    dataset.require_manifest()
-    if not dataset.is_current(DUPLICATES):
-        notes.append(f"ran `gpskit dedup {dataset.root}` first (no current duplicates.parquet)")
+    """Run dedup and coverage with their defaults when their outputs are missing, stale or
+    corrupt (each said in a note)."""
+    if why := _why_rebuild(dataset, DUPLICATES):
+        notes.append(f"ran `gpskit dedup {dataset.root}` first ({why})")
         dedup(dataset, DedupOptions(), contact_sheet=False)
-    if not dataset.is_current(COVERAGE):
-        notes.append(
-            f"ran `gpskit coverage {dataset.root}` first with the default region (no current coverage.parquet)"
-        )
+    if why := _why_rebuild(dataset, COVERAGE):
+        notes.append(f"ran `gpskit coverage {dataset.root}` first with the default region ({why})")
         coverage(dataset, CoverageOptions(), draw=False)
 
 
 def candidate_photos(
     dataset: Dataset, options: SplitOptions
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
-    """Rows eligible for splitting (and the manifest, and how many were left out why)."""
-    manifest = dataset.load_manifest().to_pandas()
+) -> tuple[pd.DataFrame, dict[str, int], str]:
+    """Rows eligible for splitting, how many were left out why, and the hash of the
+    manifest bytes read."""
+    table, digest = dataset.manifest_snapshot()
+    manifest = table.to_pandas()
     cover = dataset.load_coverage().to_pandas()
     rejected_in = 0
     if options.include_rejected:
@@ -93,7 +107,7 @@ def candidate_photos(
         excluded["outside_region"] = int((dropped & keep).sum())
         keep &= ~dropped
     frame = frame[keep].sort_values(["root", "path"]).reset_index(drop=True)
-    return frame, manifest, excluded
+    return frame, excluded, digest
 
 
 def _join_spots(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -14,7 +13,7 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
-from gpskit.atomic import write_text
+from gpskit.atomic import publish, write_text
 from gpskit.imaging import ImageColumn
 from gpskit.pool import run_isolated
 from gpskit.schema import Schema, write_table
@@ -125,6 +124,10 @@ def _write_split(
     return written
 
 
+#: Every file name ``gpskit split`` writes into splits/ (a re-run replaces only these).
+OWNED = (*(f"{n}.{ext}" for n in SPLIT_NAMES for ext in ("parquet", "csv")), "split.json")
+
+
 def write_splits(
     out_dir: Path,
     tables: dict[str, pd.DataFrame],
@@ -132,10 +135,11 @@ def write_splits(
     schema: Schema,
     options: SplitOptions,
 ) -> list[str]:
-    """Write every file into a fresh folder, then swap it in for the old one.
+    """Write every file into a staging folder, then publish them into ``out_dir`` as one
+    step (:func:`gpskit.atomic.publish`): the previous splits stay whole until the new ones
+    are complete, and files in ``out_dir`` that gpskit did not write are left alone.
 
-    ``record`` is split.json's content; returns the paths written (as they are after the
-    swap).
+    ``record`` is split.json's content; returns the paths written.
     """
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".splits-", dir=out_dir.parent))
@@ -156,19 +160,7 @@ def write_splits(
         record["written"] = [str(out_dir / n) for n in names]
         text = json.dumps(record, indent=2, sort_keys=True, default=str) + "\n"
         write_text(staging / "split.json", text)
-        _swap(staging, out_dir)
+        publish(out_dir, staging, names, replaces=OWNED)
     finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
     return [str(out_dir / n) for n in names]
-
-
-def _swap(staging: Path, out_dir: Path) -> None:
-    """Put ``staging`` where ``out_dir`` is, removing the old folder after the rename."""
-    old = None
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}-old-{os.getpid()}")
-        os.replace(out_dir, old)
-    os.replace(staging, out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

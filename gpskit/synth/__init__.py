@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from gpskit.atomic import write_text
+from gpskit.atomic import OwnedFolder, write_text
 from gpskit.exifwrite import save_photo
 from gpskit.pool import run_isolated
 from gpskit.regions import Region, load_region
@@ -181,23 +180,33 @@ def _write_truth(out_dir: Path, rows: list[dict[str, Any]]) -> None:
     write_text(out_dir / "truth.csv", buffer.getvalue())
 
 
-def synth(out_dir: Path, options: SynthOptions | None = None, progress: Any = None) -> SynthReport:
-    """Write OUT_DIR/photos/ (the campus photos and injected defects) and OUT_DIR/truth.csv."""
+def synth(
+    out_dir: Path,
+    options: SynthOptions | None = None,
+    progress: Any = None,
+    *,
+    force: bool = False,
+) -> SynthReport:
+    """Write OUT_DIR/photos/ (the campus photos and injected defects) and OUT_DIR/truth.csv.
+
+    A re-run replaces only what the last one wrote; a non-empty folder that synth did not
+    make is refused unless ``force`` (and even then, nothing in it is deleted).
+    """
     options = options or SynthOptions()
     options.validate()
     started = time.perf_counter()
+    folder = OwnedFolder(out_dir, "synth")
+    folder.claim(force)
     region = load_region(options.region)
     world = build_world(region, options.spots, options.seed)
     rng = np.random.default_rng(options.seed)
     shots = plan_shots(world, options.headings, options.pitches, options.gps_noise_m, rng)
     assign_defects(shots, options.rates, rng)
-    if (out_dir / "photos").exists():
-        shutil.rmtree(out_dir / "photos")
-    out_dir.mkdir(parents=True, exist_ok=True)
     rows = _render_all(out_dir, shots, world, region, options, progress)
     rows += _dataset_files(out_dir, options)
     rows.sort(key=lambda r: r["file"])
     _write_truth(out_dir, rows)
+    folder.record([r["file"] for r in rows] + ["truth.csv"])
     kinds: dict[str, int] = {}
     defects: dict[str, int] = {}
     for row in rows:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gpskit import arguments
 from gpskit.errors import UsageError
 from gpskit.regions import DEFAULT_REGION
 from gpskit.synth.defects import DEFECTS, default_rates
@@ -26,17 +27,22 @@ class SynthOptions:
     rates: dict[str, float] = field(default_factory=default_rates)
 
     def validate(self) -> None:
-        if self.spots < 1 or self.headings < 1 or not self.pitches:
-            raise UsageError("--spots and --headings must be at least 1")
-        if self.size[0] < 64 or self.size[1] < 48:
-            raise UsageError("--size must be at least 64x48")
-        if self.gps_noise_m < 0:
-            raise UsageError("--gps-noise must not be negative")
+        arguments.number("--spots", self.spots, minimum=1, maximum=100_000, integer=True)
+        arguments.number("--headings", self.headings, minimum=1, maximum=360, integer=True)
+        if not self.pitches:
+            raise UsageError("--pitches needs at least one pitch")
+        for pitch in self.pitches:
+            arguments.number("--pitches", pitch, minimum=-80, maximum=80)
+        arguments.number("--size (width)", self.size[0], minimum=64, maximum=8192, integer=True)
+        arguments.number("--size (height)", self.size[1], minimum=48, maximum=8192, integer=True)
+        arguments.number("--gps-noise", self.gps_noise_m, minimum=0, maximum=10_000)
+        arguments.seed("--seed", self.seed)
+        arguments.workers("--workers", self.workers)
         unknown = set(self.rates) - set(DEFECTS)
         if unknown:
             raise UsageError(f"unknown defects {sorted(unknown)}; known: {', '.join(DEFECTS)}")
-        if any(rate < 0 for rate in self.rates.values()):
-            raise UsageError("defect rates must not be negative")
+        for name, rate in self.rates.items():
+            arguments.number(f"rate of {name}", rate, minimum=0)
 
     def rate(self, name: str) -> float:
         return self.rates.get(name, DEFECTS[name].rate)

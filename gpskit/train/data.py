@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,13 @@ def transforms(image_size: int, train: bool, hflip: bool = False) -> Any:
 
 
 class SplitDataset:
-    """(image tensor, standardised target) pairs from one split."""
+    """(image tensor, standardised target, row) triples from one split.
+
+    Items are asked for by key ``epoch * len + row`` (see :class:`EpochSampler`); with
+    ``augment_seed``, each item's random augmentation is seeded from ``(augment_seed, key)``,
+    so an epoch's augmentations are the same in any loader process, with any number of
+    workers, and after a resume.
+    """
 
     def __init__(
         self,
@@ -78,6 +85,7 @@ class SplitDataset:
         target: str,
         transform: Any,
         image_size: int,
+        augment_seed: int | None = None,
     ) -> None:
         torch, _ = require_torch()
         lat_col, lon_col = target_columns(target)
@@ -86,10 +94,43 @@ class SplitDataset:
         self.images = list(frame["image"])
         self.transform = transform
         self.min_side = image_size
+        self.augment_seed = augment_seed
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, index: int) -> tuple[Any, Any, int]:
+    def __getitem__(self, key: int) -> tuple[Any, Any, int]:
+        index = key % len(self.images)
+        if self.augment_seed is not None:
+            import torch
+
+            state = np.random.SeedSequence([self.augment_seed, key]).generate_state(2, np.uint64)
+            torch.manual_seed(int(state[0] >> np.uint64(1)))
         image = ImageColumn.decode(self.images[index], self.min_side)
         return self.transform(image), self.targets[index], index
+
+
+class EpochSampler:
+    """One epoch's order: a permutation drawn from ``(seed, epoch)``, this process's share
+    under DDP (padded to equal shares, as torch's DistributedSampler does).
+
+    It yields keys ``epoch * n + row`` (see :class:`SplitDataset`), so the batches and their
+    augmentations depend on the seed and the epoch only: a run resumed at epoch k sees
+    exactly what an uninterrupted run saw.
+    """
+
+    def __init__(self, n: int, seed: int, rank: int = 0, world: int = 1) -> None:
+        self.n, self.seed, self.rank, self.world = n, seed, rank, world
+        self.epoch = 1
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return -(-self.n // self.world)
+
+    def __iter__(self) -> Iterator[int]:
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n).tolist()
+        padded = order + order[: len(self) * self.world - self.n]
+        for row in padded[self.rank :: self.world]:
+            yield self.epoch * self.n + row

@@ -20,12 +20,19 @@ from typing import Any
 
 import numpy as np
 
-from gpskit import __version__
+from gpskit import __version__, arguments
 from gpskit.atomic import atomic_path, write_text
 from gpskit.dataset import Dataset
 from gpskit.errors import InputError, UsageError
 from gpskit.train import require_torch
-from gpskit.train.data import SplitDataset, Target, read_split, target_columns, transforms
+from gpskit.train.data import (
+    EpochSampler,
+    SplitDataset,
+    Target,
+    read_split,
+    target_columns,
+    transforms,
+)
 from gpskit.train.loss import LOSSES, GeoLoss, Loss, TargetScaler
 from gpskit.train.metrics import errors_m, summary
 from gpskit.train.model import Arch, build_model, freeze
@@ -68,12 +75,16 @@ class TrainOptions:
     def validate(self) -> None:
         if self.loss not in LOSSES:
             raise UsageError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        if self.epochs < 1 or self.batch_size < 1 or self.image_size < 32:
-            raise UsageError(
-                "--epochs and --batch-size must be at least 1, --image-size at least 32"
-            )
-        if self.lr <= 0:
-            raise UsageError(f"--lr must be positive, got {self.lr}")
+        arguments.number("--epochs", self.epochs, minimum=1, integer=True)
+        arguments.number("--batch-size", self.batch_size, minimum=1, integer=True)
+        arguments.number("--image-size", self.image_size, minimum=32, maximum=4096, integer=True)
+        arguments.number("--lr", self.lr, above=0, maximum=10)
+        arguments.number("--weight-decay", self.weight_decay, minimum=0)
+        arguments.number("--dropout", self.dropout, minimum=0, below=1)
+        arguments.number("--alpha", self.alpha, minimum=0)
+        arguments.number("--clip-grad", self.clip_grad, minimum=0)
+        arguments.workers("--workers", self.workers, allow_zero=True)
+        arguments.seed("--seed", self.seed)
         if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith(
             "cuda:"
         ):
@@ -101,6 +112,7 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     device: str = "cpu"
     world_size: int = 1
+    warnings: list[str] = field(default_factory=list)
 
 
 def _distributed() -> tuple[int, int, int]:
@@ -169,29 +181,32 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return state
 
 
-def _loader(
-    dataset: Any, batch_size: int, shuffle: bool, workers: int, seed: int, sampler: Any = None
-) -> Any:
+def _loader(dataset: Any, batch_size: int, workers: int, sampler: Any = None) -> Any:
+    """A DataLoader in dataset order, or in ``sampler``'s (training: :class:`EpochSampler`).
+
+    Its own generator keeps loader start-ups from drawing on the global random state (that
+    dropout uses), so a resumed run draws exactly what an uninterrupted one does.
+    """
     torch, _ = require_torch()
-    generator = torch.Generator()
-    generator.manual_seed(seed)
     return torch.utils.data.DataLoader(
         dataset,
         batch_size=batch_size,
-        shuffle=shuffle and sampler is None,
         sampler=sampler,
         num_workers=workers,
         persistent_workers=workers > 0,
         pin_memory=torch.cuda.is_available(),
-        generator=generator,
-        worker_init_fn=_seed_worker,
+        worker_init_fn=_init_loader_worker,
+        generator=torch.Generator().manual_seed(0),
         drop_last=False,
     )
 
 
-def _seed_worker(worker_id: int) -> None:
+def _init_loader_worker(worker_id: int) -> None:
+    """One torch thread per loader process: the processes are the parallelism, and two
+    threads each make small ops like Normalize many times slower (oversubscription)."""
     import torch
 
+    torch.set_num_threads(1)
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)
@@ -245,6 +260,7 @@ class Session:
     best: float = float("inf")
     best_epoch: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def main_process(self) -> bool:
@@ -289,22 +305,17 @@ def _model_on(device: Any, options: TrainOptions, pretrained: bool) -> tuple[Any
 def _loaders(
     train_frame: Any, val_frame: Any, scaler: TargetScaler, options: TrainOptions, rank: int, world: int
 ) -> tuple[Any, Any, Any]:
-    """Training loader (with its DistributedSampler under torchrun) and validation loader."""
-    torch, _ = require_torch()
+    """Training loader (its order from :class:`EpochSampler`, this process's share under
+    torchrun) and validation loader."""
     size = options.image_size
+    augment = transforms(size, True, options.hflip)
     train_set = SplitDataset(
-        train_frame, scaler, options.target, transforms(size, True, options.hflip), size
+        train_frame, scaler, options.target, augment, size, augment_seed=options.seed
     )
-    sampler = (
-        torch.utils.data.distributed.DistributedSampler(train_set, shuffle=True, seed=options.seed)
-        if world > 1
-        else None
-    )
-    train_loader = _loader(
-        train_set, options.batch_size, True, options.workers, options.seed + rank, sampler
-    )
+    sampler = EpochSampler(len(train_set), options.seed, rank, world)
+    train_loader = _loader(train_set, options.batch_size, options.workers, sampler)
     val_set = SplitDataset(val_frame, scaler, options.target, transforms(size, False), size)
-    val_loader = _loader(val_set, options.batch_size, False, options.workers, options.seed)
+    val_loader = _loader(val_set, options.batch_size, options.workers)
     return train_loader, sampler, val_loader
 
 
@@ -365,6 +376,8 @@ def restore(session: Session, state: dict[str, Any]) -> None:
     session.best, session.best_epoch = float(state["best_val_mean_m"]), int(state["best_epoch"])
     session.history = list(state.get("history", []))
     torch.set_rng_state(state["rng"]["torch"])
+    if state["rng"].get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
 
 
 def write_run_options(session: Session) -> None:
@@ -458,7 +471,10 @@ def checkpoint(session: Session, epoch: int) -> dict[str, Any]:
         "best_epoch": s.best_epoch,
         "best_val_mean_m": s.best,
         "history": s.history,
-        "rng": {"torch": torch.get_rng_state()},
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        },
     }
 
 
@@ -497,17 +513,21 @@ def train(
     resume: bool = False,
     on_epoch: Callable[[EpochStats], None] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train, evaluating on the val split after every epoch; write RUN_DIR."""
     torch, _ = require_torch()
     session, state = setup(splits_dir, run_dir, options, resume)
     if state is not None:
         restore(session, state)
+    session.warnings = data_warnings(session)
     if session.main_process:
+        for warning in session.warnings:
+            if on_warning:
+                on_warning(warning)
         write_run_options(session)
     for epoch in range(session.start_epoch, session.options.epochs + 1):
-        if session.sampler is not None:
-            session.sampler.set_epoch(epoch)
+        session.sampler.set_epoch(epoch)
         started = time.perf_counter()
         loss_sum, seen = _all_reduce(session, *train_one_epoch(session, on_batch))
         if session.main_process:
@@ -527,7 +547,26 @@ def train(
         session.history,
         str(session.device),
         session.world,
+        session.warnings,
     )
+
+
+def data_warnings(session: Session) -> list[str]:
+    """What makes this run's numbers weak or empty, said before it starts."""
+    warnings = []
+    train_size = len(session.train_loader.dataset)
+    if train_size < 2:
+        warnings.append(f"only {train_size} training photo: the model can only memorise it")
+    if not len(session.val_frame):
+        warnings.append(
+            "the val split is empty: nothing measures overfitting, and best.pt is the last epoch"
+        )
+    if session.start_epoch > session.options.epochs:
+        warnings.append(
+            f"{session.run_dir} already trained all {session.options.epochs} epochs: nothing "
+            "left to resume (the schedule is the run's own; start a new run to train longer)"
+        )
+    return warnings
 
 
 def _write_metrics(path: Path, history: list[dict[str, Any]]) -> None:

@@ -77,7 +77,7 @@ def predict_split(run: LoadedRun, frame: pd.DataFrame) -> tuple[Any, Any]:
     dataset = SplitDataset(
         frame, run.scaler, options["target"], transforms(image_size, False), image_size
     )
-    loader = _loader(dataset, int(options["batch_size"]), False, int(options.get("workers", 0)), 0)
+    loader = _loader(dataset, int(options["batch_size"]), int(options.get("workers", 0)))
     predictions = predict_batches(run.model, loader, run.device, None).double().numpy()
     return run.scaler.decode(predictions[:, 0], predictions[:, 1])
 
