@@ -33,7 +33,7 @@ from typing import Any
 import pyarrow as pa
 
 from gpskit.config import DATASET_ENV, DEFAULT_DATASET_DIR
-from gpskit.errors import GpskitError, MissingStepError
+from gpskit.errors import GpskitError, InputError, MissingStepError
 from gpskit.schema import file_metadata, load_schema, read_table
 
 MANIFEST_FILE = "manifest.parquet"
@@ -83,6 +83,11 @@ class Dataset:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise InputError(
+                f"{self.root} is a file, not a dataset folder",
+                hint="give a folder (it is created if missing)",
+            )
 
     @classmethod
     def at(cls, path: Path | Dataset | None) -> Dataset:

@@ -254,3 +254,12 @@ def test_swapped_coordinates_are_pointed_out(tmp_path: Path) -> None:
     write_manifest(tmp_path, [{"latitude": -75.1915, "longitude": 39.9515}])
     report = coverage(tmp_path, draw=False)
     assert report.warnings and "swapped" in report.warnings[0]
+
+
+def test_a_file_where_a_dataset_folder_should_be(tmp_path: Path, reason_set: Path) -> None:
+    not_a_folder = tmp_path / "data.txt"
+    not_a_folder.write_text("mine")
+    for args in (["ingest", str(reason_set), "--out", str(not_a_folder)], ["dedup", str(not_a_folder)]):
+        result = invoke(*args)
+        assert result.exit_code == 2 and "is a file, not a dataset folder" in result.output
+    assert not_a_folder.read_text() == "mine"
