@@ -28,6 +28,7 @@ The keeper rule, in order: accepted before rejected, more pixels, smaller GPS er
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,11 +42,17 @@ import pyarrow as pa
 from gpskit import arguments
 from gpskit.atomic import write_text
 from gpskit.dataset import DUPLICATES, Dataset
-from gpskit.errors import MissingStepError
+from gpskit.errors import MissingStepError, UsageError
 from gpskit.geo import angle_difference, haversine_m
 from gpskit.graph import connected_components
-from gpskit.hashindex import cross_join, hex_to_u64, self_join
+from gpskit.hashindex import cross_join, estimate_seconds, hex_to_u64, self_join
+from gpskit.imaging import DIHEDRAL, compose, inverse
 from gpskit.schema import load_schema, write_table
+
+
+def _code(name: str) -> int:
+    """The transform code of a dihedral transform name (identity is 0)."""
+    return 0 if name == "identity" else 1 + DIHEDRAL.index(name)
 
 
 @dataclass(frozen=True)
@@ -64,10 +71,21 @@ LINKS: tuple[LinkKind, ...] = (
     LinkKind("bytes", "exact", 0, "the same SHA-256 of the file"),
     LinkKind("pixels", "exact", 1, "the same decoded pixels, oriented or as stored"),
     LinkKind("phash", "near", 3, "64-bit pHashes within --near bits, confirmed"),
-    LinkKind("crop", "near", 4, "a pHash within --crop bits of a 95 % crop hash, confirmed"),
+    LinkKind("crop", "near", 4, "a pHash within --crop bits of a 95 % or 90 % crop hash"),
+    LinkKind("border", "near", 5, "the same picture inside uniform borders (a screenshot)"),
     LinkKind("burst", "burst", 2, "another shot of the same place and heading, seconds apart"),
 )
 MATCHES = tuple(link.match for link in LINKS)
+#: Transform codes: 0 is "the same way up", k is DIHEDRAL[k - 1] (see gpskit.imaging).
+TRANSFORM_NAMES: tuple[str | None, ...] = (None, *DIHEDRAL)
+_INVERSE = np.array([_code(inverse(t or "identity")) for t in TRANSFORM_NAMES], np.int8)
+_COMPOSE = np.array(
+    [
+        [_code(compose(a or "identity", b or "identity")) for b in TRANSFORM_NAMES]
+        for a in TRANSFORM_NAMES
+    ],
+    np.int8,
+)
 _BY_MATCH = {link.match: link for link in LINKS}
 #: Group kinds from the tightest to the loosest (the schema's order).
 KINDS = load_schema("duplicates").enum("kind")
@@ -93,6 +111,7 @@ class DedupOptions:
     near_threshold: int = 8
     crop_threshold: int = 6
     crop_variants: bool = True
+    dihedral: bool = True  # also match photos turned a quarter, upside down or mirrored
     confirm_bits: int | None = 40
     max_heading_diff: float | None = 30.0
     burst_radius_m: float = 5.0
@@ -118,29 +137,37 @@ class Links:
     a: list[npt.NDArray[np.int64]] = field(default_factory=list)
     b: list[npt.NDArray[np.int64]] = field(default_factory=list)
     match: list[npt.NDArray[np.int8]] = field(default_factory=list)
+    transform: list[npt.NDArray[np.int8]] = field(default_factory=list)
 
-    def add(self, a: Any, b: Any, match: str) -> None:
+    def add(self, a: Any, b: Any, match: str, transform: Any = 0) -> None:
+        """Link photos ``a`` and ``b`` (b looks like a turned by ``transform``, a code)."""
         a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
-        if a.size:
-            self.a.append(np.minimum(a, b))
-            self.b.append(np.maximum(a, b))
-            self.match.append(np.full(a.size, match_code(match), np.int8))
+        if not a.size:
+            return
+        codes = np.broadcast_to(np.asarray(transform, np.int8), a.shape)
+        swap = a > b
+        self.a.append(np.where(swap, b, a))
+        self.b.append(np.where(swap, a, b))
+        self.match.append(np.full(a.size, match_code(match), np.int8))
+        self.transform.append(np.where(swap, _INVERSE[codes], codes).astype(np.int8))
 
     def frame(self) -> pd.DataFrame:
-        """One row per linked pair, keeping its strongest link."""
+        """One row per linked pair, keeping its strongest link (the same way up first)."""
         if not self.a:
-            return pd.DataFrame({"a": [], "b": [], "match": []}, dtype=np.int64)
+            return pd.DataFrame({"a": [], "b": [], "match": [], "transform": []}, dtype=np.int64)
         frame = pd.DataFrame(
             {
                 "a": np.concatenate(self.a),
                 "b": np.concatenate(self.b),
                 "match": np.concatenate(self.match),
+                "transform": np.concatenate(self.transform),
             }
         )
         frame = frame[frame.a != frame.b]
         frame["priority"] = frame.match.map(lambda code: LINKS[code].priority)
-        frame = frame.sort_values(["a", "b", "priority"]).drop_duplicates(["a", "b"])
-        return frame.drop(columns="priority").reset_index(drop=True)
+        frame["turned"] = frame["transform"] != 0
+        frame = frame.sort_values(["a", "b", "priority", "turned"]).drop_duplicates(["a", "b"])
+        return frame.drop(columns=["priority", "turned"]).reset_index(drop=True)
 
 
 @dataclass
@@ -171,9 +198,12 @@ def _same_value_links(links: Links, values: pd.Series, match: str) -> None:
     present = values.dropna()
     if present.empty:
         return
-    first = present.groupby(present, sort=False).transform(lambda s: s.index[0])
-    mask = first.index != first.to_numpy()
-    links.add(first.index[mask], first.to_numpy()[mask], match)
+    codes, _ = pd.factorize(present)
+    _, first_position = np.unique(codes, return_index=True)
+    rows = present.index.to_numpy()
+    first = rows[first_position[codes]]
+    mask = rows != first
+    links.add(rows[mask], first[mask], match)
 
 
 def _hash_links(links: Links, frame: pd.DataFrame, options: DedupOptions) -> None:
@@ -186,26 +216,121 @@ def _hash_links(links: Links, frame: pd.DataFrame, options: DedupOptions) -> Non
     long = _long_hashes(hashed.phash256)
     a, b, _ = self_join(codes, options.near_threshold)
     confirmed = _confirmed(long[a], long[b], options)
-    a, b = _heading_veto(rows[a[confirmed]], rows[b[confirmed]], heading, options)
-    links.add(a, b, "phash")
+    a, b = rows[a[confirmed]], rows[b[confirmed]]
+    same = _same_heading(a, b, heading, options)
+    links.add(a[same], b[same], "phash")
+    if options.dihedral:
+        _dihedral_links(links, hashed, codes, long, heading, options)
+    _border_links(links, hashed, codes, long, heading, options)
     if not options.crop_variants:
         return
     crop_rows, crop_codes, crop_long = _crop_entries(hashed)
     if len(crop_codes):
         q, i, _ = cross_join(codes, crop_codes, options.crop_threshold)
         confirmed = _confirmed(long[q], crop_long[i], options)
-        a, b = _heading_veto(rows[q[confirmed]], crop_rows[i[confirmed]], heading, options)
-        links.add(a, b, "crop")
+        a, b = rows[q[confirmed]], crop_rows[i[confirmed]]
+        same = _same_heading(a, b, heading, options)
+        links.add(a[same], b[same], "crop")
 
 
-def _long_hashes(values: pd.Series) -> npt.NDArray[np.uint64]:
+def _dihedral_entries(
+    frame: pd.DataFrame,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int8], npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    """Every turned or mirrored hash: its owner row, transform code, 64- and 256-bit hash."""
+    owners: list[int] = []
+    codes: list[int] = []
+    short: list[str] = []
+    long: list[Any] = []
+    if "dihedral_hashes" not in frame:  # a manifest from before version 3
+        frame = frame.assign(dihedral_hashes=None, dihedral_phash256=None)
+    for row, hashes, longs in zip(frame.index, frame.dihedral_hashes, frame.dihedral_phash256, strict=True):
+        if hashes is None or len(hashes) != len(DIHEDRAL):
+            continue
+        owners += [row] * len(DIHEDRAL)
+        codes += range(1, len(DIHEDRAL) + 1)
+        short += list(hashes)
+        have = longs is not None and len(longs) == len(hashes)
+        long += list(longs) if have else [None] * len(hashes)
+    return (
+        np.asarray(owners, np.int64),
+        np.asarray(codes, np.int8),
+        hex_to_u64(short),
+        _long_hashes(long),
+    )
+
+
+def _dihedral_links(
+    links: Links,
+    hashed: pd.DataFrame,
+    codes: npt.NDArray[np.uint64],
+    long: npt.NDArray[np.uint64],
+    heading: pd.Series,
+    options: DedupOptions,
+) -> None:
+    """Photos that match another photo turned or mirrored: copies saved without their
+    Orientation tag (shown sideways), turned by hand, or flipped by an editor."""
+    owners, transform, turned, turned_long = _dihedral_entries(hashed)
+    if not len(owners):
+        return
+    q, i, _ = cross_join(turned, codes, options.near_threshold)
+    rows = hashed.index.to_numpy()
+    keep = owners[q] != rows[i]
+    q, i = q[keep], i[keep]
+    confirmed = _confirmed(turned_long[q], long[i], options)
+    q, i = q[confirmed], i[confirmed]
+    a, b = owners[q], rows[i]
+    same = _same_heading(a, b, heading, options)
+    links.add(a[same], b[same], "phash", transform[q][same])
+
+
+def _trimmed_entries(
+    frame: pd.DataFrame,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    """Photos with borders: their rows, and the hashes of the picture inside."""
+    if "trimmed_phash" not in frame:
+        return np.empty(0, np.int64), np.empty(0, np.uint64), np.zeros((0, 5), np.uint64)
+    bordered = frame[frame.trimmed_phash.notna()]
+    return (
+        bordered.index.to_numpy(np.int64),
+        hex_to_u64(bordered.trimmed_phash.tolist()),
+        _long_hashes(bordered.trimmed_phash256),
+    )
+
+
+def _border_links(
+    links: Links,
+    hashed: pd.DataFrame,
+    codes: npt.NDArray[np.uint64],
+    long: npt.NDArray[np.uint64],
+    heading: pd.Series,
+    options: DedupOptions,
+) -> None:
+    """Photos shown inside uniform borders (screenshots, letterboxed or padded copies)
+    matched, by the picture inside, with photos and with each other."""
+    owners, trimmed, trimmed_long = _trimmed_entries(hashed)
+    if not len(owners):
+        return
+    rows = hashed.index.to_numpy()
+    q, i, _ = cross_join(trimmed, codes, options.near_threshold)
+    a, b = owners[q], rows[i]
+    ok = (a != b) & _confirmed(trimmed_long[q], long[i], options)
+    q2, i2, _ = self_join(trimmed, options.near_threshold)
+    a2, b2 = owners[q2], owners[i2]
+    ok2 = _confirmed(trimmed_long[q2], trimmed_long[i2], options)
+    a, b = np.concatenate([a[ok], a2[ok2]]), np.concatenate([b[ok], b2[ok2]])
+    same = _same_heading(a, b, heading, options)
+    links.add(a[same], b[same], "border")
+
+
+def _long_hashes(values: Any) -> npt.NDArray[np.uint64]:
     """256-bit hashes as (n, 4) uint64; a missing hash is all ones in a fifth column."""
+    values = list(values)
     out = np.zeros((len(values), 5), np.uint64)
-    for row, value in enumerate(values):
-        if isinstance(value, (bytes, bytearray)) and len(value) == 32:
-            out[row, :4] = np.frombuffer(value, dtype=">u8")
-        else:
-            out[row, 4] = 1
+    valid = np.array([isinstance(v, (bytes, bytearray)) and len(v) == 32 for v in values], bool)
+    if valid.any():
+        joined = b"".join(v for v, ok in zip(values, valid, strict=True) if ok)
+        out[valid, :4] = np.frombuffer(joined, dtype=">u8").reshape(-1, 4)
+    out[~valid, 4] = 1
     return out
 
 
@@ -221,25 +346,25 @@ def _confirmed(
     return confirmed
 
 
-def _heading_veto(
+def _same_heading(
     a: npt.NDArray[np.int64],
     b: npt.NDArray[np.int64],
     heading: pd.Series,
     options: DedupOptions,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Drop perceptual links between photos whose compass headings disagree.
+) -> npt.NDArray[np.bool_]:
+    """False for perceptual links between photos whose compass headings disagree.
 
     A copy keeps its heading tag (or loses all tags); two photos of one spot 45° apart
     are different views, however alike their coarse structure. Both headings must be
     known for the veto to apply.
     """
     if options.max_heading_diff is None or not len(a):
-        return a, b
+        return np.ones(len(a), bool)
     values = heading.to_numpy(float, na_value=np.nan)
     position = pd.Index(heading.index).get_indexer(np.concatenate([a, b]))
     diff = angle_difference(values[position[: len(a)]], values[position[len(a) :]])
-    keep = ~(diff > options.max_heading_diff)  # NaN (unknown) keeps the link
-    return a[keep], b[keep]
+    keep: npt.NDArray[np.bool_] = ~(diff > options.max_heading_diff)  # unknown keeps it
+    return keep
 
 
 def _crop_entries(
@@ -251,12 +376,12 @@ def _crop_entries(
     if not counts.sum():
         return np.empty(0, np.int64), np.empty(0, np.uint64), np.zeros((0, 5), np.uint64)
     owners = np.repeat(frame.index.to_numpy(), counts)
-    flat = [h for hashes in lists for h in hashes]
-    long_flat: list[bytes | None] = []
+    flat = list(itertools.chain.from_iterable(lists))
+    long_flat: list[Any] = []
     for hashes, longs in zip(lists, frame.crop_phash256, strict=False):
-        longs = list(longs) if longs is not None else []
-        long_flat.extend(longs if len(longs) == len(hashes) else [None] * len(hashes))
-    return owners, hex_to_u64(flat), _long_hashes(pd.Series(long_flat, dtype=object))
+        have = longs is not None and len(longs) == len(hashes)
+        long_flat.extend(longs if have else [None] * len(hashes))
+    return owners, hex_to_u64(flat), _long_hashes(long_flat)
 
 
 def capture_seconds(frame: pd.DataFrame) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int8]]:
@@ -312,6 +437,28 @@ def _burst_links(links: Links, frame: pd.DataFrame, options: DedupOptions) -> No
         step += 1
 
 
+#: Longest predicted hash search accepted before a run starts (seconds).
+MAX_SEARCH_SECONDS = 3600.0
+
+
+def check_search_cost(photos: int, options: DedupOptions) -> None:
+    """Refuse radii whose exact search would take too long on this many photos (the
+    predicted time, from :func:`gpskit.hashindex.estimate_seconds`, is in the message)."""
+    defaults = DedupOptions()
+    crops = 18 * photos if options.crop_variants else 0
+    for flag, radius, index, default in (
+        ("--near", options.near_threshold, photos, defaults.near_threshold),
+        ("--crop", options.crop_threshold, crops, defaults.crop_threshold),
+    ):
+        seconds = estimate_seconds(photos, index, radius)
+        if seconds > MAX_SEARCH_SECONDS:
+            raise UsageError(
+                f"{flag} {radius} on {photos:,} photos would take about {seconds / 3600:.1f} h "
+                "(an exact search compares almost every pair at that radius)",
+                hint=f"use a smaller {flag} (the default, {default}, takes seconds)",
+            )
+
+
 def find_links(frame: pd.DataFrame, options: DedupOptions) -> pd.DataFrame:
     """Every linked pair of rows (positions in ``frame``), with its strongest link."""
     links = Links()
@@ -327,12 +474,16 @@ def find_links(frame: pd.DataFrame, options: DedupOptions) -> pd.DataFrame:
 # --- groups -----------------------------------------------------------------------------
 
 
-def keeper_order(frame: pd.DataFrame) -> npt.NDArray[np.int64]:
-    """Rank of every row under the keeper rule (0 = best)."""
+def keeper_order(
+    frame: pd.DataFrame, turned: npt.NDArray[np.bool_] | None = None
+) -> npt.NDArray[np.int64]:
+    """Rank of every row under the keeper rule (0 = best); ``turned`` marks photos shown
+    turned or mirrored relative to the way up of their group (they rank after)."""
     seconds, clock = capture_seconds(frame)
     keys = pd.DataFrame(
         {
             "rejected": (frame.status != "accepted").to_numpy(),
+            "turned": np.zeros(len(frame), bool) if turned is None else turned,
             "pixels": -(
                 frame.width.fillna(0).astype(float) * frame.height.fillna(0).astype(float)
             ).to_numpy(),
@@ -350,6 +501,28 @@ def keeper_order(frame: pd.DataFrame) -> npt.NDArray[np.int64]:
     return rank
 
 
+def _distances_to_keeper(
+    frame: pd.DataFrame,
+    keeper: npt.NDArray[np.int64],
+    transform: npt.NDArray[np.int8],
+    is_copy: npt.NDArray[np.bool_],
+) -> list[int | None]:
+    """Hamming distance from each copy's hash to its keeper's (turned as the copy is)."""
+    codes = _phash_ints(frame)
+    out: list[int | None] = []
+    for i in range(len(frame)):
+        if not is_copy[i]:
+            out.append(None)
+            continue
+        reference = codes[keeper[i]]
+        if transform[i]:
+            turned: Any = frame.dihedral_hashes.iat[keeper[i]]
+            ok = turned is not None and len(turned) == len(DIHEDRAL)
+            reference = int(turned[transform[i] - 1], 16) if ok else None
+        out.append(_distance(codes[i], reference))
+    return out
+
+
 def _phash_ints(frame: pd.DataFrame) -> list[int | None]:
     return [int(h, 16) if isinstance(h, str) else None for h in frame.phash]
 
@@ -358,10 +531,68 @@ def _distance(a: int | None, b: int | None) -> int | None:
     return None if a is None or b is None else (a ^ b).bit_count()
 
 
-def _keepers(frame: pd.DataFrame, labels: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+def orientations(
+    n: int, pairs: pd.DataFrame, labels: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int8]:
+    """Each photo's transform relative to one member of its group (code; 0 for groups
+    whose links all keep the same way up), by walking the links: b = t(a) gives
+    g(b) = g(a) then t."""
+    g = np.zeros(n, np.int8)
+    if "transform" not in pairs or not (pairs["transform"] != 0).any():
+        return g
+    turned = pairs[pairs["transform"] != 0]
+    groups = np.unique(labels[turned.a.to_numpy(np.int64)])
+    inside = pairs[np.isin(labels[pairs.a.to_numpy(np.int64)], groups)]
+    neighbours: dict[int, list[tuple[int, int]]] = {}
+    for a, b, t in zip(inside.a, inside.b, inside["transform"], strict=True):
+        neighbours.setdefault(int(a), []).append((int(b), int(t)))
+        neighbours.setdefault(int(b), []).append((int(a), int(_INVERSE[t])))
+    seen: set[int] = set()
+    for start in sorted(neighbours):
+        if start in seen:
+            continue
+        seen.add(start)
+        queue = [start]
+        while queue:
+            here = queue.pop()
+            for there, t in neighbours[here]:
+                if there not in seen:
+                    seen.add(there)
+                    g[there] = _COMPOSE[g[here], t]
+                    queue.append(there)
+    return g
+
+
+def _upright(
+    frame: pd.DataFrame, labels: npt.NDArray[np.int64], g: npt.NDArray[np.int8]
+) -> npt.NDArray[np.bool_]:
+    """True for photos shown turned or mirrored relative to their group's way up.
+
+    The way up is that of the orientation class (photos related by no turn) whose members
+    most often carry camera EXIF (an Orientation tag, a make), then the largest class,
+    then the one holding the best photo by the rest of the keeper rule.
+    """
+    evidence = frame.orientation.notna().to_numpy(int) + frame.make.notna().to_numpy(int)
+    classes = pd.DataFrame(
+        {"label": labels, "g": g, "evidence": evidence, "rank": keeper_order(frame)}
+    )
+    scores = classes.groupby(["label", "g"]).agg(
+        evidence=("evidence", "sum"), size=("evidence", "size"), best=("rank", "min")
+    )
+    scores = scores.reset_index().sort_values(
+        ["label", "evidence", "size", "best"], ascending=[True, False, False, True]
+    )
+    way_up = scores.drop_duplicates("label").set_index("label").g
+    turned: npt.NDArray[np.bool_] = g != way_up.reindex(labels).to_numpy(np.int8)
+    return turned
+
+
+def _keepers(
+    frame: pd.DataFrame, labels: npt.NDArray[np.int64], turned: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.int64]:
     """Row of each row's keeper: the member of its component with the best keeper rank."""
     n = len(frame)
-    rank = keeper_order(frame)
+    rank = keeper_order(frame, turned)
     best = np.full(n, np.iinfo(np.int64).max)
     np.minimum.at(best, labels, rank)
     by_rank = np.empty(n, np.int64)
@@ -438,14 +669,15 @@ def build_groups(frame: pd.DataFrame, pairs: pd.DataFrame, options: DedupOptions
     labels = connected_components(n, pairs.a.to_numpy(np.int64), pairs.b.to_numpy(np.int64))
     sizes = np.bincount(labels, minlength=n)[labels]
     grouped = sizes > 1
-    keeper = _keepers(frame, labels)
+    g = orientations(n, pairs, labels)
+    keeper = _keepers(frame, labels, _upright(frame, labels, g))
     kind = _or_none(grouped, np.array(KINDS, dtype=object)[_group_kinds(n, pairs, labels)])
     group_id = _group_ids(frame, keeper, grouped)
     is_copy = grouped & (keeper != np.arange(n))
-    codes = _phash_ints(frame)
-    phash_distance = [
-        _distance(codes[i], codes[keeper[i]]) if is_copy[i] else None for i in range(n)
-    ]
+    # copy = t(keeper): undo the keeper's turn, then apply the copy's
+    relative = _COMPOSE[_INVERSE[g[keeper]], g]
+    relative = np.where(is_copy, relative, 0)
+    phash_distance = _distances_to_keeper(frame, keeper, relative, is_copy)
     lat, lon = frame.latitude.to_numpy(float), frame.longitude.to_numpy(float)
     offset = haversine_m(lat, lon, lat[keeper], lon[keeper])
     offset = np.where(is_copy & np.isfinite(offset), offset, np.nan)
@@ -460,6 +692,7 @@ def build_groups(frame: pd.DataFrame, pairs: pd.DataFrame, options: DedupOptions
             "keeper_root": _or_none(is_copy, frame.root.to_numpy(object)[keeper]),
             "keeper_path": _or_none(is_copy, frame.path.to_numpy(object)[keeper]),
             "match": _match_to_keeper(frame, pairs, keeper, is_copy).to_numpy(),
+            "transform": np.array(TRANSFORM_NAMES, dtype=object)[relative],
             "phash_distance": pd.array(phash_distance, dtype="Int16"),
             "gps_offset_m": pd.Series(offset, dtype="Float64").where(~np.isnan(offset)),
             "gps_conflict": np.nan_to_num(offset, nan=0.0) > options.conflict_m,
@@ -502,6 +735,7 @@ def dedup(
     dataset.require_manifest()
     with contextlib.nullcontext() if dry_run else dataset.writing("dedup"):
         frame, digest = _manifest_frame(dataset)
+        check_search_cost(int(frame.phash.notna().sum()), options)
         pairs = find_links(frame, options)
         table = build_groups(frame, pairs, options)
         overlap = find_overlap(frame, against, options) if against is not None else None
@@ -607,6 +841,7 @@ def write_pairs_csv(frame: pd.DataFrame, pairs: pd.DataFrame, target: Path) -> N
             "path_b": (frame.root.str.cat(frame.path, sep="/")).to_numpy()[b],
             "kind": [LINKS[m].kind for m in pairs.match],
             "match": [MATCHES[m] for m in pairs.match],
+            "transform": np.array(TRANSFORM_NAMES, dtype=object)[pairs["transform"].to_numpy(int)],
             "phash_distance": pd.array(distance, dtype="Int16"),
             "metres_apart": np.round(haversine_m(lat[a], lon[a], lat[b], lon[b]), 2),
             "seconds_apart": np.round(np.abs(seconds[a] - seconds[b]), 3),
@@ -637,7 +872,8 @@ def find_overlap(frame: pd.DataFrame, other_dir: Path, options: DedupOptions) ->
         return pd.DataFrame({c: pd.Series(dtype=object) for c in OVERLAP_COLUMNS})
     hits = pd.concat(found, ignore_index=True)
     hits["rank"] = hits.match.map(lambda m: _BY_MATCH[m].priority)
-    hits = hits.sort_values(["m", "o", "rank"]).drop_duplicates(["m", "o"])
+    hits["turned"] = hits["transform"] != 0
+    hits = hits.sort_values(["m", "o", "rank", "turned"]).drop_duplicates(["m", "o"])
     return (
         pd.DataFrame(
             {
@@ -648,6 +884,7 @@ def find_overlap(frame: pd.DataFrame, other_dir: Path, options: DedupOptions) ->
                 "other_path": other.path.to_numpy()[hits.o],
                 "kind": hits.match.map(lambda m: _BY_MATCH[m].kind).to_numpy(),
                 "match": hits.match.to_numpy(),
+                "transform": np.array(TRANSFORM_NAMES, dtype=object)[hits["transform"].to_numpy(int)],
                 "phash_distance": pd.array(hits.phash_distance.to_numpy(), dtype="Int16"),
             }
         )
@@ -656,12 +893,14 @@ def find_overlap(frame: pd.DataFrame, other_dir: Path, options: DedupOptions) ->
     )
 
 
-def _hits(mine_rows: Any, their_rows: Any, match: str, distance: Any = None) -> list[pd.DataFrame]:
+def _hits(
+    mine_rows: Any, their_rows: Any, match: str, distance: Any = None, transform: Any = 0
+) -> list[pd.DataFrame]:
+    """Matching pairs (theirs = transform(mine), a code) as a frame to concatenate."""
     if not len(mine_rows):
         return []
-    return [
-        pd.DataFrame({"m": mine_rows, "o": their_rows, "match": match, "phash_distance": distance})
-    ]
+    columns = {"m": mine_rows, "o": their_rows, "match": match, "phash_distance": distance}
+    return [pd.DataFrame({**columns, "transform": transform})]
 
 
 def _exact_overlap(mine: pd.DataFrame, theirs: pd.DataFrame) -> list[pd.DataFrame]:
@@ -691,6 +930,9 @@ def _near_overlap(
     q, i, d = cross_join(q_codes, i_codes, options.near_threshold)
     ok = _confirmed(q_long[q], i_long[i], options)
     found = _hits(mine_h.index.to_numpy()[q[ok]], theirs_h.index.to_numpy()[i[ok]], "phash", d[ok])
+    if options.dihedral:
+        found += _turned_overlap(mine_h, theirs_h, i_codes, i_long, options)
+    found += _border_overlap(mine_h, theirs_h, q_codes, q_long, i_codes, i_long, options)
     if not options.crop_variants:
         return found
     crop_rows, crop_codes, crop_long = _crop_entries(theirs_h)
@@ -703,4 +945,45 @@ def _near_overlap(
         q, i, d = cross_join(i_codes, crop_codes, options.crop_threshold)
         ok = _confirmed(i_long[q], crop_long[i], options)
         found += _hits(crop_rows[i[ok]], theirs_h.index.to_numpy()[q[ok]], "crop", d[ok])
+    return found
+
+
+def _turned_overlap(
+    mine: pd.DataFrame,
+    theirs: pd.DataFrame,
+    codes: npt.NDArray[np.uint64],
+    long: npt.NDArray[np.uint64],
+    options: DedupOptions,
+) -> list[pd.DataFrame]:
+    """Their photos that are one of mine turned or mirrored."""
+    owners, transform, turned, turned_long = _dihedral_entries(mine)
+    if not len(owners):
+        return []
+    q, i, d = cross_join(turned, codes, options.near_threshold)
+    ok = _confirmed(turned_long[q], long[i], options)
+    rows = theirs.index.to_numpy()
+    return _hits(owners[q[ok]], rows[i[ok]], "phash", d[ok], transform[q[ok]])
+
+
+def _border_overlap(
+    mine: pd.DataFrame,
+    theirs: pd.DataFrame,
+    my_codes: npt.NDArray[np.uint64],
+    my_long: npt.NDArray[np.uint64],
+    their_codes: npt.NDArray[np.uint64],
+    their_long: npt.NDArray[np.uint64],
+    options: DedupOptions,
+) -> list[pd.DataFrame]:
+    """Pairs where one side is the other inside borders (a screenshot of it)."""
+    found: list[pd.DataFrame] = []
+    owners, trimmed, trimmed_long = _trimmed_entries(mine)
+    if len(owners):
+        q, i, d = cross_join(trimmed, their_codes, options.near_threshold)
+        ok = _confirmed(trimmed_long[q], their_long[i], options)
+        found += _hits(owners[q[ok]], theirs.index.to_numpy()[i[ok]], "border", d[ok])
+    owners, trimmed, trimmed_long = _trimmed_entries(theirs)
+    if len(owners):
+        q, i, d = cross_join(trimmed, my_codes, options.near_threshold)
+        ok = _confirmed(trimmed_long[q], my_long[i], options)
+        found += _hits(mine.index.to_numpy()[i[ok]], owners[q[ok]], "border", d[ok])
     return found

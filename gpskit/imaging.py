@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import IO, ClassVar
+from typing import IO, Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow as pa
 from PIL import Image
 
 from gpskit.exif import orient, read_metadata
@@ -23,8 +24,10 @@ from gpskit.exif import orient, read_metadata
 #: Formats gpskit ingests (Pillow's names; MPO is a multi-picture JPEG).
 SUPPORTED_FORMATS = frozenset({"JPEG", "MPO", "HEIF", "PNG", "WEBP", "TIFF"})
 
-#: Smallest side of the image that hashing works on: JPEGs are DCT-scaled down to it.
-HASH_DECODE_SIDE = 256
+#: Smallest side of the image that hashing works on: JPEGs are DCT-scaled down to it (and
+#: other formats resized to at most 4x it). The hashes work on 32x32 to 128x128 copies, so
+#: decoding more only costs time (a 640x480 photo decodes at 1/4, a 12 MP one at 1/8).
+HASH_DECODE_SIDE = 128
 
 
 @cache
@@ -109,14 +112,30 @@ def _dct_matrix(n: int) -> npt.NDArray[np.float64]:
     return 2.0 * np.cos(np.pi * np.outer(np.arange(n), 2 * np.arange(n) + 1) / (2 * n))
 
 
-def dct_hash_bits(img: Image.Image, hash_size: int = 8) -> npt.NDArray[np.bool_]:
-    """The bits of imagehash's pHash algorithm with ``hash_size`` (highfreq_factor 4)."""
+def _low_frequencies(img: Image.Image, hash_size: int) -> npt.NDArray[np.float64]:
+    """The ``hash_size`` x ``hash_size`` lowest DCT coefficients, as imagehash's pHash takes
+    them: grey, Lanczos to 4x the hash size, 2-D DCT."""
     n = hash_size * 4
     small = img.convert("L").resize((n, n), Image.Resampling.LANCZOS)
-    basis = _dct_matrix(n)
-    coefficients = basis @ np.asarray(small, dtype=np.float64) @ basis.T
-    low = coefficients[:hash_size, :hash_size]
-    return (low > np.median(low)).flatten()
+    basis = _dct_matrix(n)[:hash_size]
+    low: npt.NDArray[np.float64] = basis @ np.asarray(small, dtype=np.float64) @ basis.T
+    return low
+
+
+def dct_hash_bits(img: Image.Image, hash_size: int = 8) -> npt.NDArray[np.bool_]:
+    """The bits of imagehash's pHash algorithm with ``hash_size`` (highfreq_factor 4)."""
+    return _bits(_low_frequencies(img, hash_size))
+
+
+def _bits(low: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Coefficients above the block's median (the last two axes are the block)."""
+    flat = low.reshape(*low.shape[:-2], -1)
+    bits: npt.NDArray[np.bool_] = flat > np.median(flat, axis=-1, keepdims=True)
+    return bits
+
+
+def _hex64(bits: npt.NDArray[np.bool_]) -> str:
+    return f"{int.from_bytes(np.packbits(bits).tobytes(), 'big'):016x}"
 
 
 def phash(img: Image.Image) -> str:
@@ -126,51 +145,279 @@ def phash(img: Image.Image) -> str:
     Returned as 16 hex digits, first coefficient as the most significant bit, which is
     ``str(imagehash.phash(img))``.
     """
-    return f"{int.from_bytes(np.packbits(dct_hash_bits(img, 8)).tobytes(), 'big'):016x}"
+    return _hex64(dct_hash_bits(img, 8))
 
 
 def phash256(img: Image.Image) -> bytes:
     """256-bit pHash (hash_size 16), 32 bytes: more detail, to confirm 64-bit matches.
 
-    Copies (re-encoded, resized, brightened) stay within about 12 of 256 bits; different
-    scenes that the 64-bit hash confuses are 54 or more apart.
+    Computed as :func:`perceptual_hashes` does (from a 128x128 box-filtered copy). Copies
+    (re-encoded, resized, brightened) stay within about 12 of 256 bits; different scenes
+    that the 64-bit hash confuses are 54 or more apart.
     """
-    return np.packbits(dct_hash_bits(img, 16)).tobytes()
+    return perceptual_hashes(img.convert("L")).phash256
 
 
-#: Crop variants hashed per photo: 95 % of each side, anchored on a 3x3 grid.
-CROP_FRACTION = 0.95
+# --- rotations and mirror images: the dihedral group ---------------------------------------
+
+#: The 8 ways to turn or mirror a picture, as numpy does them to an array ``a``.
+#: (rot90 is counter-clockwise, as ``np.rot90``; transverse mirrors about the other diagonal.)
+TRANSFORMS: dict[str, Any] = {
+    "identity": lambda a: a,
+    "rot90": lambda a: np.rot90(a, 1),
+    "rot180": lambda a: np.rot90(a, 2),
+    "rot270": lambda a: np.rot90(a, 3),
+    "flip_lr": lambda a: a[..., :, ::-1],
+    "flip_ud": lambda a: a[..., ::-1, :],
+    "transpose": lambda a: np.swapaxes(a, -1, -2),
+    "transverse": lambda a: np.rot90(a, 2).swapaxes(-1, -2),
+}
+#: The transforms other than identity, in the order of the manifest's dihedral columns.
+DIHEDRAL = tuple(name for name in TRANSFORMS if name != "identity")
+_PROBE = np.arange(6).reshape(2, 3)
+
+
+def _which(array: npt.NDArray[Any]) -> str:
+    for name, transform in TRANSFORMS.items():
+        moved = transform(_PROBE)
+        if moved.shape == array.shape and np.array_equal(moved, array):
+            return name
+    raise ValueError("not a dihedral image of the probe")
+
+
+def compose(first: str, then: str) -> str:
+    """The transform that does ``first`` and then ``then``."""
+    return _which(TRANSFORMS[then](TRANSFORMS[first](_PROBE)))
+
+
+def inverse(name: str) -> str:
+    """The transform that undoes ``name``."""
+    return next(t for t in TRANSFORMS if compose(name, t) == "identity")
+
+
+def _dct_signs(n: int) -> npt.NDArray[np.float64]:
+    return np.where(np.arange(n) % 2, -1.0, 1.0)
+
+
+def dihedral_blocks(low: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The low-frequency DCT blocks of the 7 turned or mirrored pictures, from one block.
+
+    Mirroring an axis flips the sign of that axis's odd frequencies, and turning the
+    picture a quarter transposes the block, so no second decode or DCT is needed
+    (stacked in the order of :data:`DIHEDRAL`).
+    """
+    n = low.shape[-1]
+    rows, cols = _dct_signs(n)[:, None], _dct_signs(n)[None, :]
+    flip_lr, flip_ud = low * cols, low * rows
+    rot180 = low * rows * cols
+    blocks = {
+        "rot90": flip_lr.T,  # a quarter turn: transpose, then mirror top to bottom
+        "rot180": rot180,
+        "rot270": flip_ud.T,
+        "flip_lr": flip_lr,
+        "flip_ud": flip_ud,
+        "transpose": low.T,
+        "transverse": rot180.T,
+    }
+    return np.stack([blocks[name] for name in DIHEDRAL])
+
+
+# --- every hash of a photo from one decode ------------------------------------------------
+
+#: Crop variants hashed per photo: 95 % and 90 % of each side, each anchored on a 3x3 grid
+#: (row by row from the top-left): a copy cropped by 2-10 % is close to one of them.
+CROP_FRACTIONS = (0.95, 0.90)
 CROP_ANCHORS = tuple((fx, fy) for fy in (0.0, 0.5, 1.0) for fx in (0.0, 0.5, 1.0))
+_CROP_BASE = 128
+#: Borders: rows or columns this close to the edge colour (grey levels), on this share of
+#: their pixels, are a uniform border (letterbox bars, a screenshot's background).
+_BORDER_TOLERANCE = 12
+_BORDER_SHARE = 0.97
+_MIN_BORDER = 0.03  # trimmed only when borders take at least this share of a side
+
+
+def _lanczos(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    out: npt.NDArray[np.float64] = np.where(np.abs(x) < 3, np.sinc(x) * np.sinc(x / 3), 0.0)
+    return out
+
+
+@cache
+def _resample_matrix(size_in: int, size_out: int) -> npt.NDArray[np.float64]:
+    """Pillow's Lanczos weights for resizing ``size_in`` samples to ``size_out``, as a matrix."""
+    scale = size_in / size_out
+    filterscale = max(scale, 1.0)
+    support = 3.0 * filterscale
+    matrix = np.zeros((size_out, size_in))
+    for out in range(size_out):
+        centre = (out + 0.5) * scale
+        low = max(int(centre - support + 0.5), 0)
+        high = min(int(centre + support + 0.5), size_in)
+        taps = np.arange(low, high)
+        weights = _lanczos(np.asarray((taps - centre + 0.5) / filterscale, dtype=np.float64))
+        matrix[out, low:high] = weights / weights.sum()
+    return matrix
+
+
+@cache
+def _projection(side: int, hash_size: int) -> npt.NDArray[np.float64]:
+    """Lanczos from ``side`` to 4x the hash size, then the low DCT rows: one matrix."""
+    n = hash_size * 4
+    projection: npt.NDArray[np.float64] = _dct_matrix(n)[:hash_size] @ _resample_matrix(side, n)
+    return projection
+
+
+def _base(gray: Image.Image) -> npt.NDArray[np.float64]:
+    """One small copy (128x128, box filter) that the 256-bit and crop hashes come from."""
+    small = gray.resize((_CROP_BASE, _CROP_BASE), Image.Resampling.BOX)
+    return np.asarray(small, dtype=np.float64)
+
+
+@cache
+def _crop_projections(fraction: float, hash_size: int) -> npt.NDArray[np.float64]:
+    """For each anchor offset of a crop of ``fraction`` of the base copy, the projection
+    (resample + DCT rows) padded to the base width: offsets 0, middle, end."""
+    side = round(_CROP_BASE * fraction)
+    projection = _projection(side, hash_size)
+    padded = np.zeros((3, hash_size, _CROP_BASE))
+    for k, anchor in enumerate((0.0, 0.5, 1.0)):
+        offset = round((_CROP_BASE - side) * anchor)
+        padded[k, :, offset : offset + side] = projection
+    return padded
+
+
+def _crop_blocks(base: npt.NDArray[np.float64], fraction: float, hash_size: int) -> npt.NDArray[np.float64]:
+    """Low DCT blocks of the nine crops of ``fraction`` of the base copy (CROP_ANCHORS
+    order: row by row), without cutting them out: each crop is a padded projection."""
+    p = _crop_projections(fraction, hash_size)
+    rows = p @ base  # (3 vertical anchors, hash, 128)
+    blocks: npt.NDArray[np.float64] = np.einsum("yhw,xkw->yxhk", rows, p)
+    return blocks.reshape(9, hash_size, hash_size)
+
+
+def _blocks(pictures: npt.NDArray[np.float64], hash_size: int) -> npt.NDArray[np.float64]:
+    """Low DCT blocks of pictures (stacked), through one projection matrix per axis."""
+    rows = _projection(pictures.shape[-2], hash_size)
+    cols = rows if pictures.shape[-1] == pictures.shape[-2] else _projection(pictures.shape[-1], hash_size)
+    blocks: npt.NDArray[np.float64] = rows @ pictures @ cols.T
+    return blocks
+
+
+def _edge(uniform: npt.NDArray[np.bool_]) -> int:
+    """How many leading entries are True."""
+    return int(np.argmin(uniform)) if not uniform.all() else len(uniform)
+
+
+def content_box(gray: npt.NDArray[np.float64]) -> tuple[int, int, int, int] | None:
+    """(top, bottom, left, right) of the picture inside uniform borders, or None when
+    there are none worth trimming (a screenshot's bars, a letterboxed or padded copy)."""
+    h, w = gray.shape
+    edge_value = np.median(np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]]))
+    near = np.abs(gray - edge_value) <= _BORDER_TOLERANCE
+    rows, cols = near.mean(axis=1) >= _BORDER_SHARE, near.mean(axis=0) >= _BORDER_SHARE
+    top, bottom = _edge(rows), h - _edge(rows[::-1])
+    left, right = _edge(cols), w - _edge(cols[::-1])
+    if bottom - top < 0.3 * h or right - left < 0.3 * w:
+        return None  # mostly uniform: a sky or a blank page, not a picture in a frame
+    trimmed = max(top + h - bottom, 0) / h, max(left + w - right, 0) / w
+    return (top, bottom, left, right) if max(trimmed) >= _MIN_BORDER else None
+
+
+@dataclass(frozen=True)
+class PerceptualHashes:
+    """Every perceptual hash gpskit keeps of one picture."""
+
+    phash: str  # 64 bits, = imagehash.phash
+    phash256: bytes  # 256 bits, confirms a 64-bit match
+    dihedral: list[str]  # 64-bit hashes of the picture turned or mirrored (DIHEDRAL order)
+    dihedral256: list[bytes]
+    crops: list[str]  # 64-bit hashes of the crops (CROP_FRACTIONS x CROP_ANCHORS order)
+    crops256: list[bytes]
+    trimmed: str | None = None  # the picture inside uniform borders, when it has some
+    trimmed256: bytes | None = None
+
+
+def perceptual_hashes(gray: Image.Image) -> PerceptualHashes:
+    """All of a picture's perceptual hashes from one decoded (grey, oriented) image.
+
+    The 64-bit hash uses Pillow's Lanczos resize, so it is imagehash's pHash bit for bit;
+    the 256-bit and crop hashes come from one 128x128 copy through precomputed
+    resample-and-DCT matrices, and the turned and mirrored variants from the same DCT
+    blocks (sign flips and transposes): two resizes and two medians in all.
+    """
+    low8 = _low_frequencies(gray, 8)
+    base = _base(gray)
+    low16 = _blocks(base, 16)
+    # one median per size over every block: whole, its 7 variants, the crops
+    crops8 = [_crop_blocks(base, f, 8) for f in CROP_FRACTIONS]
+    crops16 = [_crop_blocks(base, f, 16) for f in CROP_FRACTIONS]
+    bits8 = _bits(np.concatenate([low8[None], dihedral_blocks(low8), *crops8]))
+    bits16 = _bits(np.concatenate([low16[None], dihedral_blocks(low16), *crops16]))
+    hex64 = [_hex64(b) for b in bits8]
+    packed = [np.packbits(b).tobytes() for b in bits16]
+    turned = slice(1, 1 + len(DIHEDRAL))
+    cut = slice(1 + len(DIHEDRAL), None)
+    hashes = PerceptualHashes(
+        phash=hex64[0],
+        phash256=packed[0],
+        dihedral=hex64[turned],
+        dihedral256=packed[turned],
+        crops=hex64[cut],
+        crops256=packed[cut],
+    )
+    return _with_trimmed(hashes, gray, base)
+
+
+def _with_trimmed(
+    hashes: PerceptualHashes, gray: Image.Image, base: npt.NDArray[np.float64]
+) -> PerceptualHashes:
+    """Add the hashes of the picture inside its uniform borders, when it has some (found
+    on the small copy, cut from the decoded picture)."""
+    box = content_box(base)
+    if box is None:
+        return hashes
+    top, bottom, left, right = box
+    sy, sx = gray.height / _CROP_BASE, gray.width / _CROP_BASE
+    # one base pixel inwards on each side: the box filter blurs the border's edge
+    cut = (
+        math.ceil((left + 1) * sx),
+        math.ceil((top + 1) * sy),
+        math.floor((right - 1) * sx),
+        math.floor((bottom - 1) * sy),
+    )
+    inner = gray.crop(cut)
+    base = _base(inner)
+    return PerceptualHashes(
+        **{
+            **hashes.__dict__,
+            "trimmed": _hex64(_bits(_low_frequencies(inner, 8))),
+            "trimmed256": np.packbits(_bits(_blocks(base, 16))).tobytes(),
+        }
+    )
 
 
 def crop_hashes(img: Image.Image) -> tuple[list[str], list[bytes]]:
-    """pHashes of nine 95 % crops of ``img`` (corners, edge midpoints, centre).
+    """pHashes of the 95 % and 90 % crops of ``img`` (corners, edge midpoints, centre).
 
     pHash alone is not crop-tolerant: a 5 % crop moves a photo up to 26 bits away, as far
     as a view 45° to the side. A cropped copy's full hash is close (within a few bits) to
     one of these crop hashes of the original, so dedup compares each photo's hash with the
-    other photos' crop hashes too. Computed on a 128x128 box-filtered copy: cheap.
-    Returns the 64-bit hashes (hex) and the 256-bit ones that confirm a match.
+    other photos' crop hashes too. Returns the 64-bit hashes (hex) and the 256-bit ones
+    that confirm a match.
     """
-    small = img.convert("L").resize((128, 128), Image.Resampling.BOX)
-    side = round(128 * CROP_FRACTION)
-    short, long = [], []
-    for fx, fy in CROP_ANCHORS:
-        x0, y0 = round((128 - side) * fx), round((128 - side) * fy)
-        crop = small.crop((x0, y0, x0 + side, y0 + side))
-        short.append(phash(crop))
-        long.append(phash256(crop))
-    return short, long
+    hashes = perceptual_hashes(img.convert("L"))
+    return hashes.crops, hashes.crops256
 
 
 def pixel_hash(img: Image.Image) -> str:
-    """SHA-256 of the decoded pixels, their mode and size: equal for metadata-only copies.
+    """BLAKE2b-256 of the decoded pixels, their mode and size: equal for metadata-only
+    copies (BLAKE2b: as collision-resistant as SHA-256 and 2-3x faster without SHA CPU
+    instructions).
 
     Ingest hashes the luma plane of the draft-decoded, oriented image (the decode it
     already does for the perceptual hash): two files get the same value exactly when
     their pixels decode the same, whatever their tags say.
     """
-    digest = hashlib.sha256(f"{img.mode}:{img.width}x{img.height}:".encode())
+    digest = hashlib.blake2b(f"{img.mode}:{img.width}x{img.height}:".encode(), digest_size=32)
     digest.update(img.tobytes())
     return digest.hexdigest()
 
@@ -188,9 +435,15 @@ class ImageColumn:
     ``bytes`` null means "not embedded: read ``path``", as in ``datasets``.
     """
 
-    arrow_type: ClassVar[pa.DataType] = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
     feature: ClassVar[dict[str, str]] = {"_type": "Image"}
     quality: ClassVar[int] = 90
+
+    @staticmethod
+    def arrow_type() -> Any:
+        """The Arrow type: a struct of ``bytes`` (binary) and ``path`` (string)."""
+        import pyarrow as pa  # only the writers need it, not the readers in workers
+
+        return pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 
     @classmethod
     def encode(cls, img: Image.Image, max_side: int) -> bytes:

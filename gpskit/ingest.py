@@ -8,12 +8,8 @@ files (same path, size and mtime are reused), and the manifest is replaced atomi
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import io
 import json
 import os
-import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -21,33 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from PIL import Image, UnidentifiedImageError
 
 from gpskit import arguments, checks
 from gpskit.dataset import Dataset
 from gpskit.errors import InputError, SchemaError, UsageError
-from gpskit.exif import (
-    GpsFlag,
-    Metadata,
-    Problem,
-    displayed_size,
-    orient,
-    read_metadata,
-    salvage_metadata,
-)
 from gpskit.imaging import (
-    HASH_DECODE_SIDE,
     SUPPORTED_FORMATS,
-    crop_hashes,
-    normalise_format,
-    open_image,
-    phash,
-    phash256,
-    pixel_hash,
-    register_heif,
-    sniff_format,
 )
-from gpskit.pool import TIMED_OUT, quiet_stderr, run_isolated
+from gpskit.pool import TIMED_OUT, run_isolated, start_forkserver
+from gpskit.reader import WorkerInit, read_file
 from gpskit.schema import Schema, coerce_row, file_metadata, load_schema, write_table
 from gpskit.shards import ShardWriter, read_shards, remove_shards
 
@@ -190,130 +168,6 @@ def _add(found: dict[tuple[str, str], FileRef], root: Path, path: Path) -> None:
     found[(str(root), rel)] = FileRef(str(root), rel, stat.st_size, stat.st_mtime_ns)
 
 
-# --- reading one file (runs in a worker process) ------------------------------------------
-
-
-def _init_worker(max_pixels: int) -> None:
-    register_heif()
-    warnings.simplefilter("ignore")
-    # Pillow raises DecompressionBombError above twice this; we refuse above max_pixels first.
-    Image.MAX_IMAGE_PIXELS = max_pixels
-
-
-def read_file(path: str, decode: bool, max_pixels: int) -> dict[str, Any]:
-    """Read one file's metadata (and, with ``decode``, its pixels and hashes).
-
-    Never raises for a bad file: the problem goes into ``read_status`` and ``error``.
-    """
-    out: dict[str, Any] = {"read_status": checks.READ_OK, "decoded": False, "has_exif": False}
-    try:
-        if os.path.getsize(path) == 0:
-            out["read_status"] = checks.READ_EMPTY
-            return out
-        source = _source(path, decode, out)
-    except OSError as exc:
-        out.update(read_status=checks.READ_UNREADABLE, error=f"{type(exc).__name__}: {exc}")
-        return out
-    try:
-        img = open_image(source)
-    except Image.DecompressionBombError as exc:
-        out.update(read_status=checks.READ_TOO_MANY_PIXELS, error=str(exc))
-        return out
-    except Exception as exc:  # corrupt headers raise anything from SyntaxError to struct.error
-        return _unopenable(path, out, exc)
-    with img:
-        meta = _read_header(img, source, out)
-        if out.get("width") and out["width"] * out["height"] > max_pixels:
-            out.update(
-                read_status=checks.READ_TOO_MANY_PIXELS,
-                error=f"{out['width']}x{out['height']} pixels > --max-pixels {max_pixels}",
-            )
-            return out
-        if decode and img.format in SUPPORTED_FORMATS:
-            _decode_and_hash(img, meta, out)
-    return out
-
-
-def _source(path: str, decode: bool, out: dict[str, Any]) -> Any:
-    """What to open: the bytes in memory when decoding (hashed once), else the path."""
-    if not decode:
-        return path
-    with open(path, "rb") as fh:
-        data = fh.read()
-    out["sha256"] = hashlib.sha256(data).hexdigest()
-    return io.BytesIO(data)
-
-
-def _read_header(img: Image.Image, source: Any, out: dict[str, Any]) -> Metadata:
-    """Format, metadata and displayed size of an opened image, into ``out``."""
-    out["format"] = normalise_format(img.format)
-    try:
-        meta = read_metadata(img)
-    except Exception as exc:  # an EXIF block too broken for Pillow: keep the pixels
-        meta = Metadata(gps_flags=[GpsFlag(Problem.MALFORMED, "exif")])
-        out["error"] = f"EXIF: {type(exc).__name__}: {exc}"
-    if not meta.has_exif and isinstance(source, io.BytesIO):
-        # a container whose EXIF item the decoder missed (damaged HEIF boxes)
-        meta = salvage_metadata(source.getvalue()) or meta
-    out.update(meta.row_fields())
-    with contextlib.suppress(Exception):  # a size Pillow cannot report stays empty
-        out["width"], out["height"] = displayed_size(img, meta.orientation)
-    return meta
-
-
-def _decode_and_hash(img: Image.Image, meta: Metadata, out: dict[str, Any]) -> None:
-    """Decode (JPEG draft-scaled), then the perceptual, crop and pixel hashes, into ``out``."""
-    try:
-        if img.format in ("JPEG", "MPO"):
-            img.draft("L", (HASH_DECODE_SIDE, HASH_DECODE_SIDE))
-        img.load()
-        stored: Image.Image = img
-        if max(stored.size) > 4 * HASH_DECODE_SIDE:
-            # hash a bounded-size copy so PNG/TIFF/HEIF cost like a draft-decoded JPEG
-            stored = stored.copy()
-            stored.thumbnail((4 * HASH_DECODE_SIDE, 4 * HASH_DECODE_SIDE), Image.Resampling.BILINEAR)
-        stored = stored.convert("L")
-        gray = orient(stored, img.format, meta.orientation)
-        out["phash"] = phash(gray)
-        out["phash256"] = phash256(gray)
-        out["crop_hashes"], out["crop_phash256"] = crop_hashes(gray)
-        out["pixel_hash"] = pixel_hash(gray)
-        out["stored_pixel_hash"] = pixel_hash(stored)
-        out["decoded"] = True
-    except Image.DecompressionBombError as exc:
-        out.update(read_status=checks.READ_TOO_MANY_PIXELS, error=str(exc))
-    except MemoryError as exc:
-        out.update(read_status=checks.READ_DECODE_ERROR, error=f"MemoryError: {exc}")
-    except Exception as exc:
-        out.update(read_status=checks.READ_DECODE_ERROR, error=f"{type(exc).__name__}: {exc}")
-
-
-def _unopenable(path: str, out: dict[str, Any], exc: Exception) -> dict[str, Any]:
-    """No decoder opens the file: a known container is corrupt, anything else is no image.
-
-    The EXIF block of a corrupt image is still read (as ExifTool does), so the manifest
-    shows what the camera wrote even when the pixels are lost.
-    """
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(64 * 1024 * 1024)
-    except OSError:
-        data = b""
-    fmt = sniff_format(data[:64])
-    if fmt is None:
-        out["read_status"] = checks.READ_NOT_IMAGE
-        return out
-    out.update(format=fmt, read_status=checks.READ_DECODE_ERROR)
-    if not isinstance(exc, UnidentifiedImageError):
-        out["error"] = f"{type(exc).__name__}: {exc}"
-    else:
-        out["error"] = f"no decoder could open this {fmt} file"
-    meta = salvage_metadata(data)
-    if meta is not None:
-        out.update(meta.row_fields())
-    return out
-
-
 # --- the run ------------------------------------------------------------------------------
 
 Key = tuple[str, str]
@@ -352,11 +206,12 @@ def _rekey(previous: dict[Key, dict[str, Any]], scopes: list[Scope]) -> dict[Key
 
 
 def _decodable_but_not_decoded(row: dict[str, Any]) -> bool:
-    """A row from a ``--no-decode`` run that a full run must read again."""
+    """A row a full run must read again: from a ``--no-decode`` run, or decoded by an
+    older gpskit that did not keep every hash this one keeps (the dihedral hashes)."""
     return (
         row["read_status"] == checks.READ_OK
         and row["format"] in SUPPORTED_FORMATS
-        and not row["decoded"]
+        and (not row["decoded"] or not row.get("dihedral_hashes"))
     )
 
 
@@ -389,7 +244,7 @@ def _read_files(
         workers=options.workers,
         timeout=options.timeout,
         max_memory=options.max_memory,
-        initializer=_WorkerInit(options.max_pixels, str(log) if log else None),
+        initializer=WorkerInit(options.max_pixels, str(log) if log else None),
     ):
         if outcome.failure is None:
             assert outcome.value is not None
@@ -521,6 +376,8 @@ def _ingest(
     known = {root for root, _ in previous}
     files, scopes = scan_scoped(inputs, exclude=[dataset.root], known_roots=known)
     plan = _plan(files, scopes, _rekey(previous, scopes), options)
+    if plan.to_read:  # workers only when there is work; their start overlaps what follows
+        start_forkserver([read_file.__module__])
     journal = ShardWriter(dataset.journal_dir, _manifest_schema(), rows=options.journal_rows)
     done = len(files) - len(plan.to_read)
     if progress:
@@ -571,18 +428,6 @@ def _scope_notes(plan: _Plan, options: IngestOptions) -> list[str]:
         where = "not found in this run (--prune)" if options.prune else "gone from the folders scanned"
         notes.append(f"dropped {plan.removed} rows of files {where}")
     return notes
-
-
-class _WorkerInit:
-    """Picklable worker initializer: the pixel limit, and where decoder chatter goes."""
-
-    def __init__(self, max_pixels: int, log: str | None) -> None:
-        self.max_pixels, self.log = max_pixels, log
-
-    def __call__(self) -> None:
-        _init_worker(self.max_pixels)
-        if self.log:
-            quiet_stderr(self.log)
 
 
 def summarize(table: pa.Table, dataset: Dataset) -> IngestReport:

@@ -20,13 +20,15 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any, Generic, TypeVar
 
+from gpskit.errors import GpskitError
+
 T = TypeVar("T")
 
 CRASHED = "crashed"
 TIMED_OUT = "timeout"
 
 
-class WorkerStartError(RuntimeError):
+class WorkerStartError(GpskitError):
     """Worker processes die before their first task: a broken environment, not a bad file."""
 
 
@@ -148,8 +150,11 @@ class _Pool:
             process.kill()
             process.join()
             raise WorkerStartError(
-                f"a worker process could not start (exit code {process.exitcode}); "
-                "run from a script or module, not from standard input"
+                f"a worker process could not start (exit code {process.exitcode})",
+                hint=(
+                    "run gpskit from a script or module, not standard input; a script "
+                    'must start the work under `if __name__ == "__main__":`'
+                ),
             ) from None
         return _Slot(process, parent)
 
@@ -223,6 +228,17 @@ class _Pool:
                 slot.process.kill()
                 slot.process.join()
             slot.conn.close()
+
+
+def start_forkserver(preload: Sequence[str]) -> None:
+    """Start the process that workers fork from now, importing ``preload``, so that its
+    start-up overlaps the caller's own work (scanning, reading the old manifest)."""
+    if "forkserver" not in mp.get_all_start_methods():
+        return
+    from multiprocessing import forkserver
+
+    _context(preload)
+    forkserver.ensure_running()
 
 
 def run_isolated(

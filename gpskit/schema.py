@@ -42,7 +42,7 @@ _SIMPLE_TYPES: dict[str, pa.DataType] = {
     "list<string>": pa.list_(pa.string()),
     "list<int64>": pa.list_(pa.int64()),
     "list<binary>": pa.list_(pa.binary()),
-    "image": ImageColumn.arrow_type,
+    "image": ImageColumn.arrow_type(),
 }
 
 

@@ -22,6 +22,8 @@ DEFAULTS: dict[str, Any] = {
     "gps_flags": [],
     "unfit_tags": [],
     "crop_hashes": [],
+    "dihedral_hashes": [],
+    "dihedral_phash256": [],
     "crop_phash256": [],
     "decoded": True,
     "status": "accepted",

@@ -30,7 +30,18 @@ def test_version() -> None:
 def _commands() -> list[str]:
     import typer.main
 
-    return sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    return sorted(typer.main.get_command(app).list_commands(None))  # type: ignore[attr-defined,arg-type]
+
+
+def test_commands_load_lazily() -> None:
+    """`gpskit ingest` imports no pandas and no torch: the other steps load when they run."""
+    code = (
+        "import sys; from gpskit.cli import app; import typer.main; "
+        "typer.main.get_command(app).get_command(None, 'ingest'); "
+        "print(sorted(m for m in ('pandas', 'torch', 'gpskit.coverage') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
 
 
 def test_every_command_is_registered() -> None:

@@ -303,3 +303,64 @@ def test_duplicates_go_stale_when_the_manifest_changes(tmp_path: Path) -> None:
     save_photo(view(panorama(seed=13), 0), photos / "b.jpg", good_exif())
     ingest([photos], dataset, FAST)
     assert not Dataset(dataset).is_current(DUPLICATES)
+
+
+def test_sideways_upside_down_and_mirrored_copies(tmp_path: Path) -> None:
+    """Copies people make that turn the picture: saved without the Orientation tag (shown
+    sideways), turned by hand, mirrored by an editor. Grouped, with the transform, and the
+    photo shown the right way up is kept."""
+    from PIL import ImageOps
+
+    photos = tmp_path / "photos"
+    upright = view(panorama(seed=21), 0, size=(640, 480))
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # how a phone held upright stores it
+    save_photo(stored, photos / "IMG_0001.jpg", good_exif(orientation=6), quality=92)
+    Image.open(photos / "IMG_0001.jpg").save(photos / "sideways.jpg", quality=90)  # tag dropped
+    save_photo(upright.rotate(180), photos / "upside_down.jpg", good_exif(), quality=85)
+    save_photo(ImageOps.mirror(upright), photos / "mirrored.jpg", None, quality=85)
+    for k, heading in enumerate((45, 90)):  # the same spot, other headings: not copies
+        other = view(panorama(seed=21), heading, size=(640, 480))
+        save_photo(other, photos / f"view_{k}.jpg", good_exif(heading=float(heading)))
+    dataset = tmp_path / "ds"
+    ingest([photos], dataset, FAST)
+    dedup(dataset, contact_sheet=False)
+    table = Dataset(dataset).load_duplicates().to_pandas().set_index("path")
+    group = table.loc["IMG_0001.jpg", "group_id"]
+    members = table[table.group_id == group]
+    assert set(members.index) == {"IMG_0001.jpg", "sideways.jpg", "upside_down.jpg", "mirrored.jpg"}
+    assert table.loc["IMG_0001.jpg", "keep"]  # the camera's original, shown upright
+    assert table.loc["sideways.jpg", "transform"] == "rot90"  # copy = np.rot90(original)
+    assert table.loc["upside_down.jpg", "transform"] == "rot180"
+    assert table.loc["mirrored.jpg", "transform"] == "flip_lr"
+    assert (members.drop("IMG_0001.jpg").phash_distance <= 8).all()
+    assert table.loc[["view_0.jpg", "view_1.jpg"], "group_id"].isna().all()
+    without = dedup(dataset, DedupOptions(dihedral=False), contact_sheet=False, dry_run=True)
+    assert without.photos_in_groups["near"] < 4
+
+
+@pytest.mark.slow
+def test_real_copies_made_by_other_tools(shared_samples: Path, tmp_path: Path) -> None:
+    """Real photos, copies made by ImageMagick (when installed) and Pillow the way scripts
+    make them, crops of 2-10 %, screenshots, mirrored and turned copies; views of the same
+    spot 45° apart must stay apart. (The full set: benchmarks/bench_dedup.py --real.)"""
+    from .real_copies import build, score
+
+    evalset = build(shared_samples, tmp_path / "photos", limit=10)
+    ingest([tmp_path / "photos"], tmp_path / "ds", FAST)
+    dedup(tmp_path / "ds", contact_sheet=False)
+    table = score(evalset, Dataset(tmp_path / "ds").load_duplicates().to_pandas())
+    assert table.attrs["recall"] >= 0.95, table
+    assert table.attrs["pair_precision"] >= 0.98, table
+    recall = dict(zip(table.kind, table.recall, strict=True))
+    for kind in ("pillow_resave_no_exif", "mirror", "rot90", "crop_10", "screenshot"):
+        assert recall[kind] >= 0.9, (kind, table)
+    assert int(table.set_index("kind").loc["other_view", "wrongly_grouped"]) == 0
+
+
+def test_a_radius_too_costly_for_the_collection_is_refused() -> None:
+    from gpskit.dedup import check_search_cost
+    from gpskit.errors import UsageError
+
+    check_search_cost(1_000_000, DedupOptions())  # the defaults: fine at a million photos
+    with pytest.raises(UsageError, match="would take about"):
+        check_search_cost(1_000_000, DedupOptions(near_threshold=20))

@@ -40,7 +40,7 @@ def test_self_join_matches_brute_force(radius: int) -> None:
 def test_cross_join_matches_brute_force(radius: int) -> None:
     codes = planted(400, seed=10 + radius)
     queries, index = codes[::2], codes[1::2]
-    a, b, _ = cross_join(queries, index, radius, chunk=97)
+    a, b, _ = cross_join(queries, index, radius)
     assert set(zip(a.tolist(), b.tolist(), strict=False)) == brute_pairs(
         queries, index, radius, same=False
     )
@@ -64,3 +64,38 @@ def test_duplicates_of_one_value_all_paired() -> None:
 
 def test_hex_to_u64() -> None:
     assert hex_to_u64(["ffffffffffffffff", "0000000000000001"]).tolist() == [2**64 - 1, 1]
+
+
+@pytest.mark.parametrize("shape", ["few queries", "many queries"])
+@pytest.mark.parametrize("radius", [2, 8, 13, 20])
+def test_cross_join_exact_whatever_the_sizes(shape: str, radius: int) -> None:
+    """Both strategies (probing the smaller side, filing both sides) and brute force."""
+    codes = planted(600, seed=radius)
+    small, large = codes[:60], codes[60:]
+    queries, index = (small, large) if shape == "few queries" else (large, small)
+    a, b, d = cross_join(queries, index, radius)
+    assert set(zip(a.tolist(), b.tolist(), strict=False)) == brute_pairs(
+        queries, index, radius, same=False
+    )
+    assert (d <= radius).all()
+
+
+def test_clustered_codes_give_each_pair_once() -> None:
+    """Thousands of near-identical views: tight clusters, every pair in a cluster near."""
+    rng = np.random.default_rng(3)
+    centres = rng.integers(0, 2**64 - 1, size=20, dtype=np.uint64)
+    codes = np.repeat(centres, 30)
+    for _ in range(3):
+        codes ^= np.left_shift(np.uint64(1), rng.integers(0, 64, len(codes)).astype(np.uint64))
+    a, b, _ = self_join(codes, 8)
+    pairs = list(zip(a.tolist(), b.tolist(), strict=False))
+    assert len(pairs) == len(set(pairs))
+    assert set(pairs) == brute_pairs(codes, codes, 8, same=True)
+
+
+def test_plan_is_bounded_and_picks_brute_force_where_it_pays() -> None:
+    from gpskit.hashindex import estimate_seconds, plan
+
+    assert plan(1_000_000, 1_000_000, 8).blocks and not plan(100, 100, 8).blocks
+    assert plan(100_000, 100_000, 30).brute_force  # no block split pays off
+    assert estimate_seconds(1_000_000, 1_000_000, 20) > estimate_seconds(1_000_000, 1_000_000, 8)

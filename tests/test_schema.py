@@ -43,6 +43,8 @@ def _table(**overrides: list[object]) -> pa.Table:
         gps_flags=[[]],
         unfit_tags=[[]],
         crop_hashes=[[]],
+        dihedral_hashes=[[]],
+        dihedral_phash256=[[]],
         crop_phash256=[[]],
         decoded=[False],
         status=["accepted"],

@@ -6,6 +6,7 @@ non-zero exit; set ``GPSKIT_DEBUG=1`` for the traceback.
 
 from __future__ import annotations
 
+import importlib
 import os
 from typing import Annotated, Any
 
@@ -16,9 +17,37 @@ from typer.exceptions import TyperException
 from gpskit import __version__
 from gpskit.errors import GpskitError
 
+#: Each command and the CLI module that defines it, in pipeline order. A module is imported
+#: only when one of its commands runs (or help lists them), so ``gpskit ingest`` does not pay
+#: for pandas, torch or the plotting code of other steps.
+COMMANDS = {
+    "ingest": "ingest",
+    "info": "info",
+    "dedup": "dedup",
+    "coverage": "coverage",
+    "regions": "coverage",
+    "split": "split",
+    "train": "train",
+    "eval": "train",
+    "predict": "train",
+    "synth": "synth",
+    "demo": "synth",
+}
+
 
 class _GpskitGroup(TyperGroup):
-    """Maps gpskit's errors to one line and an exit code, for the console script and tests."""
+    """Loads commands lazily, and maps gpskit's errors to one line and an exit code."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, name: str) -> Any:
+        if name not in COMMANDS:
+            return None
+        module = importlib.import_module(f"gpskit.cli.{COMMANDS[name]}")
+        commands = typer.Typer(rich_markup_mode="markdown")
+        module.register(commands)
+        return typer.main.get_group(commands).commands[name]
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -85,16 +114,6 @@ def _root(
     ] = False,
 ) -> None:
     """gpskit: phone photos in, a clean geotagged dataset out."""
-
-
-def _register() -> None:
-    from gpskit.cli import coverage, dedup, info, ingest, split, synth, train
-
-    for module in (ingest, dedup, coverage, split, train, info, synth):
-        module.register(app)
-
-
-_register()
 
 
 def main() -> None:

@@ -41,6 +41,13 @@ def dedup_command(
             "--no-crops", help="Skip the crop comparison (faster, misses cropped copies)."
         ),
     ] = not _D.crop_variants,
+    dihedral: Annotated[
+        bool,
+        typer.Option(
+            "--dihedral/--no-dihedral",
+            help="Also find copies turned a quarter, upside down or mirrored.",
+        ),
+    ] = _D.dihedral,
     burst_radius: Annotated[
         float, typer.Option(help="Bursts: same place within this (m).")
     ] = _D.burst_radius_m,
@@ -77,6 +84,7 @@ def dedup_command(
         near_threshold=near,
         crop_threshold=crop,
         crop_variants=not no_crops,
+        dihedral=dihedral,
         burst_radius_m=burst_radius,
         burst_heading_deg=burst_heading,
         burst_seconds=burst_seconds,
