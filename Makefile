@@ -9,7 +9,7 @@ STAMP := $(VENV)/.gpskit-installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[train,tensorboard,dev]'
 	touch $(STAMP)
 
 setup: $(STAMP)

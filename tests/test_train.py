@@ -18,46 +18,18 @@ from typer.testing import CliRunner
 
 from gpskit.cli import app
 from gpskit.errors import MissingDependencyError
-from gpskit.exifwrite import save_photo
-from gpskit.geo import LocalProjection, label_noise
-from gpskit.ingest import IngestOptions, ingest
-from gpskit.split import SplitOptions, split
+from gpskit.geo import label_noise
 from gpskit.train.metrics import by_sector, summary
 
-from .conftest import good_exif
+from .toy_positions import toy_dataset
 
 torch = pytest.importorskip("torch", reason="gpskit[train] not installed")
-
-CAMPUS = LocalProjection(39.9515, -75.1915)
-
-
-def colour_photo(x: float, y: float, heading: float, rng: np.random.Generator) -> Image.Image:
-    """A photo whose colours change smoothly with where it was taken (learnable)."""
-    base = np.array([128 + 1.6 * x, 128 + 1.6 * y, 60 + 0.3 * heading])
-    pixels = base[None, None, :] + rng.normal(0, 12, size=(240, 320, 3))
-    stripes = (np.arange(320) // (12 + int(abs(x)) % 9) % 2)[None, :, None] * 25
-    return Image.fromarray(np.clip(pixels + stripes, 0, 255).astype(np.uint8), "RGB")
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("train")
-    rng = np.random.default_rng(0)
-    for i in range(8):
-        for j in range(8):
-            x, y = -52.5 + 15 * i, -52.5 + 15 * j
-            for k, heading in enumerate((0.0, 90.0, 180.0, 270.0)):
-                lat, lon = CAMPUS.inverse(x + rng.normal(0, 1), y + rng.normal(0, 1))
-                exif = good_exif(latitude=float(lat), longitude=float(lon), heading=heading)
-                save_photo(
-                    colour_photo(x, y, heading, rng),
-                    root / "photos" / f"s{i}{j}_{k}.jpg",
-                    exif,
-                    quality=85,
-                )
-    dataset = root / "ds"
-    ingest([root / "photos"], dataset, IngestOptions(workers=2))
-    split(dataset, SplitOptions(embed=True, max_side=64, ratios=(0.7, 0.15, 0.15)))
+    dataset = toy_dataset(root)
     run = root / "run"
     result = CliRunner().invoke(
         app,
@@ -294,7 +266,9 @@ def test_weak_data_is_said_before_training(trained: dict, tmp_path: Path) -> Non
     import pyarrow.parquet as pq
 
     table = pq.read_table(trained["dataset"] / "splits" / "val.parquet")
-    pq.write_table(pa.Table.from_pandas(val, schema=table.schema, preserve_index=False), splits / "val.parquet")
+    pq.write_table(
+        pa.Table.from_pandas(val, schema=table.schema, preserve_index=False), splits / "val.parquet"
+    )
     said: list[str] = []
     options = TrainOptions(arch="resnet18", weights="none", epochs=1, image_size=32, workers=0)
     result = train(splits, tmp_path / "run", options, on_warning=said.append)
@@ -379,3 +353,71 @@ def test_missing_torch_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(builtins, "__import__", no_torch)
     with pytest.raises(MissingDependencyError, match=r"gpskit\[train\]"):
         require_torch()
+
+
+def test_eval_shows_each_method_side_by_side(trained: dict) -> None:
+    result = CliRunner().invoke(app, ["eval", str(trained["run"]), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert set(report["methods"]) == {"head", "retrieval", "blend"}
+    choice = json.loads((trained["run"] / "prediction.json").read_text())
+    assert report["method"] == choice["method"] and set(choice["val_mean_m"]) == {
+        "head",
+        "retrieval",
+        "blend",
+    }
+    assert report["metrics"] == report["methods"][report["method"]]
+    text = CliRunner().invoke(app, ["eval", str(trained["run"])], env={"COLUMNS": "80"})
+    assert text.exit_code == 0, text.output
+    for name in ("head", "retrieval", "blend", "training centre", "mean", "median", "RMSE"):
+        assert name in text.output
+    assert "…" not in text.output  # no column collapsed to "mod…"
+    assert max(len(line) for line in text.output.splitlines()) <= 80
+
+
+def test_retrieval_returns_a_training_photos_own_position(trained: dict) -> None:
+    from gpskit.train.evaluate import evaluate
+
+    report = evaluate(trained["run"], "train", draw=False, method="retrieval", knn=1)
+    assert report["methods"]["retrieval"]["max_m"] < 0.01  # its own label, to the millimetre
+    head = evaluate(trained["run"], "test", draw=False, method="head")
+    tta = evaluate(trained["run"], "test", draw=False, method="head", tta=True)
+    assert tta["tta"] and tta["metrics"]["mean_m"] != head["metrics"]["mean_m"]
+    assert tta["metrics"]["mean_m"] < 0.8 * tta["baseline_train_mean"]["mean_m"]
+
+
+def test_predict_by_each_method(trained: dict, tmp_path: Path) -> None:
+    photo = trained["photos"] / "s00_0.jpg"
+    found = {}
+    for args in (["--method", "head"], ["--method", "retrieval", "--knn", "3"], ["--tta"]):
+        result = CliRunner().invoke(
+            app, ["predict", str(photo), "--run", str(trained["run"]), "--format", "json", *args]
+        )
+        assert result.exit_code == 0, result.output
+        found[args[-1]] = json.loads(result.stdout)[0]
+    assert found["head"] != found["3"]
+    assert all(abs(r["latitude"] - 39.9515) < 0.002 for r in found.values())
+    bad = CliRunner().invoke(
+        app, ["predict", str(photo), "--run", str(trained["run"]), "--knn", "0"]
+    )
+    assert bad.exit_code == 2 and "--knn" in bad.output
+
+
+def test_run_folder_loads_without_gpskit_code(trained: dict) -> None:
+    for name in ("best.pt", "last.pt"):
+        state = torch.load(trained["run"] / name, map_location="cpu", weights_only=True)
+        assert state["head"]["head"] in ("regression", "cells", "hybrid")
+    with np.load(trained["run"] / "retrieval.npz", allow_pickle=False) as index:
+        assert index["embeddings"].shape[0] == len(index["paths"]) == len(index["positions"])
+
+
+def test_tensorboard_curves_when_installed(trained: dict) -> None:
+    pytest.importorskip("tensorboard", reason="gpskit[tensorboard] not installed")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(trained["run"] / "tensorboard"))
+    events.Reload()
+    val = events.Scalars("error_m/val_mean")
+    assert [e.step for e in val] == list(range(1, 9))
+    history = pd.read_csv(trained["run"] / "metrics.csv")
+    assert [e.value for e in val] == pytest.approx(history.val_mean_m.tolist(), rel=1e-5)

@@ -30,6 +30,7 @@ COMMANDS = {
     "train": "train",
     "eval": "train",
     "predict": "train",
+    "sweep": "sweep",
     "synth": "synth",
     "demo": "synth",
 }

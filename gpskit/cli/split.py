@@ -158,7 +158,8 @@ def show(report: SplitReport) -> None:
     noise = report.label_noise_m
     if noise.get("photos"):
         console.print(
-            f"label noise floor (fixes around their spot median): median {noise['median_m']} m, p90 {noise['p90_m']} m"
+            f"label noise floor (fixes around their spot median): median {noise['median_m']:.1f} m, "
+            f"p90 {noise['p90_m']:.1f} m"
         )
     excluded = ", ".join(f"{k} {v}" for k, v in report.excluded.items() if v)
     if excluded:

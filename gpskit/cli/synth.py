@@ -99,7 +99,7 @@ def synth_command(
 def demo_command(
     quick: Annotated[
         bool,
-        typer.Option("--quick", help="A smaller campus and shorter training (under 2 minutes)."),
+        typer.Option("--quick", help="A smaller campus and shorter training (under a minute; a smoke test)."),
     ] = False,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Folder for everything the demo makes.")

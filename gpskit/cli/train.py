@@ -17,10 +17,29 @@ from gpskit.errors import UsageError
 from gpskit.split.options import SplitName
 from gpskit.train.data import Target
 from gpskit.train.engine import TrainOptions
+from gpskit.train.heads import Head
 from gpskit.train.loss import Loss
 from gpskit.train.model import Arch, Part
+from gpskit.train.predictor import Method
 
 _D = TrainOptions()
+
+MethodOpt = Annotated[
+    Method | None,
+    typer.Option(
+        help="head (the last layer), retrieval (nearest training photos) or blend "
+        "(default: the run's choice, the best on val).",
+        show_default=False,
+    ),
+]
+KnnOpt = Annotated[
+    int | None,
+    typer.Option(help="Neighbours for retrieval (default: the run's).", show_default=False),
+]
+TtaOpt = Annotated[
+    bool,
+    typer.Option("--tta", help="Average five views of each photo (whole + four 90 % crops)."),
+]
 
 
 class OutputFormat(str, Enum):
@@ -28,6 +47,7 @@ class OutputFormat(str, Enum):
 
     CSV = "csv"
     JSON = "json"
+
 
 TRAIN_EPILOG = """
 Examples:
@@ -37,6 +57,8 @@ Examples:
     gpskit train --arch resnet18 --epochs 10 --image-size 160 --weights none
 
     gpskit train --freeze stem,layer1,layer2 --target spot
+
+    gpskit train --head regression --knn 0         # the study's regressor alone
 
     gpskit train --out gpskit-data/runs/r1 --resume
 
@@ -70,8 +92,22 @@ def train_command(
     dropout: Annotated[
         float, typer.Option(help="Dropout before the final linear layer.")
     ] = _D.dropout,
+    head: Annotated[
+        Head,
+        typer.Option(
+            help="What the last layer predicts: cells (scores over geographic cells), "
+            "hybrid (cells + offsets) or regression (the study's lat/lon)."
+        ),
+    ] = Head(_D.head),
+    knn: Annotated[
+        int,
+        typer.Option(
+            help="Neighbours for retrieval; after training the training photos are embedded "
+            "into RUN_DIR/retrieval.npz (0: no index)."
+        ),
+    ] = _D.knn,
     loss: Annotated[
-        Loss, typer.Option(help="mse+haversine (the study's), mse, or haversine.")
+        Loss, typer.Option(help="Loss of the regression head: mse+haversine (the study's), mse, haversine.")
     ] = Loss(_D.loss),
     alpha: Annotated[float, typer.Option(help="Weight of the haversine term (metres).")] = _D.alpha,
     freeze: Annotated[
@@ -108,13 +144,16 @@ def train_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Train a ResNet to predict where a photo was taken, from the split Parquet files.
-    Writes RUN_DIR/metrics.csv, best.pt (by val mean error), last.pt and options.json.
+    Writes RUN_DIR/metrics.csv, best.pt (by val mean error), last.pt, options.json, the
+    retrieval index and prediction.json (head, retrieval or blend: the best on val).
     """
     splits_dir = splits if splits is not None else dataset_at(None).splits_dir
     options = TrainOptions(
         arch=arch.value,
         weights=weights,
         dropout=dropout,
+        head=head.value,
+        knn=knn,
         loss=loss.value,
         alpha=alpha,
         freeze=tuple(p.strip() for p in freeze.split(",") if p.strip()),
@@ -141,6 +180,18 @@ def train_command(
             f"best val mean error {result.best_val_mean_m:.1f} m at epoch {result.best_epoch}; "
             f"run: {result.run_dir} ({result.device}, {result.world_size} process(es))"
         )
+        _print_choice(result.run_dir)
+
+
+def _print_choice(run_dir: Any) -> None:
+    """What the run will predict with, and why (its validation errors by method)."""
+    from gpskit.train.predictor import load_choice
+
+    choice = load_choice(Path(run_dir))
+    errors = ", ".join(f"{m} {e:.1f} m" for m, e in sorted(choice["val_mean_m"].items()))
+    console.print(
+        f"predicts with: {choice['method']}" + (f" (val mean: {errors})" if errors else "")
+    )
 
 
 def _train_with_progress(
@@ -187,52 +238,70 @@ def eval_command(
             help="Splits folder (default: the one the run trained on).", show_default=False
         ),
     ] = None,
+    method: MethodOpt = None,
+    knn: KnnOpt = None,
+    tta: TtaOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Errors of a trained run on a split: mean, median, p90, max, RMSE, accuracy within
-    5-100 m, by heading, beside the GPS label-noise floor. Writes predictions, eval JSON,
-    error_cdf.png and map.png into the run folder.
+    """Errors of a trained run on a split: mean, median, p90, max, RMSE, share within
+    5-100 m, for the head, retrieval and their blend side by side, beside the training-centre
+    baseline and the GPS label-noise floor. Writes predictions (by the run's method, or
+    --method), eval JSON, error_cdf.png and map.png into the run folder.
     """
     from gpskit.train.evaluate import evaluate, latest_run
 
-    result = evaluate(run or latest_run(), split.value, splits)
+    result = evaluate(
+        run or latest_run(),
+        split.value,
+        splits,
+        method=method.value if method else None,
+        knn=knn,
+        tta=tta,
+    )
     if as_json:
         print_json(result)
         return
-    m, b, noise = result["metrics"], result["baseline_train_mean"], result["label_noise_floor"]
-    table = Table(
-        title=f"{result['arch']} on {split.value} ({m['photos']} photos, target: {result['target']})"
-    )
-    for column in (
-        "",
-        "mean",
-        "median",
-        "p90",
-        "max",
-        "RMSE",
-        "≤5 m",
-        "≤10 m",
-        "≤25 m",
-        "≤50 m",
-        "≤100 m",
-    ):
-        table.add_column(column, justify="right")
-    for name, s in (("model", m), ("predict train centre", b)):
-        table.add_row(
-            name,
-            *(f"{s[k]:.1f}" for k in ("mean_m", "median_m", "p90_m", "max_m", "rmse_m")),
-            *(f"{s['within_m'][t]:.0%}" for t in ("5", "10", "25", "50", "100")),
-        )
-    console.print(table)
+    for table in eval_tables(result):
+        console.print(table)
+    noise = result["label_noise_floor"]
     if noise.get("photos"):
         console.print(
-            f"label-noise floor (GPS fixes around their spot median): median {noise['median_m']:.1f} m, "
-            f"p90 {noise['p90_m']:.1f} m, RMS {noise['rms_m']:.1f} m"
+            f"label-noise floor (GPS fixes around their spot median): median "
+            f"{noise['median_m']:.1f} m, p90 {noise['p90_m']:.1f} m, RMS {noise['rms_m']:.1f} m"
         )
     sectors = ", ".join(f"{k} {v['mean_m']:.0f} m" for k, v in result["by_heading"].items())
     console.print(f"mean error by heading: {sectors}")
     for path in result["written"]:
         console.print(f"wrote {path}")
+
+
+def eval_tables(result: dict[str, Any]) -> list[Table]:
+    """Two tables that fit 80 columns: errors (m) and the share within each distance, one
+    row per method (the run's choice marked) and the training-centre baseline."""
+    m = result["metrics"]
+    title = (
+        f"{result['arch']} ({result['head']} head) on {result['split']}: "
+        f"{m['photos']} photos, target {result['target']}" + (", TTA" if result.get("tta") else "")
+    )
+    rows = {
+        f"{name}{' *' if name == result['method'] else ''}": figures
+        for name, figures in result["methods"].items()
+    }
+    rows["training centre"] = result["baseline_train_mean"]
+    errors = Table(title=title, caption="* the method used for predictions")
+    errors.add_column("error (m)")
+    for column in ("mean", "median", "p90", "max", "RMSE"):
+        errors.add_column(column, justify="right")
+    within = Table(title="photos within")
+    within.add_column("")
+    for limit in ("5", "10", "25", "50", "100"):
+        within.add_column(f"{limit} m", justify="right")
+    for name, s in rows.items():
+        errors.add_row(
+            name, *(f"{s[k]:.1f}" for k in ("mean_m", "median_m", "p90_m", "max_m", "rmse_m"))
+        )
+        within.add_row(name, *(f"{s['within_m'][t]:.0%}" for t in ("5", "10", "25", "50", "100")))
+    return [errors, within]
 
 
 def predict_command(
@@ -249,6 +318,9 @@ def predict_command(
         Path | None,
         typer.Option("--out", "-o", help="Write here instead of stdout.", show_default=False),
     ] = None,
+    method: MethodOpt = None,
+    knn: KnnOpt = None,
+    tta: TtaOpt = False,
 ) -> None:
     """Where was each photo taken? Prints path, latitude, longitude (CSV or JSON)."""
     from gpskit.atomic import write_text
@@ -261,7 +333,9 @@ def predict_command(
             raise UsageError(
                 f"--out {out} is one of the photos to predict", hint="write to another file"
             )
-    frame = predict(run or latest_run(), images)
+    frame = predict(
+        run or latest_run(), images, method=method.value if method else None, knn=knn, tta=tta
+    )
     if output is OutputFormat.CSV:
         text = frame.to_csv(index=False)
     else:

@@ -35,6 +35,9 @@ FACADES = np.array(
     float,
 )
 WINDOWS = [[60, 80, 100], [140, 170, 200], [40, 45, 50], [200, 200, 170]]
+#: Style quarters of the campus, and the share of buildings in another quarter's style.
+QUARTERS = 7
+OUTLIERS = 0.12
 LANDMARK_COLOURS = ([200, 40, 40], [40, 60, 200], [230, 200, 40])
 
 
@@ -128,9 +131,44 @@ def _clear_of_paths(x0: float, y0: float, w: float, d: float, paths: FloatArray)
     return bool(shapely.distance(shapely.box(x0, y0, x0 + w, y0 + d), lines) >= PATH_WIDTH + 2)
 
 
-def place_buildings(metric: Any, paths: FloatArray, rng: np.random.Generator) -> _Buildings:
-    """Random boxes away from the walkways, inside and around the region."""
+@dataclass(frozen=True)
+class _Quarter:
+    """A part of campus built in one style: real campuses are quarters of one era or
+    architect (a brick quad, a glass science block), which is what lets a photo of a few
+    facades say roughly where it was taken."""
+
+    x: float
+    y: float
+    facade: int
+    window: int
+    heights: tuple[float, float, float]  # chance of low, mid, tall
+
+
+def quarters(metric: Any, rng: np.random.Generator) -> list[_Quarter]:
+    """QUARTERS style centres over the region, each with its own facade and window colour."""
     minx, miny, maxx, maxy = metric.bounds
+    facades = rng.permutation(len(FACADES))
+    out = []
+    for i in range(QUARTERS):
+        heights = rng.dirichlet([2.0, 2.0, 0.8])
+        out.append(
+            _Quarter(
+                x=float(rng.uniform(minx, maxx)),
+                y=float(rng.uniform(miny, maxy)),
+                facade=int(facades[i % len(facades)]),
+                window=int(rng.integers(len(WINDOWS))),
+                heights=(float(heights[0]), float(heights[1]), float(heights[2])),
+            )
+        )
+    return out
+
+
+def place_buildings(metric: Any, paths: FloatArray, rng: np.random.Generator) -> _Buildings:
+    """Boxes away from the walkways, inside and around the region, in the style of the
+    quarter they stand in (one in OUTLIERS of another style)."""
+    minx, miny, maxx, maxy = metric.bounds
+    styles = quarters(metric, rng)
+    centres = np.array([[q.x, q.y] for q in styles])
     out = _Buildings()
     outer = metric.buffer(MARGIN)
     tries = 0
@@ -144,16 +182,15 @@ def place_buildings(metric: Any, paths: FloatArray, rng: np.random.Generator) ->
             continue
         if not out.free(box, 3):
             continue
+        quarter = styles[int(np.argmin(np.hypot(*(centres - [x0 + w / 2, y0 + d / 2]).T)))]
+        facade, window = quarter.facade, quarter.window
+        if rng.random() < OUTLIERS:
+            facade, window = int(rng.integers(len(FACADES))), int(rng.integers(len(WINDOWS)))
         out.boxes.append((x0, y0, x0 + w, y0 + d))
-        out.heights.append(
-            rng.choice(
-                [rng.uniform(6, 14), rng.uniform(14, 30), rng.uniform(30, 45)], p=[0.45, 0.4, 0.15]
-            )
-        )
-        out.colours.append(
-            FACADES[rng.integers(len(FACADES))] * rng.uniform(0.85, 1.15) + rng.normal(0, 8, 3)
-        )
-        out.windows.append(rng.choice(WINDOWS) + rng.normal(0, 8, 3))
+        low, mid, tall = rng.uniform(6, 14), rng.uniform(14, 30), rng.uniform(30, 45)
+        out.heights.append(rng.choice([low, mid, tall], p=quarter.heights))
+        out.colours.append(FACADES[facade] * rng.uniform(0.9, 1.1) + rng.normal(0, 6, 3))
+        out.windows.append(np.asarray(WINDOWS[window], float) + rng.normal(0, 8, 3))
         out.patterns.append(
             [rng.uniform(2.5, 5.0), rng.uniform(3.2, 4.2), float(rng.random() < 0.5)]
         )

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from gpskit import __version__, arguments
 from gpskit.atomic import atomic_path, write_text
@@ -33,9 +34,18 @@ from gpskit.train.data import (
     target_columns,
     transforms,
 )
-from gpskit.train.loss import LOSSES, GeoLoss, Loss, TargetScaler
+from gpskit.train.heads import HEADS, Head, PositionHead, make_cells, output_size
+from gpskit.train.loss import LOSSES, Loss, TargetScaler
 from gpskit.train.metrics import errors_m, summary
 from gpskit.train.model import Arch, build_model, freeze
+from gpskit.train.predictor import (
+    PREDICTION_FILE,
+    Method,
+    build_index,
+    head_positions,
+    save_choice,
+    variants,
+)
 
 CHECKPOINT_VERSION = 1
 METRICS_FIELDS = (
@@ -71,8 +81,13 @@ class TrainOptions:
     workers: int = 2
     hflip: bool = False
     amp: bool = True
+    head: str = Head.CELLS.value  # measured best on the demo campus (see bench_train.py)
+    knn: int = 8  # neighbours for retrieval (0: no retrieval index)
 
     def validate(self) -> None:
+        if self.head not in HEADS:
+            raise UsageError(f"--head must be one of {', '.join(HEADS)}, got {self.head!r}")
+        arguments.number("--knn", self.knn, minimum=0, maximum=1000, integer=True)
         if self.loss not in LOSSES:
             raise UsageError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         arguments.number("--epochs", self.epochs, minimum=1, integer=True)
@@ -212,27 +227,6 @@ def _init_loader_worker(worker_id: int) -> None:
     random.seed(seed)
 
 
-def predict_batches(model: Any, loader: Any, device: Any, amp_dtype: Any) -> Any:
-    """Standardised predictions for every item of ``loader``, in dataset order."""
-    torch, _ = require_torch()
-    model.eval()
-    outputs: list[Any] = []
-    indices: list[Any] = []
-    with torch.no_grad():
-        for images, _, index in loader:
-            images = images.to(device, non_blocking=True)
-            if device.type == "cuda":
-                images = images.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                out = model(images)
-            outputs.append(out.float().cpu())
-            indices.append(index)
-    if not outputs:
-        return torch.empty((0, 2))
-    order = torch.cat(indices).argsort()
-    return torch.cat(outputs)[order]
-
-
 @dataclass
 class Session:
     """Everything one training run holds: data, model, optimisation, where it runs."""
@@ -255,8 +249,10 @@ class Session:
     parameters: list[Any]
     optimizer: Any
     schedule: Any
-    criterion: GeoLoss
+    position_head: PositionHead
+    train_frame: Any = None
     start_epoch: int = 1
+    board: Any = None  # TensorBoard writer (False: tensorboard is not installed)
     best: float = float("inf")
     best_epoch: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -287,10 +283,13 @@ def _resumed_options(state: dict[str, Any], options: TrainOptions) -> TrainOptio
     return TrainOptions(**{**saved, "device": options.device, "workers": options.workers})
 
 
-def _model_on(device: Any, options: TrainOptions, pretrained: bool) -> tuple[Any, Any, Any]:
+def _model_on(
+    device: Any, options: TrainOptions, pretrained: bool, outputs: int
+) -> tuple[Any, Any, Any]:
     """The model on its device, the AMP dtype (None: full precision) and the grad scaler."""
     torch, _ = require_torch()
-    model = build_model(options.arch, options.weights if pretrained else "none", options.dropout)
+    weights = options.weights if pretrained else "none"
+    model = build_model(options.arch, weights, options.dropout, outputs)
     freeze(model, list(options.freeze))
     model.to(device)
     if device.type == "cuda":
@@ -303,7 +302,12 @@ def _model_on(device: Any, options: TrainOptions, pretrained: bool) -> tuple[Any
 
 
 def _loaders(
-    train_frame: Any, val_frame: Any, scaler: TargetScaler, options: TrainOptions, rank: int, world: int
+    train_frame: Any,
+    val_frame: Any,
+    scaler: TargetScaler,
+    options: TrainOptions,
+    rank: int,
+    world: int,
 ) -> tuple[Any, Any, Any]:
     """Training loader (its order from :class:`EpochSampler`, this process's share under
     torchrun) and validation loader."""
@@ -334,17 +338,22 @@ def setup(
     if not len(train_frame):
         raise InputError(f"{splits_dir}/train.parquet has no rows")
     state = None
+    cells: npt.NDArray[np.float64] | None
     if resume:
         if run_dir is None:
             raise UsageError("--resume needs --out RUN_DIR (the run to continue)")
         state = load_checkpoint(run_dir / "last.pt")
         scaler = TargetScaler.from_dict(state["normalisation"])
         options = _resumed_options(state, options)
+        cells = np.asarray(state.get("head", {}).get("cells", []), dtype=np.float64)
     else:
         lat_col, lon_col = target_columns(options.target)
         scaler = TargetScaler.fit(train_frame[lat_col], train_frame[lon_col])
+        cells = _cells_for(options, scaler, train_frame)
+    head = PositionHead(options.head, scaler, cells, options.loss, options.alpha)
     run_dir = run_dir or default_run_dir(splits_dir, options.arch)
-    model, amp_dtype, grad_scaler = _model_on(device, options, pretrained=state is None)
+    outputs = output_size(options.head, head.cells)
+    model, amp_dtype, grad_scaler = _model_on(device, options, state is None, outputs)
     net = model
     if world > 1:
         device_ids = [device.index] if device.type == "cuda" else None
@@ -359,9 +368,20 @@ def setup(
     session = Session(
         options, splits_dir, run_dir, device, rank, world, scaler, model, net, amp_dtype,
         grad_scaler, train_loader, sampler, val_loader, val_frame, parameters, optimizer,
-        schedule, GeoLoss(scaler, options.loss, options.alpha),
+        schedule, head, train_frame,
     )  # fmt: skip
     return session, state
+
+
+def _cells_for(
+    options: TrainOptions, scaler: TargetScaler, frame: Any
+) -> npt.NDArray[np.float64] | None:
+    """Cell centres for a cell head, from the training positions (None for regression)."""
+    if options.head == Head.REGRESSION.value:
+        return None
+    lat_col, lon_col = target_columns(options.target)
+    u, v = scaler.encode(frame[lat_col].to_numpy(float), frame[lon_col].to_numpy(float))
+    return make_cells(np.column_stack([u, v]), frame.spot_id.to_numpy(), options.seed)
 
 
 def restore(session: Session, state: dict[str, Any]) -> None:
@@ -406,7 +426,7 @@ def train_one_epoch(
             images = images.contiguous(memory_format=torch.channels_last)
         with torch.autocast(s.device.type, dtype=s.amp_dtype, enabled=s.amp_dtype is not None):
             outputs = s.net(images)
-        loss = s.criterion(outputs.float(), targets)
+        loss = s.position_head.loss(outputs.float(), targets)
         s.optimizer.zero_grad(set_to_none=True)
         s.grad_scaler.scale(loss).backward()
         if s.options.clip_grad > 0:
@@ -425,12 +445,12 @@ def train_one_epoch(
 def validate(session: Session) -> tuple[float, float]:
     """Mean and median error (m) on the validation split (NaN when it is empty)."""
     s = session
-    predictions = predict_batches(s.model, s.val_loader, s.device, s.amp_dtype)
+    predictions = head_positions(
+        s.model, s.val_loader, s.device, s.position_head, amp_dtype=s.amp_dtype
+    )
     if not len(predictions):
         return float("nan"), float("nan")
-    plat, plon = s.scaler.decode(
-        predictions[:, 0].double().numpy(), predictions[:, 1].double().numpy()
-    )
+    plat, plon = s.scaler.decode(predictions[:, 0], predictions[:, 1])
     lat_col, lon_col = target_columns(s.options.target)
     errors = errors_m(
         s.val_frame[lat_col].to_numpy(float), s.val_frame[lon_col].to_numpy(float), plat, plon
@@ -462,6 +482,7 @@ def checkpoint(session: Session, epoch: int) -> dict[str, Any]:
             k: list(v) if isinstance(v, tuple) else v for k, v in asdict(s.options).items()
         },
         "normalisation": s.scaler.to_dict(),
+        "head": s.position_head.state(),
         "splits_dir": str(s.splits_dir.resolve()),
         "model": s.model.state_dict(),
         "optimizer": s.optimizer.state_dict(),
@@ -478,7 +499,34 @@ def checkpoint(session: Session, epoch: int) -> dict[str, Any]:
     }
 
 
-def end_epoch(session: Session, epoch: int, loss_sum: float, seen: int, started: float) -> EpochStats:
+def log_board(session: Session, stats: EpochStats) -> None:
+    """The epoch's figures as TensorBoard scalars in RUN_DIR/tensorboard/, when the optional
+    ``tensorboard`` package is installed (``pip install 'gpskit[tensorboard]'``)."""
+    if session.board is None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            session.board = False
+            return
+        session.board = SummaryWriter(log_dir=str(session.run_dir / "tensorboard"))
+    if session.board is False:
+        return
+    scalars = {
+        "loss/train": stats.train_loss,
+        "error_m/val_mean": stats.val_mean_m,
+        "error_m/val_median": stats.val_median_m,
+        "optim/lr": stats.lr,
+        "speed/images_per_s": stats.images_per_s,
+    }
+    for tag, value in scalars.items():
+        if np.isfinite(value):
+            session.board.add_scalar(tag, value, stats.epoch)
+    session.board.flush()
+
+
+def end_epoch(
+    session: Session, epoch: int, loss_sum: float, seen: int, started: float
+) -> EpochStats:
     """Validate, record the epoch, and write metrics.csv, last.pt and (if best) best.pt."""
     s = session
     train_seconds = time.perf_counter() - started
@@ -493,6 +541,7 @@ def end_epoch(session: Session, epoch: int, loss_sum: float, seen: int, started:
         seconds=time.perf_counter() - started,
     )
     s.history.append(asdict(stats))
+    log_board(s, stats)
     if np.isfinite(val_mean) and val_mean < s.best:
         s.best, s.best_epoch = val_mean, epoch
     elif not len(s.val_frame):  # nothing to validate on: the latest epoch is the best known
@@ -536,6 +585,11 @@ def train(
                 on_epoch(stats)
         if session.distributed:
             torch.distributed.barrier()
+    finished = (session.run_dir / PREDICTION_FILE).exists()
+    if session.main_process and (session.start_epoch <= session.options.epochs or not finished):
+        finish(session)  # also when a run was stopped between its last epoch and this
+    if session.board:
+        session.board.close()
     if session.distributed:
         torch.distributed.destroy_process_group()
     best = session.best if np.isfinite(session.best) else float("nan")
@@ -549,6 +603,35 @@ def train(
         session.world,
         session.warnings,
     )
+
+
+def finish(session: Session) -> None:
+    """With the best weights: embed the training photos (the retrieval index) and pick the
+    run's default method (head, retrieval or blend) by its error on the validation split."""
+    s = session
+    state = load_checkpoint(s.run_dir / "best.pt")
+    s.model.load_state_dict(state["model"])
+    if not s.options.knn:
+        save_choice(s.run_dir, Method.HEAD.value, 0, {})
+        return
+    size = s.options.image_size
+    frame = s.train_frame
+    plain = SplitDataset(frame, s.scaler, s.options.target, transforms(size, False), size)
+    loader = _loader(plain, s.options.batch_size, s.options.workers)
+    paths = (frame.root + "/" + frame.path).to_numpy(str)
+    index = build_index(s.model, loader, s.device, plain.targets.double().numpy(), paths)
+    index.save(s.run_dir)
+    if not len(s.val_frame):
+        save_choice(s.run_dir, Method.RETRIEVAL.value, s.options.knn, {})
+        return
+    found = variants(s.model, s.val_loader, s.device, s.position_head, index, s.options.knn)
+    lat_col, lon_col = target_columns(s.options.target)
+    truth = s.val_frame[lat_col].to_numpy(float), s.val_frame[lon_col].to_numpy(float)
+    errors = {
+        method: float(errors_m(*truth, *s.scaler.decode(p[:, 0], p[:, 1])).mean())
+        for method, p in found.items()
+    }
+    save_choice(s.run_dir, min(errors, key=lambda m: errors[m]), s.options.knn, errors)
 
 
 def data_warnings(session: Session) -> list[str]:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from gpskit import arguments
 from gpskit.atomic import write_text
 from gpskit.dataset import Dataset
 from gpskit.errors import InputError, MissingStepError
@@ -19,10 +20,13 @@ from gpskit.imaging import decode_oriented
 from gpskit.schema import load_schema, write_table
 from gpskit.train import require_torch
 from gpskit.train.data import SplitDataset, read_split, target_columns, transforms
-from gpskit.train.engine import _loader, load_checkpoint, pick_device, predict_batches
+from gpskit.train.engine import _loader, load_checkpoint, pick_device
+from gpskit.train.heads import Head, PositionHead, output_size
 from gpskit.train.loss import TargetScaler
 from gpskit.train.metrics import by_sector, errors_m, summary
 from gpskit.train.model import build_model
+from gpskit.train.predictor import Method, load_choice, variants
+from gpskit.train.retrieval import RetrievalIndex
 
 
 @dataclass
@@ -31,6 +35,9 @@ class LoadedRun:
     checkpoint: dict[str, Any]
     model: Any
     scaler: TargetScaler
+    head: PositionHead
+    index: RetrievalIndex | None
+    choice: dict[str, Any]
     device: Any
 
     @property
@@ -53,7 +60,8 @@ def latest_run(dataset_dir: Path | None = None) -> Path:
 
 
 def load_run(run_dir: Path, device: str = "auto") -> LoadedRun:
-    """The best checkpoint of a run (last.pt if there is no best.pt), ready to predict."""
+    """The best checkpoint of a run (last.pt if there is no best.pt), its head, retrieval
+    index and default method: everything predict needs, from the run folder alone."""
     path = run_dir / "best.pt" if (run_dir / "best.pt").exists() else run_dir / "last.pt"
     if not path.exists():
         raise MissingStepError(
@@ -61,29 +69,56 @@ def load_run(run_dir: Path, device: str = "auto") -> LoadedRun:
         )
     checkpoint = load_checkpoint(path)
     options = checkpoint["options"]
-    model = build_model(checkpoint["arch"], "none", float(options["dropout"]))
+    scaler = TargetScaler.from_dict(checkpoint["normalisation"])
+    spec = checkpoint.get("head", {"head": Head.REGRESSION.value, "cells": []})
+    cells = np.asarray(spec["cells"], dtype=np.float64).reshape(-1, 2)
+    head = PositionHead(spec["head"], scaler, cells if len(cells) else None)
+    outputs = output_size(spec["head"], head.cells)
+    model = build_model(checkpoint["arch"], "none", float(options["dropout"]), outputs)
     model.load_state_dict(checkpoint["model"])
     target = pick_device(device)
     model.to(target).eval()
-    return LoadedRun(
-        run_dir, checkpoint, model, TargetScaler.from_dict(checkpoint["normalisation"]), target
-    )
+    index = RetrievalIndex.load(run_dir)
+    return LoadedRun(run_dir, checkpoint, model, scaler, head, index, load_choice(run_dir), target)
 
 
-def predict_split(run: LoadedRun, frame: pd.DataFrame) -> tuple[Any, Any]:
-    """Predicted latitude and longitude of every row of a split frame."""
+def _method(run: LoadedRun, method: str | None, knn: int | None) -> tuple[str, int]:
+    """The method and knn asked for, else the run's own choice."""
+    if knn is None:
+        knn = int(run.choice.get("knn") or run.options.get("knn") or 0)
+    else:
+        arguments.number("--knn", knn, minimum=1, maximum=1000, integer=True)
+    method = method or str(run.choice.get("method", Method.HEAD.value))
+    if method != Method.HEAD.value and (run.index is None or knn < 1):
+        raise InputError(
+            f"{run.run_dir}: no retrieval index for --method {method}",
+            hint="train with --knn 8 (the default), or use --method head",
+        )
+    return method, knn
+
+
+def split_variants(
+    run: LoadedRun, frame: pd.DataFrame, knn: int, tta: bool = False
+) -> dict[str, Any]:
+    """Predicted (latitude, longitude) of every row of a split frame, by each method."""
     options = run.options
     image_size = int(options["image_size"])
     dataset = SplitDataset(
         frame, run.scaler, options["target"], transforms(image_size, False), image_size
     )
     loader = _loader(dataset, int(options["batch_size"]), int(options.get("workers", 0)))
-    predictions = predict_batches(run.model, loader, run.device, None).double().numpy()
-    return run.scaler.decode(predictions[:, 0], predictions[:, 1])
+    found = variants(run.model, loader, run.device, run.head, run.index, knn, tta)
+    return {m: run.scaler.decode(p[:, 0], p[:, 1]) for m, p in found.items()}
 
 
 def _figures(
-    run: LoadedRun, split: str, frame: pd.DataFrame, train: pd.DataFrame, errors: Any, baseline: Any
+    run: LoadedRun,
+    split: str,
+    frame: pd.DataFrame,
+    train: pd.DataFrame,
+    errors: dict[str, Any],
+    method: str,
+    baseline: Any,
 ) -> dict[str, Any]:
     both = pd.concat([train, frame])
     return {
@@ -91,9 +126,12 @@ def _figures(
         "split": split,
         "target": run.options["target"],
         "arch": run.checkpoint["arch"],
+        "head": run.head.head,
+        "method": method,
         "epoch": int(run.checkpoint["epoch"]),
-        "metrics": summary(errors),
-        "by_heading": by_sector(errors, frame.heading_sector.to_numpy()),
+        "metrics": summary(errors[method]),
+        "methods": {name: summary(e) for name, e in errors.items()},
+        "by_heading": by_sector(errors[method], frame.heading_sector.to_numpy()),
         "label_noise_floor": label_noise(
             both.latitude, both.longitude, both.spot_latitude, both.spot_longitude, both.spot_id
         ),
@@ -105,7 +143,7 @@ def _draw(
     run: LoadedRun,
     split: str,
     frame: pd.DataFrame,
-    table: pd.DataFrame,
+    found: dict[str, Any],
     curves: dict[str, Any],
     splits_dir: Path,
 ) -> list[str]:
@@ -124,31 +162,50 @@ def _draw(
         cdf,
         title=f"{run.checkpoint['arch']} on {split}: error CDF",
     )
+    lat_col, lon_col = target_columns(run.options["target"])
+    centre_lat, centre_lon = run.scaler.decode(np.zeros(1), np.zeros(1))
     prediction_map(
-        table, where, region=_region_of(splits_dir), title=f"{split}: true (green) vs predicted (red)"
+        (frame[lat_col].to_numpy(float), frame[lon_col].to_numpy(float)),
+        {m: found[m] for m in (Method.HEAD.value, Method.RETRIEVAL.value) if m in found},
+        where,
+        region=_region_of(splits_dir),
+        centre=(float(centre_lat[0]), float(centre_lon[0])),
+        title=f"{split}: true (green) vs predicted (red); blue x: training centre",
     )
     return [str(cdf), str(where)]
 
 
 def evaluate(
-    run_dir: Path, split: str = "test", splits_dir: Path | None = None, *, draw: bool = True
+    run_dir: Path,
+    split: str = "test",
+    splits_dir: Path | None = None,
+    *,
+    draw: bool = True,
+    method: str | None = None,
+    knn: int | None = None,
+    tta: bool = False,
 ) -> dict[str, Any]:
-    """Errors of a run on a split; writes predictions, eval JSON and plots into the run."""
+    """Errors of a run on a split, by every method beside the chosen one (``method``:
+    head, retrieval or blend; default: the run's choice); writes predictions, eval JSON
+    and plots into the run."""
     run = load_run(run_dir)
+    method, knn = _method(run, method, knn)
     splits_dir = splits_dir or Path(run.checkpoint["splits_dir"])
     frame = read_split(splits_dir, split)
     if not len(frame):
         raise InputError(f"{splits_dir}/{split}.parquet has no rows to evaluate")
-    pred_lat, pred_lon = predict_split(run, frame)
+    found = split_variants(run, frame, knn, tta)
     lat_col, lon_col = target_columns(run.options["target"])
     true_lat, true_lon = frame[lat_col].to_numpy(float), frame[lon_col].to_numpy(float)
-    errors = errors_m(true_lat, true_lon, pred_lat, pred_lon)
+    errors = {m: errors_m(true_lat, true_lon, *found[m]) for m in found}
+    pred_lat, pred_lon = found[method]
     train = read_split(splits_dir, "train")
     centre_lat, centre_lon = run.scaler.decode(np.zeros(1), np.zeros(1))
     baseline = errors_m(
         true_lat, true_lon, np.full(len(frame), centre_lat[0]), np.full(len(frame), centre_lon[0])
     )
-    result = _figures(run, split, frame, train, errors, baseline)
+    result = _figures(run, split, frame, train, errors, method, baseline)
+    result["tta"], result["knn"] = tta, knn
     table = pd.DataFrame(
         {
             "root": frame.root,
@@ -158,7 +215,7 @@ def evaluate(
             "true_longitude": true_lon,
             "pred_latitude": np.asarray(pred_lat, float),
             "pred_longitude": np.asarray(pred_lon, float),
-            "error_m": errors,
+            "error_m": errors[method],
             "spot_id": frame.spot_id.to_numpy(np.int64),
             "heading_sector": frame.heading_sector.to_numpy(),
         }
@@ -169,8 +226,11 @@ def evaluate(
     )
     written = [str(target)]
     if draw:
-        curves = {"model": errors, "predict the training centre": baseline}
-        written += _draw(run, split, frame, table, curves, splits_dir)
+        curves = {
+            **{f"model: {m}": e for m, e in errors.items()},
+            "predict the training centre": baseline,
+        }
+        written += _draw(run, split, frame, found, curves, splits_dir)
     result["written"] = [*written, str(run_dir / f"eval-{split}.json")]
     write_text(
         run_dir / f"eval-{split}.json", json.dumps(result, indent=2, sort_keys=True, default=str)
@@ -190,31 +250,26 @@ def _region_of(splits_dir: Path) -> Any:
         return None
 
 
-def predict(run_dir: Path, inputs: list[Path]) -> pd.DataFrame:
-    """Latitude/longitude for each photo (files and folders, any format ingest reads)."""
+def predict(
+    run_dir: Path,
+    inputs: list[Path],
+    *,
+    method: str | None = None,
+    knn: int | None = None,
+    tta: bool = False,
+) -> pd.DataFrame:
+    """Latitude/longitude for each photo (files and folders, any format ingest reads), by
+    the run's own method unless told otherwise; needs only the run folder."""
     from gpskit.ingest import scan
 
-    torch, _ = require_torch()
     run = load_run(run_dir)
+    method, knn = _method(run, method, knn)
     image_size = int(run.options["image_size"])
     transform = transforms(image_size, False)
-    files = scan(inputs)
     rows: list[dict[str, Any]] = []
-    batch: list[Any] = []
-    batch_rows: list[dict[str, Any]] = []
-
-    def flush() -> None:
-        if not batch:
-            return
-        with torch.no_grad():
-            out = run.model(torch.stack(batch).to(run.device)).float().cpu().double().numpy()
-        lat, lon = run.scaler.decode(out[:, 0], out[:, 1])
-        for row, a, b in zip(batch_rows, np.atleast_1d(lat), np.atleast_1d(lon), strict=True):
-            row.update(latitude=float(a), longitude=float(b))
-        batch.clear()
-        batch_rows.clear()
-
-    for ref in files:
+    images: list[Any] = []
+    placed: list[dict[str, Any]] = []
+    for ref in scan(inputs):
         row: dict[str, Any] = {
             "path": ref.absolute,
             "latitude": None,
@@ -223,13 +278,25 @@ def predict(run_dir: Path, inputs: list[Path]) -> pd.DataFrame:
         }
         rows.append(row)
         try:
-            image = decode_oriented(ref.absolute, min_side=image_size)
+            images.append(transform(decode_oriented(ref.absolute, min_side=image_size)))
         except Exception as exc:  # not an image, truncated: say so and go on
             row["error"] = f"{type(exc).__name__}: {exc}"
             continue
-        batch.append(transform(image))
-        batch_rows.append(row)
-        if len(batch) >= 32:
-            flush()
-    flush()
+        placed.append(row)
+    if placed:
+        loader = _tensor_loader(images, int(run.options["batch_size"]))
+        found = variants(run.model, loader, run.device, run.head, run.index, knn, tta)
+        lat, lon = run.scaler.decode(found[method][:, 0], found[method][:, 1])
+        for row, a, b in zip(placed, np.atleast_1d(lat), np.atleast_1d(lon), strict=True):
+            row.update(latitude=float(a), longitude=float(b))
     return pd.DataFrame(rows, columns=["path", "latitude", "longitude", "error"])
+
+
+def _tensor_loader(images: list[Any], batch_size: int) -> list[tuple[Any, Any, Any]]:
+    """(images, unused targets, indices) batches, as the split loaders yield them."""
+    torch, _ = require_torch()
+    batches = []
+    for lo in range(0, len(images), batch_size):
+        part = torch.stack(images[lo : lo + batch_size])
+        batches.append((part, torch.zeros(len(part), 2), torch.arange(lo, lo + len(part))))
+    return batches

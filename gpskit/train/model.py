@@ -38,8 +38,11 @@ class WeightsUnavailableError(InputError):
     """ImageNet weights could not be fetched (offline)."""
 
 
-def build_model(arch: str, weights: str = "imagenet", dropout: float = 0.5) -> Any:
-    """A ResNet whose final layer is Dropout(p) + Linear(features, 2)."""
+def build_model(
+    arch: str, weights: str = "imagenet", dropout: float = 0.5, outputs: int = 2
+) -> Any:
+    """A ResNet whose final layer is Dropout(p) + Linear(features, ``outputs``) (2: the
+    study's east/north regression; see :mod:`gpskit.train.heads` for the others)."""
     torch, torchvision = require_torch()
     if arch not in ARCHS:
         raise UsageError(f"--arch must be one of {', '.join(ARCHS)}, got {arch!r}")
@@ -76,8 +79,16 @@ def build_model(arch: str, weights: str = "imagenet", dropout: float = 0.5) -> A
                     f"--weights {path}: does not fit {arch} (missing {len(missing)}, unexpected {len(unexpected)})"
                 )
     features = model.fc.in_features
-    model.fc = torch.nn.Sequential(torch.nn.Dropout(dropout), torch.nn.Linear(features, 2))
+    model.fc = torch.nn.Sequential(torch.nn.Dropout(dropout), torch.nn.Linear(features, outputs))
     return model
+
+
+def features(model: Any, images: Any) -> Any:
+    """The backbone's pooled features (the last layer's input): what retrieval compares."""
+    torch, _ = require_torch()
+    x = model.maxpool(model.relu(model.bn1(model.conv1(images))))
+    x = model.layer4(model.layer3(model.layer2(model.layer1(x))))
+    return torch.flatten(model.avgpool(x), 1)
 
 
 def freeze(model: Any, parts: list[str]) -> None:

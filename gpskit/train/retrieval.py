@@ -1,0 +1,118 @@
+"""Retrieval: where were the most similar training photos taken? (im2gps, Vo et al. 2017)
+
+After training, every training photo is embedded once with the trained backbone (its
+pooled features, L2-normalised) and stored in the run (``retrieval.npz``: embeddings as
+float16, their standardised positions, their paths). A new photo's position is the
+similarity-weighted mean of its ``k`` nearest training photos' positions: at the scale of
+a campus, where a test spot sits metres from training spots, that beats regressing
+coordinates. An exact match (a training photo itself) returns its own position.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from gpskit.atomic import atomic_path
+from gpskit.errors import InputError
+from gpskit.train import require_torch
+from gpskit.train.model import features
+
+INDEX_FILE = "retrieval.npz"
+#: Softmax temperature of the cosine similarities that weight the neighbours.
+TEMPERATURE = 0.05
+#: Cosine similarity within this of 1 is the same photo (float16 storage costs ~1e-7).
+EXACT = 1e-5
+#: Queries compared at once (bounds memory: chunk x index size floats).
+QUERY_CHUNK = 1024
+
+
+def embed(model: Any, loader: Any, device: Any, views: Any = None) -> npt.NDArray[np.float32]:
+    """L2-normalised backbone features of every item of ``loader``, in dataset order
+    (``views``: a function giving test-time augmented batches to average over)."""
+    torch, _ = require_torch()
+    model.eval()
+    out, order = [], []
+    with torch.no_grad():
+        for images, _, index in loader:
+            batches = views(images) if views is not None else [images]
+            vectors = sum(
+                torch.nn.functional.normalize(features(model, b.to(device)).float(), dim=1)
+                for b in batches
+            )
+            out.append(torch.nn.functional.normalize(vectors, dim=1).cpu())
+            order.append(index)
+    if not out:
+        return np.zeros((0, 0), np.float32)
+    stacked = torch.cat(out)[torch.cat(order).argsort()]
+    result: npt.NDArray[np.float32] = stacked.numpy().astype(np.float32)
+    return result
+
+
+@dataclass
+class RetrievalIndex:
+    """Training photos' embeddings and standardised positions."""
+
+    embeddings: npt.NDArray[np.float32]  # (N, D), unit length
+    positions: npt.NDArray[np.float64]  # (N, 2), standardised east/north
+    paths: npt.NDArray[np.str_]
+
+    def save(self, run_dir: Path) -> Path:
+        target = run_dir / INDEX_FILE
+        with atomic_path(target) as tmp, open(tmp, "wb") as fh:
+            np.savez(
+                fh,
+                embeddings=self.embeddings.astype(np.float16),
+                positions=self.positions,
+                paths=self.paths.astype(str),
+            )
+        return target
+
+    @classmethod
+    def load(cls, run_dir: Path) -> RetrievalIndex | None:
+        path = run_dir / INDEX_FILE
+        if not path.exists():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                index = cls(
+                    data["embeddings"].astype(np.float32),
+                    data["positions"].astype(np.float64),
+                    data["paths"].astype(str),
+                )
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            raise InputError(
+                f"{path}: not a readable retrieval index ({exc})",
+                hint="delete it to predict with the head alone, or train the run again",
+            ) from None
+        # stored as float16: unit length again, so a training photo's own vector scores 1
+        norms = np.linalg.norm(index.embeddings, axis=1, keepdims=True)
+        index.embeddings /= np.maximum(norms, 1e-12)
+        n = len(index.embeddings)
+        if index.embeddings.ndim != 2 or index.positions.shape != (n, 2) or len(index.paths) != n:
+            raise InputError(
+                f"{path}: embeddings, positions and paths disagree in shape",
+                hint="delete it to predict with the head alone, or train the run again",
+            )
+        return index
+
+    def query(self, queries: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.float64]:
+        """Standardised positions of ``queries`` (unit vectors) from their ``k`` nearest
+        training photos, weighted by a softmax of their cosine similarities."""
+        k = max(1, min(k, len(self.embeddings)))
+        out = np.zeros((len(queries), 2))
+        for lo in range(0, len(queries), QUERY_CHUNK):
+            sims = queries[lo : lo + QUERY_CHUNK] @ self.embeddings.T
+            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            top_sims = np.take_along_axis(sims, top, axis=1)
+            weights = np.exp((top_sims - top_sims.max(axis=1, keepdims=True)) / TEMPERATURE)
+            exact = top_sims >= 1.0 - EXACT  # the query is a training photo itself
+            weights = np.where(exact.any(axis=1, keepdims=True), exact.astype(float), weights)
+            weights /= weights.sum(axis=1, keepdims=True)
+            out[lo : lo + len(sims)] = (weights[..., None] * self.positions[top]).sum(axis=1)
+        return out

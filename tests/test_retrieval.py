@@ -1,0 +1,73 @@
+"""Retrieval: the index in the run folder and its nearest-neighbour positions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gpskit.errors import InputError
+from gpskit.train.retrieval import INDEX_FILE, RetrievalIndex
+
+
+def _index(n: int = 200, dim: int = 32, seed: int = 0) -> RetrievalIndex:
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(n, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    positions = rng.uniform(-2, 2, size=(n, 2))
+    return RetrievalIndex(vectors, positions, np.array([f"p{i}.jpg" for i in range(n)]))
+
+
+def test_a_training_photo_gets_its_own_position(tmp_path: Path) -> None:
+    index = _index()
+    index.save(tmp_path)
+    loaded = RetrievalIndex.load(tmp_path)
+    assert loaded is not None and (tmp_path / INDEX_FILE).exists()
+    # stored as float16: still the exact match of its own photo, whatever k
+    for k in (1, 8, 50):
+        found = loaded.query(index.embeddings[:20], k)
+        assert found == pytest.approx(index.positions[:20], abs=1e-9)
+    assert list(loaded.paths[:2]) == ["p0.jpg", "p1.jpg"]
+
+
+def test_neighbours_weighted_by_similarity() -> None:
+    index = RetrievalIndex(
+        np.array([[1, 0], [0, 1], [-1, 0]], np.float32),
+        np.array([[0.0, 0.0], [10.0, 0.0], [99.0, 99.0]]),
+        np.array(["a", "b", "c"]),
+    )
+    between = np.array([[np.sqrt(0.5), np.sqrt(0.5)]], np.float32)
+    assert index.query(between, 2)[0] == pytest.approx([5.0, 0.0])  # equally near a and b
+    leaning = np.array([[0.8, 0.6]], np.float32)
+    x = index.query(leaning, 2)[0, 0]
+    assert 0.0 < x < 5.0  # nearer a, so nearer a's position
+    assert index.query(leaning, 100).shape == (1, 2)  # k above the index size: all of it
+
+
+def test_queries_in_chunks_equal_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gpskit.train.retrieval as retrieval
+
+    index = _index(500)
+    queries = _index(300, seed=1).embeddings
+    whole = index.query(queries, 5)
+    monkeypatch.setattr(retrieval, "QUERY_CHUNK", 7)
+    assert index.query(queries, 5) == pytest.approx(whole)
+
+
+def test_missing_or_hostile_index(tmp_path: Path) -> None:
+    assert RetrievalIndex.load(tmp_path) is None
+    np.savez(tmp_path / INDEX_FILE, embeddings=np.array([object()], dtype=object))
+    with pytest.raises(InputError, match="not a readable retrieval index"):
+        RetrievalIndex.load(tmp_path)  # pickled objects are never loaded
+    (tmp_path / INDEX_FILE).write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(InputError, match="not a readable"):
+        RetrievalIndex.load(tmp_path)
+    np.savez(
+        tmp_path / INDEX_FILE,
+        embeddings=np.zeros((3, 4)),
+        positions=np.zeros((2, 2)),
+        paths=np.array(["a", "b", "c"]),
+    )
+    with pytest.raises(InputError, match="disagree"):
+        RetrievalIndex.load(tmp_path)
