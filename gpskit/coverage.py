@@ -99,10 +99,15 @@ def _cell_fractions(
         if abs(piece.area - (c1 - c0) * (r1 - r0) * cell_m**2) < 1e-9 * cell_m**2:
             fractions[c0:c1, r0:r1] = 1.0  # the whole block is inside
             return
-        if (c1 - c0) * (r1 - r0) <= _LEAF_CELLS or shapely.get_num_coordinates(piece) <= _LEAF_VERTICES:
+        if (c1 - c0) * (r1 - r0) <= _LEAF_CELLS or shapely.get_num_coordinates(
+            piece
+        ) <= _LEAF_VERTICES:
             col, row = np.meshgrid(np.arange(c0, c1), np.arange(r0, r1), indexing="ij")
             boxes = shapely.box(
-                x0 + col * cell_m, y0 + row * cell_m, x0 + (col + 1) * cell_m, y0 + (row + 1) * cell_m
+                x0 + col * cell_m,
+                y0 + row * cell_m,
+                x0 + (col + 1) * cell_m,
+                y0 + (row + 1) * cell_m,
             )
             shapely.prepare(piece)
             fractions[c0:c1, r0:r1] = shapely.area(shapely.intersection(boxes, piece)) / cell_m**2
@@ -202,7 +207,15 @@ def _two_opt(
 
 
 #: What coverage reads of the manifest.
-MANIFEST_COLUMNS = ["root", "path", "status", "latitude", "longitude", "img_direction", "img_direction_ref"]
+MANIFEST_COLUMNS = [
+    "root",
+    "path",
+    "status",
+    "latitude",
+    "longitude",
+    "img_direction",
+    "img_direction_ref",
+]
 
 
 def _photos(dataset: Dataset) -> tuple[pd.DataFrame, bool, str]:
@@ -355,9 +368,7 @@ def spot_sectors(
 
 def missing_sectors(sectors_by_spot: dict[int, set[int]]) -> dict[int, list[int]]:
     """Spots lacking some of the 8 sectors, with the sectors they lack."""
-    return {
-        s: sorted(set(range(8)) - secs) for s, secs in sectors_by_spot.items() if len(secs) < 8
-    }
+    return {s: sorted(set(range(8)) - secs) for s, secs in sectors_by_spot.items() if len(secs) < 8}
 
 
 # --- the plan -----------------------------------------------------------------------------
@@ -465,7 +476,9 @@ def _coverage(
             "outside": int((kept & ~layout.inside).sum()),
         },
         grid=_grid_figures(grid, counts, options),
-        spots=_spot_figures(table.spot_id.to_numpy(), kept & layout.inside, sectors_by_spot, options),
+        spots=_spot_figures(
+            table.spot_id.to_numpy(), kept & layout.inside, sectors_by_spot, options
+        ),
         headings={
             "with_heading": int((kept & layout.inside & (layout.sector >= 0)).sum()),
             "without_heading": int((kept & layout.inside & (layout.sector < 0)).sum()),
@@ -497,8 +510,10 @@ def _placement_warnings(photos: pd.DataFrame, layout: Layout, region: Region) ->
     message = f"none of the {len(photos)} photos lies inside the region {region.name!r}"
     if region.contains(lon, lat).any():
         return [f"{message}; with latitude and longitude swapped they would: check the writer"]
-    return [f"{message}: is --region right? (photos centre near {np.median(lat):.5f}, "
-            f"{np.median(lon):.5f})"]
+    return [
+        f"{message}: is --region right? (photos centre near {np.median(lat):.5f}, "
+        f"{np.median(lon):.5f})"
+    ]
 
 
 def _region_figures(region: Region) -> dict[str, Any]:
@@ -634,6 +649,72 @@ def plan_geojson(plan: pd.DataFrame, route_m: float) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": features}
 
 
+def _escape(text: Any) -> str:
+    from xml.sax.saxutils import escape
+
+    return escape(str(text))
+
+
+def plan_gpx(plan: pd.DataFrame, name: str) -> str:
+    """The plan as GPX 1.1, what phone map apps import (OsmAnd, Organic Maps): a waypoint per
+    stop in walking order, named by its order and what to do there, and the walk as a route."""
+    points = [
+        (
+            f'  <wpt lat="{s["latitude"]:.7f}" lon="{s["longitude"]:.7f}">'
+            f"<name>{int(s['order'])}: {_escape(s['todo'])}</name>"
+            f"<desc>{_escape(s['kind'])} {_escape(s['ref'])}</desc><type>{_escape(s['kind'])}</type></wpt>"
+        )
+        for s in plan.to_dict("records")
+    ]
+    route = [
+        f'    <rtept lat="{s["latitude"]:.7f}" lon="{s["longitude"]:.7f}"><name>{int(s["order"])}</name></rtept>'
+        for s in plan.to_dict("records")
+    ]
+    return "\n".join(
+        [
+            '<?xml version="1.0" encoding="UTF-8"?>',
+            '<gpx version="1.1" creator="gpskit" xmlns="http://www.topografix.com/GPX/1/1">',
+            f"  <metadata><name>{_escape(name)}: where to photograph next</name></metadata>",
+            *points,
+            f"  <rte><name>{_escape(name)}: walking plan</name>",
+            *route,
+            "  </rte>",
+            "</gpx>",
+            "",
+        ]
+    )
+
+
+def plan_kml(plan: pd.DataFrame, name: str) -> str:
+    """The plan as KML 2.2 (Google My Maps, Organic Maps): a placemark per stop and the walk."""
+    marks = [
+        f"    <Placemark><name>{int(s['order'])}: {_escape(s['todo'])}</name>"
+        f"<description>{_escape(s['kind'])} {_escape(s['ref'])}</description>"
+        f"<Point><coordinates>{s['longitude']:.7f},{s['latitude']:.7f}</coordinates></Point></Placemark>"
+        for s in plan.to_dict("records")
+    ]
+    line = " ".join(f"{a:.7f},{b:.7f}" for a, b in zip(plan.longitude, plan.latitude, strict=True))
+    walk = (
+        [
+            f"    <Placemark><name>walking plan</name><LineString><coordinates>{line}</coordinates></LineString></Placemark>"
+        ]
+        if len(plan) > 1
+        else []
+    )
+    return "\n".join(
+        [
+            '<?xml version="1.0" encoding="UTF-8"?>',
+            '<kml xmlns="http://www.opengis.net/kml/2.2">',
+            f"  <Document><name>{_escape(name)}: where to photograph next</name>",
+            *marks,
+            *walk,
+            "  </Document>",
+            "</kml>",
+            "",
+        ]
+    )
+
+
 def _write(
     dataset: Dataset,
     region: Region,
@@ -660,7 +741,12 @@ def _write(
     write_text(out / "plan.csv", plan.to_csv(index=False))
     route = plan_geojson(plan, report.plan["route_m"])
     write_text(out / "plan.geojson", json.dumps(route, indent=1))
-    report.written += [str(out / "gaps.geojson"), str(out / "plan.csv"), str(out / "plan.geojson")]
+    write_text(out / "plan.gpx", plan_gpx(plan, region.name))
+    write_text(out / "plan.kml", plan_kml(plan, region.name))
+    report.written += [
+        str(out / name)
+        for name in ("gaps.geojson", "plan.csv", "plan.geojson", "plan.gpx", "plan.kml")
+    ]
     if draw:
         from gpskit.plots import coverage_map
 

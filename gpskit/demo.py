@@ -46,7 +46,7 @@ class DemoSize:
 
 
 FULL = DemoSize(
-    spots=140, pitches=(0.0,), photo_size=(320, 240), epochs=12, image_size=48, max_side=96
+    spots=140, pitches=(0.0,), photo_size=(320, 240), epochs=10, image_size=48, max_side=96
 )
 QUICK = DemoSize(
     spots=48, pitches=(0.0,), photo_size=(320, 240), epochs=8, image_size=48, max_side=96

@@ -141,6 +141,31 @@ def test_outputs_for_people_and_gis(tmp_path: Path, square: Path) -> None:
     assert report.plan["stops"] == 3 + 1
 
 
+def test_plans_a_phone_can_follow(tmp_path: Path, square: Path) -> None:
+    gpxpy = pytest.importorskip("gpxpy", reason="gpxpy (dev extra) not installed")
+    import xml.etree.ElementTree as ET
+
+    write_manifest(tmp_path / "ds", [at(-10, -10, heading=h) for h in (0, 90)])
+    run(tmp_path / "ds", square)
+    out = tmp_path / "ds" / "coverage"
+    plan = pd.read_csv(out / "plan.csv")
+    gpx = gpxpy.parse((out / "plan.gpx").read_text())
+    assert gpx.version == "1.1" and len(gpx.waypoints) == len(plan) == 4
+    for point, stop in zip(gpx.waypoints, plan.itertuples(), strict=True):
+        assert point.latitude == pytest.approx(stop.latitude, abs=1e-7)
+        assert point.longitude == pytest.approx(stop.longitude, abs=1e-7)
+        assert point.name == f"{stop.order}: {stop.todo}"  # walking order, what to do
+    assert [p.name for p in gpx.routes[0].points] == [str(o) for o in plan.order]
+    kml = ET.parse(out / "plan.kml").getroot()
+    ns = {"k": "http://www.opengis.net/kml/2.2"}
+    marks = kml.findall(".//k:Placemark", ns)
+    assert len(marks) == len(plan) + 1  # stops and the walk
+    first = marks[0].find("k:Point/k:coordinates", ns)
+    assert first is not None and first.text is not None
+    lon, lat = map(float, first.text.split(","))
+    assert (lat, lon) == pytest.approx((plan.latitude[0], plan.longitude[0]), abs=1e-7)
+
+
 def test_default_region_and_dataset_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     write_manifest(

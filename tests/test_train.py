@@ -210,6 +210,33 @@ def test_resume_after_a_kill_mid_epoch_gives_the_same_numbers(
         assert a["train_loss"] == b["train_loss"], (a, b)
 
 
+def test_loader_workers_do_not_change_the_numbers(trained: dict, tmp_path: Path) -> None:
+    """The same seed gives the same run whether items are made in the training process or
+    in loader processes (augmentation draws never touch the training process's dropout)."""
+    from gpskit.train.engine import TrainOptions, train
+
+    splits = trained["dataset"] / "splits"
+    runs = [
+        train(
+            splits,
+            tmp_path / f"w{workers}",
+            TrainOptions(
+                arch="resnet18",
+                weights="none",
+                epochs=1,
+                batch_size=32,
+                image_size=32,
+                workers=workers,
+                dropout=0.3,
+                knn=0,
+            ),
+        )
+        for workers in (0, 1)
+    ]
+    assert runs[0].history[0]["train_loss"] == runs[1].history[0]["train_loss"]
+    assert runs[0].history[0]["val_mean_m"] == runs[1].history[0]["val_mean_m"]
+
+
 def test_ddp_with_two_cpu_processes(trained: dict, tmp_path: Path) -> None:
     run = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -101,13 +101,18 @@ class SplitDataset:
 
     def __getitem__(self, key: int) -> tuple[Any, Any, int]:
         index = key % len(self.images)
-        if self.augment_seed is not None:
-            import torch
-
-            state = np.random.SeedSequence([self.augment_seed, key]).generate_state(2, np.uint64)
-            torch.manual_seed(int(state[0] >> np.uint64(1)))
         image = ImageColumn.decode(self.images[index], self.min_side)
-        return self.transform(image), self.targets[index], index
+        if self.augment_seed is None:
+            return self.transform(image), self.targets[index], index
+        import torch
+
+        state = np.random.SeedSequence([self.augment_seed, key]).generate_state(2, np.uint64)
+        # torchvision's transforms draw from torch's global generator: seed it for this item
+        # only, so the training process's own draws (dropout) are the same whether items are
+        # made here (--workers 0) or in loader processes
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(state[0] >> np.uint64(1)))
+            return self.transform(image), self.targets[index], index
 
 
 class EpochSampler:
