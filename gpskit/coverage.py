@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -649,10 +650,17 @@ def plan_geojson(plan: pd.DataFrame, route_m: float) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": features}
 
 
+#: Characters XML 1.0 cannot hold at all, even escaped (controls other than tab, LF, CR;
+#: lone surrogates; U+FFFE/U+FFFF).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _escape(text: Any) -> str:
+    """Text fit for an XML element: escaped, and without what XML cannot hold (a region's
+    name comes from a user's GeoJSON)."""
     from xml.sax.saxutils import escape
 
-    return escape(str(text))
+    return escape(_NOT_XML.sub("\ufffd", str(text)), {"\r": "&#13;"})  # parsers drop a bare CR
 
 
 def plan_gpx(plan: pd.DataFrame, name: str) -> str:

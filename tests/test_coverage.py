@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -164,6 +166,35 @@ def test_plans_a_phone_can_follow(tmp_path: Path, square: Path) -> None:
     assert first is not None and first.text is not None
     lon, lat = map(float, first.text.split(","))
     assert (lat, lon) == pytest.approx((plan.latitude[0], plan.longitude[0]), abs=1e-7)
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.text(max_size=30), todo=st.text(max_size=30))
+def test_plan_files_hold_any_text(name: str, todo: str) -> None:
+    """Region names come from a user's GeoJSON: any text gives well-formed GPX and KML whose
+    names read back as written (characters XML cannot hold become U+FFFD)."""
+    import re
+    import xml.etree.ElementTree as ET
+
+    from gpskit.coverage import plan_gpx, plan_kml
+
+    plan = pd.DataFrame(
+        {"order": [1, 2], "kind": ["spot", "cell"], "ref": ["s<1>", "c&2"],
+         "latitude": [39.95, 39.951], "longitude": [-75.19, -75.191], "todo": [todo, "x"]}
+    )  # fmt: skip
+
+    def fit(text: str) -> str:
+        return re.sub("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]", "\ufffd", text)
+
+    gpx = ET.fromstring(plan_gpx(plan, name).encode("utf-8", "surrogatepass"))
+    ns = {"g": "http://www.topografix.com/GPX/1/1"}
+    assert gpx.findtext("g:wpt/g:name", namespaces=ns) == f"1: {fit(todo)}"
+    title = gpx.findtext("g:metadata/g:name", namespaces=ns)
+    assert title == f"{fit(name)}: where to photograph next"
+    assert gpx.findtext("g:wpt/g:desc", namespaces=ns) == "spot s<1>"
+    kml = ET.fromstring(plan_kml(plan, name).encode("utf-8", "surrogatepass"))
+    ns = {"k": "http://www.opengis.net/kml/2.2"}
+    assert kml.findtext("k:Document/k:Placemark/k:name", namespaces=ns) == f"1: {fit(todo)}"
 
 
 def test_default_region_and_dataset_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

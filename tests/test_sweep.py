@@ -8,10 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from gpskit.cli import app
-from gpskit.errors import UsageError
+from gpskit.errors import GpskitError, UsageError
 from gpskit.train.engine import TrainOptions
 from gpskit.train.sweep import PRESETS, parse_grid, parse_settings, plan, run_name
 
@@ -114,3 +116,80 @@ def test_dry_run_lists_and_trains_nothing(splits: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "s").exists()
     bad = CliRunner().invoke(app, ["sweep", str(splits), "--grid", "batch_size=0", "--dry-run"])
     assert bad.exit_code == 2 and "--batch-size" in bad.output
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    texts=st.lists(
+        st.one_of(
+            st.text(max_size=20),
+            st.builds(
+                lambda k, v: f"{k}={v}",
+                st.sampled_from(["batch_size", "lr", "freeze", "arch", "head", "hflip", "epochs"]),
+                st.text(max_size=12),
+            ),
+        ),
+        max_size=3,
+    )
+)
+def test_any_grid_text_is_planned_or_refused_in_one_line(texts: list[str]) -> None:
+    """Whatever is typed after --grid, every run is checked before any trains: a plan of
+    valid options, or one UsageError; never another exception."""
+    try:
+        runs = plan(TrainOptions(), parse_grid(texts, []))
+    except GpskitError as exc:
+        assert "\n" not in str(exc)
+        return
+    from gpskit.train.heads import HEADS
+    from gpskit.train.model import ARCHS, FREEZABLE
+
+    for run in runs:  # what would otherwise fail only once that run starts training
+        assert run.options.arch in ARCHS and run.options.head in HEADS
+        assert set(run.options.freeze) <= set(FREEZABLE)
+        assert run.options.batch_size >= 1 and run.options.epochs >= 1
+
+
+def test_interrupted_runs_resume_and_runs_of_other_options_start_over(
+    splits: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gpskit.train.engine as engine
+    from gpskit.train.sweep import sweep
+
+    base = TrainOptions(
+        arch="resnet18", weights="none", epochs=2, image_size=32, batch_size=16, knn=4, workers=0
+    )
+    runs = plan(base, parse_grid(["lr=0.003"], []))
+    out, fresh = tmp_path / "sweep", tmp_path / "fresh"
+    batches = 0
+
+    def kill_in_epoch_two(step: int, total: int) -> None:
+        nonlocal batches
+        batches += 1
+        if batches == total + 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        engine.train(splits, out / runs[0].name, runs[0].options, on_batch=kill_in_epoch_two)
+    resumed: list[bool] = []
+    real_train = engine.train
+
+    def spy(*args: object, resume: bool = False, **kwargs: object) -> object:
+        resumed.append(resume)
+        return real_train(*args, resume=resume, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "train", spy)
+    row = sweep(splits, out, runs).iloc[0]
+    assert resumed == [True]
+    whole = sweep(splits, fresh, runs).iloc[0]
+    assert (row.val_mean_m, row.test_mean_m) == (whole.val_mean_m, whole.test_mean_m)
+    # a folder holding an interrupted run of other options is trained again from scratch
+    (out / runs[0].name / "sweep-run.json").unlink()
+    other = plan(base, parse_grid(["lr=0.001"], []))[0]
+    state = torch.load(out / runs[0].name / "last.pt", weights_only=True)
+    state["options"]["lr"] = other.options.lr
+    torch.save(state, out / runs[0].name / "last.pt")
+    resumed.clear()
+    sweep(splits, out, runs)
+    assert resumed == [False]
+    saved = torch.load(out / runs[0].name / "best.pt", weights_only=True)["options"]
+    assert saved["lr"] == 0.003

@@ -448,3 +448,38 @@ def test_tensorboard_curves_when_installed(trained: dict) -> None:
     assert [e.step for e in val] == list(range(1, 9))
     history = pd.read_csv(trained["run"] / "metrics.csv")
     assert [e.value for e in val] == pytest.approx(history.val_mean_m.tolist(), rel=1e-5)
+
+
+def test_runs_saved_before_heads_still_resume_and_evaluate(trained: dict, tmp_path: Path) -> None:
+    """A run from before heads and retrieval (no "head" in its checkpoints or options) is a
+    regression run without an index: it resumes, evaluates, and says retrieval is not there."""
+    from gpskit.train.engine import TrainOptions, train
+
+    splits, run = trained["dataset"] / "splits", tmp_path / "old"
+    options = TrainOptions(
+        arch="resnet18", weights="none", epochs=2, batch_size=32, image_size=32, workers=0,
+        head="regression", knn=0,
+    )  # fmt: skip
+    batches = 0
+
+    def kill_in_epoch_two(step: int, total: int) -> None:
+        nonlocal batches
+        batches += 1
+        if batches == total + 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(splits, run, options, on_batch=kill_in_epoch_two)
+    for name in ("last.pt", "best.pt"):
+        state = torch.load(run / name, weights_only=True)
+        del state["head"], state["options"]["head"], state["options"]["knn"]
+        torch.save(state, run / name)
+    resumed = train(splits, run, TrainOptions(workers=0), resume=True)
+    assert [h["epoch"] for h in resumed.history] == [1, 2]
+    assert json.loads((run / "prediction.json").read_text())["method"] == "head"
+    result = CliRunner().invoke(app, ["eval", str(run), "--json"])
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(result.stdout)["methods"]) == {"head"}
+    asked = CliRunner().invoke(app, ["eval", str(run), "--method", "retrieval"])
+    assert asked.exit_code != 0 and "no retrieval index" in asked.output
+    assert "Traceback" not in asked.output

@@ -37,7 +37,7 @@ from gpskit.train.data import (
 from gpskit.train.heads import HEADS, Head, PositionHead, make_cells, output_size
 from gpskit.train.loss import LOSSES, Loss, TargetScaler
 from gpskit.train.metrics import errors_m, summary
-from gpskit.train.model import Arch, build_model, freeze
+from gpskit.train.model import ARCHS, FREEZABLE, Arch, build_model, freeze
 from gpskit.train.predictor import (
     PREDICTION_FILE,
     Method,
@@ -88,6 +88,13 @@ class TrainOptions:
         if self.head not in HEADS:
             raise UsageError(f"--head must be one of {', '.join(HEADS)}, got {self.head!r}")
         arguments.number("--knn", self.knn, minimum=0, maximum=1000, integer=True)
+        if self.arch not in ARCHS:
+            raise UsageError(f"--arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
+        unknown = sorted(set(self.freeze) - set(FREEZABLE))
+        if unknown:
+            raise UsageError(
+                f"--freeze: unknown parts {unknown}; choose from {', '.join(FREEZABLE)}"
+            )
         if self.loss not in LOSSES:
             raise UsageError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         arguments.number("--epochs", self.epochs, minimum=1, integer=True)
@@ -280,6 +287,9 @@ def _resumed_options(state: dict[str, Any], options: TrainOptions) -> TrainOptio
     may differ (device, workers)."""
     saved = dict(state["options"])
     saved["freeze"] = tuple(saved.get("freeze", ()))
+    # runs saved before heads and retrieval existed regressed coordinates, without an index
+    saved.setdefault("head", Head.REGRESSION.value)
+    saved.setdefault("knn", 0)
     return TrainOptions(**{**saved, "device": options.device, "workers": options.workers})
 
 
