@@ -703,9 +703,25 @@ def build_groups(frame: pd.DataFrame, pairs: pd.DataFrame, options: DedupOptions
 # --- the run ----------------------------------------------------------------------------
 
 
-def _manifest_frame(dataset: Dataset) -> tuple[pd.DataFrame, str]:
-    """The manifest as a frame, and the hash of the bytes it was read from."""
-    table, digest = dataset.manifest_snapshot()
+#: Manifest columns dedup never reads: not loaded (lists would become Python objects).
+UNREAD_COLUMNS = frozenset(
+    {"gps_flags", "unfit_tags", "reasons", "warnings", "software", "model", "gps_source"}
+)
+
+
+def manifest_columns(options: DedupOptions) -> list[str]:
+    """The manifest columns dedup reads with these options (Parquet projection)."""
+    skip = set(UNREAD_COLUMNS)
+    if not options.crop_variants:
+        skip |= {"crop_hashes", "crop_phash256"}
+    if not options.dihedral:
+        skip |= {"dihedral_hashes", "dihedral_phash256"}
+    return [name for name in load_schema("manifest").names if name not in skip]
+
+
+def _manifest_frame(dataset: Dataset, options: DedupOptions) -> tuple[pd.DataFrame, str]:
+    """The columns dedup needs of the manifest, and the hash of the bytes read."""
+    table, digest = dataset.manifest_snapshot(manifest_columns(options))
     frame: pd.DataFrame = table.to_pandas().reset_index(drop=True)
     return frame, digest
 
@@ -734,7 +750,7 @@ def dedup(
     dataset = Dataset.at(dataset_dir)
     dataset.require_manifest()
     with contextlib.nullcontext() if dry_run else dataset.writing("dedup"):
-        frame, digest = _manifest_frame(dataset)
+        frame, digest = _manifest_frame(dataset, options)
         check_search_cost(int(frame.phash.notna().sum()), options)
         pairs = find_links(frame, options)
         table = build_groups(frame, pairs, options)
@@ -864,7 +880,7 @@ def find_overlap(frame: pd.DataFrame, other_dir: Path, options: DedupOptions) ->
             f"--against {other_dir}: no {other_dataset.manifest_path.name} there",
             hint=f"run `gpskit ingest PHOTOS --out {other_dir}` first",
         )
-    other, _ = _manifest_frame(other_dataset)
+    other, _ = _manifest_frame(other_dataset, options)
     mine = frame[frame.read_status == "ok"]
     theirs = other[other.read_status == "ok"]
     found = _exact_overlap(mine, theirs) + _near_overlap(mine, theirs, options)

@@ -345,7 +345,13 @@ def _model_section(report: DemoReport, run_dir: Path) -> list[str]:
         f"<p>The run predicts with <b>{html.escape(evaluation['method'])}</b> (best on the "
         f"validation split): its mean error is {ratio:.0%} of the baseline's. <i>head</i>: "
         f"the {html.escape(evaluation['head'])} head alone; <i>retrieval</i>: the "
-        f"{evaluation['knn']} most similar training photos; <i>blend</i>: their mean.</p>",
+        f"{evaluation['knn']} most similar training photos"
+        + (
+            f" facing within {evaluation['heading_window']:g}° of the photo's compass heading"
+            if evaluation.get("heading_window")
+            else ""
+        )
+        + "; <i>blend</i>: their mean.</p>",
         _table(rows),
         f"<p>Scatter of the GPS fixes around their spot median (the floor gpskit can measure on real "
         f"data): {_fmt(evaluation['label_noise_floor'])}. Here the truth is known too: the fixes "

@@ -20,6 +20,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from gpskit.exif import orient, read_metadata
+from gpskit.storage import is_url, read_bytes
 
 #: Formats gpskit ingests (Pillow's names; MPO is a multi-picture JPEG).
 SUPPORTED_FORMATS = frozenset({"JPEG", "MPO", "HEIF", "PNG", "WEBP", "TIFF"})
@@ -90,6 +91,8 @@ def decode_oriented(
     reduction that keeps both sides at least ``min_side``, or the longer side at least
     ``max_side`` (the size it will be resized to).
     """
+    if isinstance(source, str) and is_url(source):
+        source = read_bytes(source)
     if isinstance(source, bytes):
         source = io.BytesIO(source)
     img = open_image(source)

@@ -16,18 +16,22 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from gpskit import arguments, checks
+from gpskit import arguments, checks, storage
 from gpskit.dataset import Dataset
+from gpskit.engines import Engine, EngineOptions, map_isolated
 from gpskit.errors import InputError, SchemaError, UsageError
 from gpskit.imaging import (
     SUPPORTED_FORMATS,
 )
-from gpskit.pool import TIMED_OUT, run_isolated, start_forkserver
+from gpskit.pool import TIMED_OUT, start_forkserver
 from gpskit.reader import WorkerInit, read_file
 from gpskit.schema import Schema, coerce_row, file_metadata, load_schema, write_table
-from gpskit.shards import ShardWriter, read_shards, remove_shards
+from gpskit.shards import SHARD_GLOB, ShardWriter, remove_shards, shard_table
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -50,6 +54,7 @@ class IngestOptions:
     force: bool = False
     prune: bool = False  # drop rows of every file not found, not just in the folders scanned
     journal_rows: int = 256  # rows per journal shard (how much a kill can cost)
+    engine: EngineOptions = field(default_factory=EngineOptions)  # where files are read
 
     def validate(self) -> None:
         arguments.workers("--workers", self.workers)
@@ -57,6 +62,7 @@ class IngestOptions:
         arguments.number("--max-pixels", self.max_pixels, minimum=1, integer=True)
         arguments.optional_number("--max-memory", self.max_memory, minimum=64 * 1024**2)
         arguments.number("journal_rows", self.journal_rows, minimum=1, integer=True)
+        self.engine.validate()
         unknown = set(self.thresholds) - set(checks.default_thresholds())
         if unknown:
             raise UsageError(f"unknown check thresholds: {sorted(unknown)}")
@@ -75,7 +81,7 @@ class FileRef:
 
     @property
     def absolute(self) -> str:
-        return os.path.join(self.root, self.path)
+        return storage.join(self.root, self.path)
 
 
 @dataclass
@@ -125,15 +131,20 @@ def _root_for(base: Path, known_roots: Iterable[str]) -> Path | None:
 
 
 def scan_scoped(
-    inputs: Sequence[Path], exclude: Iterable[Path] = (), known_roots: Iterable[str] = ()
+    inputs: Sequence[Path | str], exclude: Iterable[Path] = (), known_roots: Iterable[str] = ()
 ) -> tuple[list[FileRef], list[Scope]]:
-    """Every regular file under the inputs, sorted, without duplicates, and what each input
-    covers. A folder inside a root the manifest already has is filed under that root."""
+    """Every regular file under the inputs (local paths or fsspec URLs), sorted, without
+    duplicates, and what each input covers. A folder inside a root the manifest already
+    has is filed under that root."""
     excluded = [p.resolve() for p in exclude]
     roots = list(known_roots)
     found: dict[tuple[str, str], FileRef] = {}
     scopes: list[Scope] = []
     for given in inputs:
+        if storage.is_url(given):
+            scopes.append(_scan_url(str(given), roots, found))
+            continue
+        given = Path(given)
         if not given.exists():
             raise InputError(f"{given}: no such file or folder", hint="check the path")
         base = given.resolve()
@@ -152,7 +163,21 @@ def scan_scoped(
     return [found[key] for key in sorted(found)], scopes
 
 
-def scan(inputs: Sequence[Path], exclude: Iterable[Path] = ()) -> list[FileRef]:
+def _scan_url(url: str, roots: list[str], found: dict[tuple[str, str], FileRef]) -> Scope:
+    """Every object under a URL into ``found``; filed under a known root that holds it."""
+    listed_root, listed = storage.list_remote(url)
+    holders = [r for r in roots if listed_root == r or listed_root.startswith(r + "/")]
+    root = min(holders, key=len) if holders else listed_root
+    inside = listed_root[len(root) + 1 :] + "/" if root != listed_root else ""
+    for item in listed:
+        path = inside + item.relative
+        found[(root, path)] = FileRef(root, path, item.size, item.mtime_ns)
+    if url.rstrip("/") != listed_root:  # one object
+        return Scope(root, inside + listed[0].relative, exact=True)
+    return Scope(root, inside, exact=False)
+
+
+def scan(inputs: Sequence[Path | str], exclude: Iterable[Path] = ()) -> list[FileRef]:
     """Every regular file under the inputs (recursively), sorted, without duplicates."""
     return scan_scoped(inputs, exclude)[0]
 
@@ -170,59 +195,64 @@ def _add(found: dict[tuple[str, str], FileRef], root: Path, path: Path) -> None:
 
 # --- the run ------------------------------------------------------------------------------
 
-Key = tuple[str, str]
 
-
-def _previous_rows(dataset: Dataset, notes: list[str]) -> dict[Key, dict[str, Any]]:
-    """Rows known already: the manifest's, and the journal of an interrupted run (newer)."""
-    rows: dict[Key, dict[str, Any]] = {}
+def _previous_rows(dataset: Dataset, notes: list[str]) -> pa.Table:
+    """Rows known already, as one Arrow table: the manifest's, and the journal of an
+    interrupted run (newer, so it wins for a file in both)."""
+    schema = _manifest_schema()
+    tables = []
     if dataset.manifest_path.exists():
         try:
-            table = dataset.load_manifest()
+            tables.append(dataset.load_manifest().replace_schema_metadata(None))
         except SchemaError as exc:
-            notes.append(f"the existing manifest cannot be reused ({exc}); every file is read again")
-        else:
-            rows = {(r["root"], r["path"]): r for r in table.to_pylist()}
-    journaled = {(r["root"], r["path"]): r for r in read_shards(dataset.journal_dir, _manifest_schema())}
-    if journaled:
-        notes.append(f"resumed an interrupted run: {len(journaled)} files were read already")
-    return {**rows, **journaled}
+            notes.append(
+                f"the existing manifest cannot be reused ({exc}); every file is read again"
+            )
+    journal = shard_table(sorted(dataset.journal_dir.glob(SHARD_GLOB)), schema)
+    if journal.num_rows:
+        notes.append(f"resumed an interrupted run: {journal.num_rows} files were read already")
+        tables.append(journal.replace_schema_metadata(None))
+    if not tables:
+        return schema.arrow_schema().empty_table()
+    rows = pa.concat_tables(tables)
+    order = pa.array(np.arange(rows.num_rows))
+    last = (
+        pa.table({"root": rows["root"], "path": rows["path"], "order": order})
+        .group_by(["root", "path"], use_threads=False)
+        .aggregate([("order", "max")])
+    )
+    return rows.take(np.sort(last["order_max"].to_numpy()))
 
 
-def _rekey(previous: dict[Key, dict[str, Any]], scopes: list[Scope]) -> dict[Key, dict[str, Any]]:
+def _rekey(previous: pa.Table, scopes: list[Scope]) -> pa.Table:
     """Rows of a root that lies inside a folder scanned now, filed under the new root, so
     a file never gets two rows (``photos/day1`` then ``photos``)."""
-    folders = [Path(s.root) for s in scopes if not s.exact]
-    out: dict[Key, dict[str, Any]] = {}
-    for (root, path), row in previous.items():
-        outer = [f for f in folders if f in Path(root).parents]
-        if outer:
-            new_root = min(outer, key=lambda f: len(f.parts))
-            path = f"{Path(root).relative_to(new_root).as_posix()}/{path}"
-            row = {**row, "root": str(new_root), "path": path}
-            root = str(new_root)
-        out[(root, path)] = row
-    return out
+    folders = [s.root.rstrip("/") or "/" for s in scopes if not s.exact]
+    root, path = previous["root"], previous["path"]
+    for old in pc.unique(root).to_pylist():
+        outer = [f for f in folders if old.startswith(f + "/")]
+        if not outer:
+            continue
+        new_root = min(outer, key=len)
+        moved = pc.equal(root, old)
+        path = pc.if_else(
+            moved, pc.binary_join_element_wise(old[len(new_root) + 1 :], path, "/"), path
+        )
+        root = pc.if_else(moved, new_root, root)
+    previous = previous.set_column(previous.schema.get_field_index("root"), "root", root)
+    return previous.set_column(previous.schema.get_field_index("path"), "path", path)
 
 
-def _decodable_but_not_decoded(row: dict[str, Any]) -> bool:
-    """A row a full run must read again: from a ``--no-decode`` run, or decoded by an
-    older gpskit that did not keep every hash this one keeps (the dihedral hashes)."""
-    return (
-        row["read_status"] == checks.READ_OK
-        and row["format"] in SUPPORTED_FORMATS
-        and (not row["decoded"] or not row.get("dihedral_hashes"))
+def _needs_decoding(previous: pa.Table) -> pa.Array:
+    """Rows a full run must read again: from a ``--no-decode`` run, or decoded by an older
+    gpskit that did not keep every hash this one keeps (the dihedral hashes)."""
+    readable = pc.and_(
+        pc.equal(previous["read_status"], checks.READ_OK),
+        pc.is_in(previous["format"], pa.array(sorted(SUPPORTED_FORMATS))),
     )
-
-
-def _reusable(old: dict[str, Any] | None, ref: FileRef, options: IngestOptions) -> bool:
-    """An earlier row still describes the file: same size and mtime, decoded if needed."""
-    return (
-        old is not None
-        and old["file_size"] == ref.size
-        and old["mtime_ns"] == ref.mtime_ns
-        and not (options.decode and _decodable_but_not_decoded(old))
-    )
+    no_hashes = pc.fill_null(pc.equal(pc.list_value_length(previous["dihedral_hashes"]), 0), True)
+    incomplete = pc.or_(pc.invert(pc.fill_null(previous["decoded"], False)), no_hashes)
+    return pc.fill_null(pc.and_(readable, incomplete), False)
 
 
 def _failure_row(status: str, detail: str | None) -> dict[str, Any]:
@@ -238,9 +268,10 @@ def _read_files(
 ) -> None:
     """Read the files at ``to_read`` in isolated workers; hand each row to ``sink``."""
     tasks = [(files[i].absolute, options.decode, options.max_pixels) for i in to_read]
-    for outcome in run_isolated(
+    for outcome in map_isolated(
         read_file,
         tasks,
+        engine=options.engine,
         workers=options.workers,
         timeout=options.timeout,
         max_memory=options.max_memory,
@@ -293,8 +324,27 @@ def manifest_table(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pydict(columns, schema=schema.arrow_schema())
 
 
+def judge_table(table: pa.Table, thresholds: dict[str, float], batch: int = 65_536) -> pa.Table:
+    """:func:`judge` every row of a table, a batch at a time (the checks read the scalar
+    columns only, never the hashes, so those are not turned into Python objects)."""
+    fields = [name for name in table.column_names if "hash" not in name]
+    reasons: list[list[str]] = []
+    warns: list[list[str]] = []
+    for part in table.select(fields).to_batches(max_chunksize=batch):
+        for row in part.to_pylist():
+            found, warned = checks.evaluate(row, thresholds)
+            reasons.append(found)
+            warns.append(warned)
+    arrow = _manifest_schema().arrow_schema()
+    status = ["rejected" if found else "accepted" for found in reasons]
+    for name, values in (("reasons", reasons), ("warnings", warns), ("status", status)):
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, arrow.field(name), pa.array(values, arrow.field(name).type))
+    return table
+
+
 def _write_manifest(
-    dataset: Dataset, rows: list[dict[str, Any]], files: list[FileRef], options: IngestOptions
+    dataset: Dataset, table: pa.Table, files: list[FileRef], options: IngestOptions
 ) -> pa.Table:
     settings = {
         "inputs": sorted({ref.root for ref in files}),
@@ -303,7 +353,7 @@ def _write_manifest(
         "thresholds": options.thresholds,
     }
     metadata = {"gpskit.ingest": json.dumps(settings, sort_keys=True)}
-    table = manifest_table(rows)
+    table = table.sort_by([("root", "ascending"), ("path", "ascending")])
     write_table(table, dataset.manifest_path, _manifest_schema(), extra_metadata=metadata)
     return table
 
@@ -314,40 +364,77 @@ def _manifest_schema() -> Schema:
 
 @dataclass
 class _Plan:
-    """Which rows a run reuses, reads, keeps from other folders, and drops."""
+    """Which previous rows a run reuses and keeps (from folders not named), which files it
+    reads, and how many rows it drops."""
 
-    rows: dict[int, dict[str, Any]]
-    to_read: list[int]
-    kept: list[dict[str, Any]]
+    reused: npt.NDArray[np.int64]  # row numbers in the previous table
+    to_read: list[int]  # indices into the scanned files
+    kept: npt.NDArray[np.int64]
     removed: int
 
 
 def _plan(
-    files: list[FileRef],
-    scopes: list[Scope],
-    previous: dict[Key, dict[str, Any]],
-    options: IngestOptions,
+    files: list[FileRef], scopes: list[Scope], previous: pa.Table, options: IngestOptions
 ) -> _Plan:
-    rows: dict[int, dict[str, Any]] = {}
-    if not options.force:
-        for i, ref in enumerate(files):
-            old = previous.get((ref.root, ref.path))
-            if old is not None and _reusable(old, ref, options):
-                rows[i] = old
-    found = {(f.root, f.path) for f in files}
-    gone = [key for key in previous if key not in found]
-    in_scope = [key for key in gone if options.prune or any(s.covers(*key) for s in scopes)]
-    dropped = set(in_scope)
+    """Match the scanned files against the previous rows by (root, path), in Arrow."""
+    scanned = pa.table(
+        {
+            "root": pa.array([f.root for f in files], pa.string()),
+            "path": pa.array([f.path for f in files], pa.string()),
+            "size": pa.array([f.size for f in files], pa.int64()),
+            "mtime": pa.array([f.mtime_ns for f in files], pa.int64()),
+            "file": pa.array(np.arange(len(files), dtype=np.int64)),
+        }
+    )
+    known = pa.table(
+        {
+            "root": previous["root"],
+            "path": previous["path"],
+            "old_size": previous["file_size"],
+            "old_mtime": previous["mtime_ns"],
+            "stale": (
+                _needs_decoding(previous)
+                if options.decode
+                else pa.array(np.zeros(len(previous), bool))
+            ),
+            "row": pa.array(np.arange(previous.num_rows, dtype=np.int64)),
+        }
+    )
+    both = scanned.join(known, ["root", "path"], join_type="inner", use_threads=False)
+    same = pc.and_(
+        pc.and_(
+            pc.equal(both["size"], both["old_size"]), pc.equal(both["mtime"], both["old_mtime"])
+        ),
+        pc.invert(both["stale"]),
+    )
+    fresh = both.filter(pc.fill_null(same, False)) if not options.force else both.slice(0, 0)
+    reused_files = set(fresh["file"].to_pylist())
+    gone = known.join(scanned, ["root", "path"], join_type="left anti", use_threads=False)
+    in_scope = _covered(gone, scopes, options.prune)
+    kept = gone.filter(pc.invert(in_scope))["row"].to_numpy()
     return _Plan(
-        rows=rows,
-        to_read=[i for i in range(len(files)) if i not in rows],
-        kept=[previous[key] for key in gone if key not in dropped],
-        removed=len(dropped),
+        reused=np.sort(fresh["row"].to_numpy()),
+        to_read=[i for i in range(len(files)) if i not in reused_files],
+        kept=np.sort(kept),
+        removed=int(pc.sum(in_scope).as_py() or 0),
     )
 
 
+def _covered(rows: pa.Table, scopes: list[Scope], prune: bool) -> pa.Array:
+    """Which rows lie in what this run scanned (every row, with ``prune``)."""
+    mask = pa.array(np.full(rows.num_rows, prune))
+    for scope in scopes:
+        inside = (
+            pc.equal(rows["path"], scope.prefix)
+            if scope.exact
+            else pc.starts_with(rows["path"], scope.prefix)
+        )
+        mask = pc.or_(mask, pc.and_(pc.equal(rows["root"], scope.root), inside))
+    return mask
+
+
 def ingest(
-    inputs: Sequence[Path],
+    inputs: Sequence[Path | str],
     dataset_dir: Path | Dataset,
     options: IngestOptions | None = None,
     progress: ProgressCallback | None = None,
@@ -366,18 +453,20 @@ def ingest(
 
 
 def _ingest(
-    inputs: Sequence[Path],
+    inputs: Sequence[Path | str],
     dataset: Dataset,
     options: IngestOptions,
     progress: ProgressCallback | None,
 ) -> IngestReport:
     notes: list[str] = []
     previous = _previous_rows(dataset, notes)
-    known = {root for root, _ in previous}
+    known = pc.unique(previous["root"]).to_pylist()
     files, scopes = scan_scoped(inputs, exclude=[dataset.root], known_roots=known)
-    plan = _plan(files, scopes, _rekey(previous, scopes), options)
-    if plan.to_read:  # workers only when there is work; their start overlaps what follows
-        start_forkserver([read_file.__module__])
+    previous = _rekey(previous, scopes)
+    plan = _plan(files, scopes, previous, options)
+    if plan.to_read and options.engine.engine == Engine.LOCAL.value:
+        start_forkserver([read_file.__module__])  # its start overlaps what follows
+    # rows go to disk as they arrive and are not kept here: memory does not grow with them
     journal = ShardWriter(dataset.journal_dir, _manifest_schema(), rows=options.journal_rows)
     done = len(files) - len(plan.to_read)
     if progress:
@@ -386,7 +475,6 @@ def _ingest(
     def sink(index: int, row: dict[str, Any]) -> None:
         nonlocal done
         judge(row, options.thresholds)
-        plan.rows[index] = row
         journal.add(row)
         done += 1
         if progress:
@@ -395,11 +483,15 @@ def _ingest(
     dataset.log_dir.mkdir(parents=True, exist_ok=True)
     _read_files(files, plan.to_read, options, sink, dataset.log_dir / "ingest.log")
     journal.flush()
-    ordered = [plan.rows[i] for i in range(len(files))] + plan.kept
-    ordered.sort(key=lambda r: (r["root"], r["path"]))
-    for row in ordered:
-        judge(row, options.thresholds)
-    table = _write_manifest(dataset, ordered, files, options)
+    columns = _manifest_schema().arrow_schema()
+    parts = [
+        previous.take(pa.array(np.concatenate([plan.reused, plan.kept]))),
+        shard_table(journal.written, _manifest_schema()),
+    ]
+    del previous
+    table = pa.concat_tables([part.cast(columns) for part in parts])
+    table = judge_table(table, options.thresholds)
+    table = _write_manifest(dataset, table, files, options)
     remove_shards(dataset.journal_dir)
     report = summarize(table, dataset)
     report.read, report.reused = len(plan.to_read), len(files) - len(plan.to_read)
@@ -408,7 +500,7 @@ def _ingest(
     return report
 
 
-def _inside_inputs(dataset: Dataset, inputs: Sequence[Path]) -> list[str]:
+def _inside_inputs(dataset: Dataset, inputs: Sequence[Path | str]) -> list[str]:
     """Say when the dataset folder sits inside a photo folder (gpskit skips it; other tools
     that walk the photos may not)."""
     root = dataset.root.resolve()
@@ -416,16 +508,18 @@ def _inside_inputs(dataset: Dataset, inputs: Sequence[Path]) -> list[str]:
         f"warning: the dataset folder {dataset.root} is inside the photo folder {given}; "
         "gpskit skips it, but other tools walking the photos may not: keep them apart"
         for given in inputs
-        if given.is_dir() and given.resolve() in root.parents
+        if isinstance(given, Path) and given.is_dir() and given.resolve() in root.parents
     ]
 
 
 def _scope_notes(plan: _Plan, options: IngestOptions) -> list[str]:
     notes = []
-    if plan.kept:
+    if len(plan.kept):
         notes.append(f"kept {len(plan.kept)} rows of folders not named in this run")
     if plan.removed:
-        where = "not found in this run (--prune)" if options.prune else "gone from the folders scanned"
+        where = (
+            "not found in this run (--prune)" if options.prune else "gone from the folders scanned"
+        )
         notes.append(f"dropped {plan.removed} rows of files {where}")
     return notes
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import os
 import warnings
 from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from gpskit import checks
+from gpskit import checks, storage
 from gpskit.exif import (
     GpsFlag,
     Metadata,
@@ -53,12 +52,12 @@ def read_file(path: str, decode: bool, max_pixels: int) -> dict[str, Any]:
     """
     out: dict[str, Any] = {"read_status": checks.READ_OK, "decoded": False, "has_exif": False}
     try:
-        if os.path.getsize(path) == 0:
-            out["read_status"] = checks.READ_EMPTY
-            return out
         source = _source(path, decode, out)
-    except OSError as exc:
+    except Exception as exc:  # OSError locally; a remote store adds its own kinds
         out.update(read_status=checks.READ_UNREADABLE, error=f"{type(exc).__name__}: {exc}")
+        return out
+    if source is None:
+        out["read_status"] = checks.READ_EMPTY
         return out
     try:
         img = open_image(source)
@@ -81,11 +80,15 @@ def read_file(path: str, decode: bool, max_pixels: int) -> dict[str, Any]:
 
 
 def _source(path: str, decode: bool, out: dict[str, Any]) -> Any:
-    """What to open: the bytes in memory when decoding (hashed once), else the path."""
+    """What to open: the bytes in memory when decoding (hashed once), else the path (a
+    remote object: a stream read in blocks); None for an empty file."""
     if not decode:
-        return path
-    with open(path, "rb") as fh:
-        data = fh.read()
+        if storage.size_of(path) == 0:
+            return None
+        return storage.open_stream(path) if storage.is_url(path) else path
+    data = storage.read_bytes(path)
+    if not data:
+        return None
     out["sha256"] = hashlib.sha256(data).hexdigest()
     return io.BytesIO(data)
 
@@ -144,9 +147,9 @@ def _unopenable(path: str, out: dict[str, Any], exc: Exception) -> dict[str, Any
     shows what the camera wrote even when the pixels are lost.
     """
     try:
-        with open(path, "rb") as fh:
+        with storage.open_stream(path) as fh:
             data = fh.read(64 * 1024 * 1024)
-    except OSError:
+    except Exception:  # gone or unreadable since it was opened
         data = b""
     fmt = sniff_format(data[:64])
     if fmt is None:
@@ -166,12 +169,17 @@ def _unopenable(path: str, out: dict[str, Any], exc: Exception) -> dict[str, Any
 
 
 class WorkerInit:
-    """Picklable worker initializer: the pixel limit, and where decoder chatter goes."""
+    """Picklable worker initializer: the pixel limit, where decoder chatter goes, and the
+    caller's object-store settings as they are now (local workers fork from a server
+    started earlier; Ray workers run elsewhere), which remote stores read from the
+    environment."""
 
     def __init__(self, max_pixels: int, log: str | None) -> None:
         self.max_pixels, self.log = max_pixels, log
+        self.store_settings = storage.StoreSettings()
 
     def __call__(self) -> None:
+        self.store_settings()
         _init_worker(self.max_pixels)
         if self.log:
             quiet_stderr(self.log)

@@ -34,6 +34,7 @@ class ShardWriter:
         self.buffer: list[dict[str, Any]] = []
         self.next_index = len(list(folder.glob(SHARD_GLOB))) if folder.exists() else 0
         self.last_flush = time.monotonic()
+        self.written: list[Path] = []  # this writer's shards, in order
 
     def add(self, row: dict[str, Any]) -> None:
         self.buffer.append(row)
@@ -51,6 +52,7 @@ class ShardWriter:
         while (target := self.folder / f"part-{self.next_index:06d}.parquet").exists():
             self.next_index += 1
         write_table(table, target, self.schema)
+        self.written.append(target)
         self.next_index += 1
         self.buffer.clear()
 
@@ -59,12 +61,25 @@ def read_shards(folder: Path, schema: Schema) -> Iterator[dict[str, Any]]:
     """Every row of every readable shard in ``folder``, shard by shard."""
     if not folder.is_dir():
         return
-    for path in sorted(folder.glob(SHARD_GLOB)):
+    for table in _readable(sorted(folder.glob(SHARD_GLOB)), schema):
+        yield from table.to_pylist()
+
+
+def shard_table(paths: list[Path], schema: Schema) -> pa.Table:
+    """The rows of the readable shards among ``paths``, as one Arrow table (columnar: a
+    fraction of the memory of the same rows as Python objects)."""
+    tables = list(_readable(paths, schema))
+    if not tables:
+        return schema.arrow_schema().empty_table()
+    return pa.concat_tables(tables)
+
+
+def _readable(paths: list[Path], schema: Schema) -> Iterator[pa.Table]:
+    for path in paths:
         try:
-            table = read_table(path, schema)
+            yield read_table(path, schema)
         except SchemaError:
             continue  # cut short by a crash while being written: its rows are read again
-        yield from table.to_pylist()
 
 
 def remove_shards(folder: Path) -> None:

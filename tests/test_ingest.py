@@ -122,7 +122,7 @@ def test_crashed_and_hung_workers_are_recorded(
             value = None if failure else func(*tasks[i])
             yield Outcome(i, value, failure, "worker killed by SIGSEGV" if failure else None)
 
-    monkeypatch.setattr(ingest_module, "run_isolated", fake_pool)
+    monkeypatch.setattr(ingest_module, "map_isolated", fake_pool)
     ingest([reason_set], tmp_path / "ds", FAST)
     frame = _manifest(tmp_path / "ds").sort_index()
     codes = [r[0] if len(r) else None for r in frame["reasons"]]

@@ -71,3 +71,50 @@ def test_missing_or_hostile_index(tmp_path: Path) -> None:
     )
     with pytest.raises(InputError, match="disagree"):
         RetrievalIndex.load(tmp_path)
+
+
+def _facing_index() -> RetrievalIndex:
+    """Two training photos that look alike, taken facing north and south."""
+    return RetrievalIndex(
+        np.array([[1, 0], [0.999, np.sqrt(1 - 0.999**2)], [0, 1]], np.float32),
+        np.array([[0.0, 0.0], [10.0, 0.0], [50.0, 50.0]]),
+        np.array(["north.jpg", "south.jpg", "east.jpg"]),
+        np.array([0.0, 180.0, 90.0]),
+    )
+
+
+def test_heading_window_keeps_to_photos_facing_the_same_way() -> None:
+    index = _facing_index()
+    query = np.array([[1, 0]], np.float32)
+    anywhere = index.query(query, 1)[0]
+    assert anywhere == pytest.approx([0.0, 0.0])  # most similar: the north photo
+    facing_south = index.query(query, 1, np.array([170.0]), 45.0)[0]
+    assert facing_south == pytest.approx([10.0, 0.0])  # the south photo, though less similar
+    # across north: 350° is 10° from 0°
+    assert index.query(query, 1, np.array([350.0]), 45.0)[0] == pytest.approx([0.0, 0.0])
+
+
+def test_heading_window_falls_back_rather_than_guess_from_nothing() -> None:
+    index = _facing_index()
+    query = np.array([[1, 0]], np.float32)
+    unknown = index.query(query, 1, np.array([np.nan]), 45.0)[0]
+    assert unknown == pytest.approx([0.0, 0.0])  # no heading: every photo
+    # fewer than k photos within the window: all of them, not a partial neighbourhood
+    assert index.query(query, 2, np.array([170.0]), 10.0) == pytest.approx(index.query(query, 2))
+    assert index.query(query, 1, np.array([170.0]), 180.0) == pytest.approx(index.query(query, 1))
+
+
+def test_headings_survive_the_run_folder_and_old_indexes_load(tmp_path: Path) -> None:
+    index = _facing_index()
+    index.save(tmp_path)
+    loaded = RetrievalIndex.load(tmp_path)
+    assert loaded is not None and loaded.headings == pytest.approx([0.0, 180.0, 90.0])
+    np.savez(
+        tmp_path / INDEX_FILE,
+        embeddings=index.embeddings,
+        positions=index.positions,
+        paths=index.paths,
+    )  # written before headings were stored
+    old = RetrievalIndex.load(tmp_path)
+    assert old is not None and np.isnan(old.headings).all()
+    assert old.query(index.embeddings[:1], 1, np.array([170.0]), 45.0)[0] == pytest.approx([0, 0])

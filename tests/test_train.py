@@ -392,7 +392,10 @@ def test_eval_shows_each_method_side_by_side(trained: dict) -> None:
         "head",
         "retrieval",
         "blend",
+        "retrieval ±90°",
+        "blend ±90°",
     }
+    assert report["heading_window"] == choice["heading_window"] in (None, 90)
     assert report["metrics"] == report["methods"][report["method"]]
     text = CliRunner().invoke(app, ["eval", str(trained["run"])], env={"COLUMNS": "80"})
     assert text.exit_code == 0, text.output

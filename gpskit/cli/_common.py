@@ -23,6 +23,7 @@ from rich.progress import (
 
 from gpskit.config import DATASET_ENV, DEFAULT_DATASET_DIR
 from gpskit.dataset import Dataset
+from gpskit.engines import Engine
 from gpskit.errors import UsageError
 
 console = Console()
@@ -42,6 +43,20 @@ WorkersOpt = Annotated[
     int | None, typer.Option(help="Worker processes (default: all cores).", show_default=False)
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace existing outputs.")]
+EngineOpt = Annotated[
+    Engine,
+    typer.Option(
+        help="Where per-file work runs: local (this machine's cores) or ray (gpskit[ray]).",
+    ),
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Ray cluster to use with --engine ray (e.g. auto, ray://HOST:10001); "
+        "default: start a local Ray instance.",
+        show_default=False,
+    ),
+]
 
 
 def dataset_at(path: Path | None) -> Dataset:

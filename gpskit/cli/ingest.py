@@ -10,7 +10,9 @@ from rich.table import Table
 
 from gpskit import checks
 from gpskit.cli._common import (
+    EngineOpt,
     JsonOpt,
+    RayAddressOpt,
     WorkersOpt,
     console,
     dataset_at,
@@ -20,8 +22,10 @@ from gpskit.cli._common import (
     progress_bar,
 )
 from gpskit.config import DATASET_ENV, DEFAULT_DATASET_DIR
+from gpskit.engines import Engine, EngineOptions
 from gpskit.errors import CheckFailedError, UsageError
 from gpskit.ingest import IngestOptions, IngestReport, ingest
+from gpskit.storage import as_location
 
 _D = IngestOptions()
 _DEFAULTS = _D.thresholds
@@ -37,15 +41,19 @@ Examples:
 
     gpskit ingest photos/ --no-decode          # metadata only, for a quick look
 
+    gpskit ingest s3://bucket/campus/          # photos in object storage (gpskit[s3])
+
     gpskit ingest --list-checks                # every reason code and its threshold
 """
 
 
 def ingest_command(
     photos: Annotated[
-        list[Path] | None,
+        list[str] | None,
         typer.Argument(
-            help="Folders (searched recursively) and files to ingest.", show_default=False
+            help="Folders (searched recursively) and files to ingest; also URLs such as "
+            "s3://bucket/prefix/ (needs gpskit[s3]).",
+            show_default=False,
         ),
     ] = None,
     out: Annotated[
@@ -59,6 +67,8 @@ def ingest_command(
         ),
     ] = None,
     workers: WorkersOpt = _D.workers,
+    engine: EngineOpt = Engine(_D.engine.engine),
+    ray_address: RayAddressOpt = None,
     no_decode: Annotated[
         bool, typer.Option("--no-decode", help="Metadata only: no decode check, no hashes. Fast.")
     ] = not _D.decode,
@@ -122,6 +132,7 @@ def ingest_command(
     options = IngestOptions(
         decode=not no_decode,
         workers=workers,
+        engine=EngineOptions(engine.value, ray_address),
         timeout=timeout,
         max_pixels=max_pixels,
         max_memory=parse_size(max_memory, "--max-memory") or None,
@@ -130,7 +141,8 @@ def ingest_command(
         prune=prune,
     )
     with progress_bar("ingest", enabled=not as_json) as update:
-        report = ingest(photos, dataset_at(out), options, progress=update)
+        locations = [as_location(text) for text in photos]
+        report = ingest(locations, dataset_at(out), options, progress=update)
     if as_json:
         print_json(report.to_dict())
     else:

@@ -9,13 +9,16 @@ from rich.table import Table
 
 from gpskit.cli._common import (
     DatasetArg,
+    EngineOpt,
     JsonOpt,
+    RayAddressOpt,
     WorkersOpt,
     console,
     dataset_at,
     print_json,
     progress_bar,
 )
+from gpskit.engines import Engine, EngineOptions
 from gpskit.split import (
     SPLIT_NAMES,
     SplitOptions,
@@ -91,6 +94,8 @@ def split_command(
         int, typer.Option(help="Longest side of embedded images (px).")
     ] = _D.max_side,
     workers: WorkersOpt = _D.workers,
+    engine: EngineOpt = Engine(_D.engine.engine),
+    ray_address: RayAddressOpt = None,
     export_csv: Annotated[
         bool,
         typer.Option(
@@ -117,6 +122,7 @@ def split_command(
         embed=embed,
         max_side=max_side,
         workers=workers,
+        engine=EngineOptions(engine.value, ray_address),
         export_csv=export_csv,
         force=force,
     )

@@ -40,6 +40,15 @@ TtaOpt = Annotated[
     bool,
     typer.Option("--tta", help="Average five views of each photo (whole + four 90 % crops)."),
 ]
+WindowOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--heading-window",
+        help="Retrieval keeps to training photos facing within this many degrees of the "
+        "photo's compass heading; 0 for any (default: the run's choice, the best on val).",
+        show_default=False,
+    ),
+]
 
 
 class OutputFormat(str, Enum):
@@ -241,6 +250,7 @@ def eval_command(
     method: MethodOpt = None,
     knn: KnnOpt = None,
     tta: TtaOpt = False,
+    heading_window: WindowOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Errors of a trained run on a split: mean, median, p90, max, RMSE, share within
@@ -257,6 +267,7 @@ def eval_command(
         method=method.value if method else None,
         knn=knn,
         tta=tta,
+        heading_window=heading_window,
     )
     if as_json:
         print_json(result)
@@ -321,6 +332,7 @@ def predict_command(
     method: MethodOpt = None,
     knn: KnnOpt = None,
     tta: TtaOpt = False,
+    heading_window: WindowOpt = None,
 ) -> None:
     """Where was each photo taken? Prints path, latitude, longitude (CSV or JSON)."""
     from gpskit.atomic import write_text
@@ -334,7 +346,12 @@ def predict_command(
                 f"--out {out} is one of the photos to predict", hint="write to another file"
             )
     frame = predict(
-        run or latest_run(), images, method=method.value if method else None, knn=knn, tta=tta
+        run or latest_run(),
+        images,
+        method=method.value if method else None,
+        knn=knn,
+        tta=tta,
+        heading_window=heading_window,
     )
     if output is OutputFormat.CSV:
         text = frame.to_csv(index=False)

@@ -191,7 +191,7 @@ def _report(
             frame.spot_longitude,
             frame.spot_id,
         ),
-        options={k: v for k, v in asdict(options).items() if k not in ("force", "workers")},
+        options={k: v for k, v in asdict(options).items() if k not in ("force", "workers", "engine")},
         manifest_sha256="",  # set by the caller: the hash of the manifest bytes it read
         gpskit_version=__version__,
     )

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from gpskit import arguments
+from gpskit.engines import EngineOptions
 from gpskit.errors import UsageError
 from gpskit.schema import load_schema
 
@@ -50,6 +51,7 @@ class SplitOptions:
     workers: int | None = None
     export_csv: bool = False
     force: bool = False
+    engine: EngineOptions = field(default_factory=EngineOptions)  # where --embed runs
 
     def validate(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -64,6 +66,7 @@ class SplitOptions:
             raise UsageError("--buffer applies to --strategy block only")
         arguments.number("--max-side", self.max_side, minimum=32, maximum=4096, integer=True)
         arguments.workers("--workers", self.workers)
+        self.engine.validate()
 
 
 def check_ratios(ratios: tuple[float, ...]) -> None:

@@ -13,9 +13,10 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
+from gpskit import storage
 from gpskit.atomic import publish, write_text
+from gpskit.engines import map_isolated
 from gpskit.imaging import ImageColumn
-from gpskit.pool import run_isolated
 from gpskit.schema import Schema, write_table
 from gpskit.split.options import SPLIT_NAMES, SplitOptions
 
@@ -34,9 +35,18 @@ def embed_images(
     """Per row: embedded JPEG bytes, a failure message, or None when not embedding."""
     if not options.embed:
         return [None] * len(frame)
-    paths = [(f"{r}/{p}", options.max_side) for r, p in zip(frame.root, frame.path, strict=True)]
+    paths = [
+        (storage.join(r, p), options.max_side) for r, p in zip(frame.root, frame.path, strict=True)
+    ]
     results: list[bytes | str | None] = [None] * len(paths)
-    outcomes = run_isolated(embed_from_path, paths, workers=options.workers, timeout=120)
+    outcomes = map_isolated(
+        embed_from_path,
+        paths,
+        engine=options.engine,
+        workers=options.workers,
+        timeout=120,
+        initializer=storage.StoreSettings(),
+    )
     for done, outcome in enumerate(outcomes, start=1):
         results[outcome.index] = (
             outcome.value if outcome.failure is None else f"{outcome.failure}: {outcome.detail}"

@@ -41,11 +41,12 @@ from gpskit.train.model import ARCHS, FREEZABLE, Arch, build_model, freeze
 from gpskit.train.predictor import (
     PREDICTION_FILE,
     Method,
+    blend,
     build_index,
     head_positions,
     save_choice,
-    variants,
 )
+from gpskit.train.retrieval import HEADING_WINDOW, embed
 
 CHECKPOINT_VERSION = 1
 METRICS_FIELDS = (
@@ -617,7 +618,8 @@ def train(
 
 def finish(session: Session) -> None:
     """With the best weights: embed the training photos (the retrieval index) and pick the
-    run's default method (head, retrieval or blend) by its error on the validation split."""
+    run's default method (head, retrieval or blend, with or without the heading window) by
+    its error on the validation split."""
     s = session
     state = load_checkpoint(s.run_dir / "best.pt")
     s.model.load_state_dict(state["model"])
@@ -629,19 +631,29 @@ def finish(session: Session) -> None:
     plain = SplitDataset(frame, s.scaler, s.options.target, transforms(size, False), size)
     loader = _loader(plain, s.options.batch_size, s.options.workers)
     paths = (frame.root + "/" + frame.path).to_numpy(str)
-    index = build_index(s.model, loader, s.device, plain.targets.double().numpy(), paths)
+    headings = frame.heading.to_numpy(float, na_value=np.nan)
+    index = build_index(s.model, loader, s.device, plain.targets.double().numpy(), paths, headings)
     index.save(s.run_dir)
     if not len(s.val_frame):
         save_choice(s.run_dir, Method.RETRIEVAL.value, s.options.knn, {})
         return
-    found = variants(s.model, s.val_loader, s.device, s.position_head, index, s.options.knn)
     lat_col, lon_col = target_columns(s.options.target)
     truth = s.val_frame[lat_col].to_numpy(float), s.val_frame[lon_col].to_numpy(float)
-    errors = {
-        method: float(errors_m(*truth, *s.scaler.decode(p[:, 0], p[:, 1])).mean())
-        for method, p in found.items()
+    val_headings = s.val_frame.heading.to_numpy(float, na_value=np.nan)
+    head = head_positions(s.model, s.val_loader, s.device, s.position_head)
+    queries = embed(s.model, s.val_loader, s.device)
+    found: dict[tuple[str, float | None], Any] = {(Method.HEAD.value, None): head}
+    for window in (None, HEADING_WINDOW):
+        near = index.query(queries, s.options.knn, val_headings, window)
+        found[(Method.RETRIEVAL.value, window)] = near
+        found[(Method.BLEND.value, window)] = blend(head, near)
+    scores = {
+        key: float(errors_m(*truth, *s.scaler.decode(p[:, 0], p[:, 1])).mean())
+        for key, p in found.items()
     }
-    save_choice(s.run_dir, min(errors, key=lambda m: errors[m]), s.options.knn, errors)
+    method, window = min(scores, key=lambda key: scores[key])
+    errors = {m + ("" if w is None else f" ±{w:g}°"): e for (m, w), e in scores.items()}
+    save_choice(s.run_dir, method, s.options.knn, errors, window)
 
 
 def data_warnings(session: Session) -> list[str]:

@@ -97,8 +97,21 @@ def _method(run: LoadedRun, method: str | None, knn: int | None) -> tuple[str, i
     return method, knn
 
 
+def _window(run: LoadedRun, heading_window: float | None) -> float | None:
+    """The heading window asked for (0: none), else the run's own choice."""
+    if heading_window is None:
+        chosen = run.choice.get("heading_window")
+        return None if chosen is None else float(chosen)
+    arguments.number("--heading-window", heading_window, minimum=0, maximum=180)
+    return float(heading_window) if 0 < heading_window < 180 else None
+
+
 def split_variants(
-    run: LoadedRun, frame: pd.DataFrame, knn: int, tta: bool = False
+    run: LoadedRun,
+    frame: pd.DataFrame,
+    knn: int,
+    tta: bool = False,
+    window: float | None = None,
 ) -> dict[str, Any]:
     """Predicted (latitude, longitude) of every row of a split frame, by each method."""
     options = run.options
@@ -107,7 +120,8 @@ def split_variants(
         frame, run.scaler, options["target"], transforms(image_size, False), image_size
     )
     loader = _loader(dataset, int(options["batch_size"]), int(options.get("workers", 0)))
-    found = variants(run.model, loader, run.device, run.head, run.index, knn, tta)
+    headings = frame.heading.to_numpy(float, na_value=np.nan)
+    found = variants(run.model, loader, run.device, run.head, run.index, knn, tta, headings, window)
     return {m: run.scaler.decode(p[:, 0], p[:, 1]) for m, p in found.items()}
 
 
@@ -184,17 +198,20 @@ def evaluate(
     method: str | None = None,
     knn: int | None = None,
     tta: bool = False,
+    heading_window: float | None = None,
 ) -> dict[str, Any]:
     """Errors of a run on a split, by every method beside the chosen one (``method``:
-    head, retrieval or blend; default: the run's choice); writes predictions, eval JSON
-    and plots into the run."""
+    head, retrieval or blend; default: the run's choice; ``heading_window``: degrees,
+    0 for none, default the run's choice); writes predictions, eval JSON and plots into
+    the run."""
     run = load_run(run_dir)
     method, knn = _method(run, method, knn)
+    window = _window(run, heading_window)
     splits_dir = splits_dir or Path(run.checkpoint["splits_dir"])
     frame = read_split(splits_dir, split)
     if not len(frame):
         raise InputError(f"{splits_dir}/{split}.parquet has no rows to evaluate")
-    found = split_variants(run, frame, knn, tta)
+    found = split_variants(run, frame, knn, tta, window)
     lat_col, lon_col = target_columns(run.options["target"])
     true_lat, true_lon = frame[lat_col].to_numpy(float), frame[lon_col].to_numpy(float)
     errors = {m: errors_m(true_lat, true_lon, *found[m]) for m in found}
@@ -205,7 +222,7 @@ def evaluate(
         true_lat, true_lon, np.full(len(frame), centre_lat[0]), np.full(len(frame), centre_lon[0])
     )
     result = _figures(run, split, frame, train, errors, method, baseline)
-    result["tta"], result["knn"] = tta, knn
+    result["tta"], result["knn"], result["heading_window"] = tta, knn, window
     table = pd.DataFrame(
         {
             "root": frame.root,
@@ -257,17 +274,21 @@ def predict(
     method: str | None = None,
     knn: int | None = None,
     tta: bool = False,
+    heading_window: float | None = None,
 ) -> pd.DataFrame:
     """Latitude/longitude for each photo (files and folders, any format ingest reads), by
-    the run's own method unless told otherwise; needs only the run folder."""
+    the run's own method unless told otherwise; needs only the run folder. Retrieval
+    keeps to training photos facing the way each photo's EXIF compass heading says."""
     from gpskit.ingest import scan
 
     run = load_run(run_dir)
     method, knn = _method(run, method, knn)
+    window = _window(run, heading_window)
     image_size = int(run.options["image_size"])
     transform = transforms(image_size, False)
     rows: list[dict[str, Any]] = []
     images: list[Any] = []
+    headings: list[float] = []
     placed: list[dict[str, Any]] = []
     for ref in scan(inputs):
         row: dict[str, Any] = {
@@ -282,14 +303,32 @@ def predict(
         except Exception as exc:  # not an image, truncated: say so and go on
             row["error"] = f"{type(exc).__name__}: {exc}"
             continue
+        headings.append(compass_heading(ref.absolute))
         placed.append(row)
     if placed:
         loader = _tensor_loader(images, int(run.options["batch_size"]))
-        found = variants(run.model, loader, run.device, run.head, run.index, knn, tta)
+        found = variants(
+            run.model, loader, run.device, run.head, run.index, knn, tta, headings, window
+        )
         lat, lon = run.scaler.decode(found[method][:, 0], found[method][:, 1])
         for row, a, b in zip(placed, np.atleast_1d(lat), np.atleast_1d(lon), strict=True):
             row.update(latitude=float(a), longitude=float(b))
     return pd.DataFrame(rows, columns=["path", "latitude", "longitude", "error"])
+
+
+def compass_heading(path: str) -> float:
+    """The photo's EXIF compass heading in degrees (NaN when it has none or is unreadable)."""
+    from PIL import Image
+
+    from gpskit.exif import read_metadata
+    from gpskit.storage import open_stream
+
+    try:
+        with open_stream(path) as stream, Image.open(stream) as img:
+            direction = read_metadata(img).img_direction
+    except Exception:  # predict still places the photo, without the heading
+        return float("nan")
+    return float("nan") if direction is None else float(direction)
 
 
 def _tensor_loader(images: list[Any], batch_size: int) -> list[tuple[Any, Any, Any]]:

@@ -10,7 +10,8 @@ Three ways to place a photo, reported side by side by ``gpskit eval``:
 
 At the end of training each is measured on the validation split and the best becomes the
 run's default (``prediction.json``), so ``eval`` and ``predict`` use what works on this
-data unless told otherwise. ``tta`` averages five views of each photo (the whole and four
+data unless told otherwise; so is whether retrieval keeps to photos facing the same way
+(the heading window). ``tta`` averages five views of each photo (the whole and four
 90 % corner crops; no mirror image: a mirrored street is no real place).
 """
 
@@ -93,26 +94,50 @@ def variants(
     index: RetrievalIndex | None,
     knn: int,
     tta: bool = False,
+    headings: npt.ArrayLike | None = None,
+    window: float | None = None,
 ) -> dict[str, npt.NDArray[np.float64]]:
-    """Standardised positions by every method available (retrieval needs an index)."""
+    """Standardised positions by every method available (retrieval needs an index;
+    ``headings`` of the loader's photos and ``window``: see :mod:`~gpskit.train.retrieval`)."""
     found = {Method.HEAD.value: head_positions(model, loader, device, head, tta=tta)}
     if index is not None and knn > 0 and len(index.embeddings):
         queries = embed(model, loader, device, tta_views if tta else None)
-        found[Method.RETRIEVAL.value] = index.query(queries, knn)
-        found[Method.BLEND.value] = (found[Method.HEAD.value] + found[Method.RETRIEVAL.value]) / 2
+        found[Method.RETRIEVAL.value] = index.query(queries, knn, headings, window)
+        found[Method.BLEND.value] = blend(found[Method.HEAD.value], found[Method.RETRIEVAL.value])
     return found
 
 
-def build_index(model: Any, loader: Any, device: Any, positions: Any, paths: Any) -> RetrievalIndex:
+def blend(head: npt.NDArray[np.float64], retrieval: npt.NDArray[np.float64]) -> Any:
+    """The blend method: the mean of the head's and retrieval's positions."""
+    return (head + retrieval) / 2
+
+
+def build_index(
+    model: Any, loader: Any, device: Any, positions: Any, paths: Any, headings: Any = None
+) -> RetrievalIndex:
     """Embed the training photos once (``loader``: the training split, evaluation transforms)."""
     return RetrievalIndex(
-        embed(model, loader, device), np.asarray(positions, dtype=np.float64), np.asarray(paths)
+        embed(model, loader, device),
+        np.asarray(positions, dtype=np.float64),
+        np.asarray(paths),
+        None if headings is None else np.asarray(headings, dtype=np.float64),
     )
 
 
-def save_choice(run_dir: Path, method: str, knn: int, val_mean_m: dict[str, float]) -> None:
+def save_choice(
+    run_dir: Path,
+    method: str,
+    knn: int,
+    val_mean_m: dict[str, float],
+    heading_window: float | None = None,
+) -> None:
     """Record the run's default method (the best on the validation split)."""
-    record = {"method": method, "knn": knn, "val_mean_m": val_mean_m}
+    record = {
+        "method": method,
+        "knn": knn,
+        "heading_window": heading_window,
+        "val_mean_m": val_mean_m,
+    }
     write_text(run_dir / PREDICTION_FILE, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
@@ -120,6 +145,7 @@ def load_choice(run_dir: Path) -> dict[str, Any]:
     """The run's default method and knn (the head alone for runs without a choice)."""
     path = run_dir / PREDICTION_FILE
     if not path.exists():
-        return {"method": Method.HEAD.value, "knn": 0, "val_mean_m": {}}
+        return {"method": Method.HEAD.value, "knn": 0, "heading_window": None, "val_mean_m": {}}
     choice: dict[str, Any] = json.loads(path.read_text())
+    choice.setdefault("heading_window", None)  # runs from before heading windows
     return choice

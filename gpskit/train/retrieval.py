@@ -6,6 +6,11 @@ float16, their standardised positions, their paths). A new photo's position is t
 similarity-weighted mean of its ``k`` nearest training photos' positions: at the scale of
 a campus, where a test spot sits metres from training spots, that beats regressing
 coordinates. An exact match (a training photo itself) returns its own position.
+
+Phones record the compass heading (EXIF ``GPSImgDirection``). A photo facing north looks at
+other buildings than one facing south from the same spot, so with a ``window`` the
+neighbours are drawn only from training photos facing within that many degrees of the
+query (when both headings are known and at least ``k`` such photos exist).
 """
 
 from __future__ import annotations
@@ -25,11 +30,13 @@ from gpskit.train.model import features
 
 INDEX_FILE = "retrieval.npz"
 #: Softmax temperature of the cosine similarities that weight the neighbours.
-TEMPERATURE = 0.05
+TEMPERATURE = 0.02
 #: Cosine similarity within this of 1 is the same photo (float16 storage costs ~1e-7).
 EXACT = 1e-5
 #: Queries compared at once (bounds memory: chunk x index size floats).
-QUERY_CHUNK = 1024
+QUERY_CHUNK = 256
+#: Heading window (degrees either side) tried against none when a run picks its method.
+HEADING_WINDOW = 90.0
 
 
 def embed(model: Any, loader: Any, device: Any, views: Any = None) -> npt.NDArray[np.float32]:
@@ -61,6 +68,12 @@ class RetrievalIndex:
     embeddings: npt.NDArray[np.float32]  # (N, D), unit length
     positions: npt.NDArray[np.float64]  # (N, 2), standardised east/north
     paths: npt.NDArray[np.str_]
+    headings: npt.NDArray[np.float64] | None = None  # (N,), degrees; NaN: unknown
+
+    def __post_init__(self) -> None:
+        if self.headings is None:
+            self.headings = np.full(len(self.embeddings), np.nan)
+        self.headings = np.asarray(self.headings, dtype=np.float64)
 
     def save(self, run_dir: Path) -> Path:
         target = run_dir / INDEX_FILE
@@ -70,6 +83,7 @@ class RetrievalIndex:
                 embeddings=self.embeddings.astype(np.float16),
                 positions=self.positions,
                 paths=self.paths.astype(str),
+                headings=np.asarray(self.headings, dtype=np.float64),
             )
         return target
 
@@ -84,6 +98,7 @@ class RetrievalIndex:
                     data["embeddings"].astype(np.float32),
                     data["positions"].astype(np.float64),
                     data["paths"].astype(str),
+                    data["headings"] if "headings" in data.files else None,
                 )
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             raise InputError(
@@ -94,20 +109,35 @@ class RetrievalIndex:
         norms = np.linalg.norm(index.embeddings, axis=1, keepdims=True)
         index.embeddings /= np.maximum(norms, 1e-12)
         n = len(index.embeddings)
-        if index.embeddings.ndim != 2 or index.positions.shape != (n, 2) or len(index.paths) != n:
+        if (
+            index.embeddings.ndim != 2
+            or index.positions.shape != (n, 2)
+            or len(index.paths) != n
+            or np.asarray(index.headings).shape != (n,)
+        ):
             raise InputError(
                 f"{path}: embeddings, positions and paths disagree in shape",
                 hint="delete it to predict with the head alone, or train the run again",
             )
         return index
 
-    def query(self, queries: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.float64]:
+    def query(
+        self,
+        queries: npt.NDArray[np.float32],
+        k: int,
+        headings: npt.ArrayLike | None = None,
+        window: float | None = None,
+    ) -> npt.NDArray[np.float64]:
         """Standardised positions of ``queries`` (unit vectors) from their ``k`` nearest
-        training photos, weighted by a softmax of their cosine similarities."""
+        training photos, weighted by a softmax of their cosine similarities; with
+        ``headings`` (degrees, NaN unknown) and ``window``, only photos facing the same way."""
         k = max(1, min(k, len(self.embeddings)))
         out = np.zeros((len(queries), 2))
+        facing = None if headings is None else np.asarray(headings, dtype=np.float64)
         for lo in range(0, len(queries), QUERY_CHUNK):
             sims = queries[lo : lo + QUERY_CHUNK] @ self.embeddings.T
+            if facing is not None and window is not None and window < 180:
+                sims = self._same_way(sims, facing[lo : lo + QUERY_CHUNK], window, k)
             top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
             top_sims = np.take_along_axis(sims, top, axis=1)
             weights = np.exp((top_sims - top_sims.max(axis=1, keepdims=True)) / TEMPERATURE)
@@ -116,3 +146,13 @@ class RetrievalIndex:
             weights /= weights.sum(axis=1, keepdims=True)
             out[lo : lo + len(sims)] = (weights[..., None] * self.positions[top]).sum(axis=1)
         return out
+
+    def _same_way(
+        self, sims: npt.NDArray[Any], facing: npt.NDArray[np.float64], window: float, k: int
+    ) -> npt.NDArray[Any]:
+        """``sims`` with training photos facing more than ``window`` degrees away from each
+        query ruled out (kept where either heading is unknown, or fewer than ``k`` remain)."""
+        turn = np.abs((facing[:, None] - np.asarray(self.headings)[None, :] + 180.0) % 360.0 - 180.0)
+        away = turn > window  # NaN compares False: unknown headings stay in
+        enough = (~away).sum(axis=1) >= k
+        return np.where(away & enough[:, None], -np.inf, sims)
