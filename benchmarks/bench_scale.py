@@ -5,20 +5,22 @@ run as a user runs it (start-up included), its peak memory read from the kernel.
 Sections:
 
 - ``reads``: ``gpskit ingest`` of N tiny phone photos (64x48 JPEG with EXIF: the per-file
-  overhead, not decoding) and of M 12 MP photos, from a local folder and from S3 (a local
-  S3 server, moto, over HTTP); files/s and the ingest process's peak memory.
+  overhead, not decoding) and of M 12 MP photos, from a local folder (local and Ray
+  engines) and from S3 (a local S3 server, moto, over HTTP); files/s and the ingest
+  process's peak memory.
 - ``manifest``: a re-run over R files whose rows are all in the manifest already (the
   common case of a growing collection): time and peak memory at R/10 and R, so memory per
   million rows can be read off.
 - ``resume``: ingest killed (SIGKILL) half-way, then run again: files read again and
   whether the manifest equals an uninterrupted run's.
-- ``coverage``: ``gpskit coverage`` on a manifest of C synthetic rows (it reads 10 of the
-  44 columns).
+- ``coverage``: ``gpskit coverage`` on manifests of C synthetic rows, spots of 8 photos
+  over a 20 km city square, 100 m cells (coverage reads 10 of the manifest's columns).
 
-    python benchmarks/bench_scale.py [--tiny 2000] [--big 20] [--rows 1000000]
+    python benchmarks/bench_scale.py [--tiny 10000] [--big 200] [--rows 1000000]
                                      [--coverage-rows 1000000,10000000] [--skip SECTION]
 
-The engine is gpskit's own process pool (``--engine ray`` is not built yet).
+Disk reads run on each ``--engines`` (``local``: gpskit's process pool; ``ray``: a local
+Ray instance started by the command, its start-up counted); S3 reads on the local engine.
 """
 
 from __future__ import annotations
@@ -43,16 +45,24 @@ GPSKIT = [sys.executable, "-m", "gpskit"]
 
 
 def run(args: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Seconds and peak resident GB of one command (the process itself, from wait4)."""
+    """Seconds and peak resident GB of one command (its largest process). The peak comes
+    from GNU time, whose child starts small: a child forked from this (large) process
+    would count this process's pages as its own until it execs."""
+    timer = shutil.which("time") or "/usr/bin/time"
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        GPSKIT + args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT
+    proc = subprocess.run(
+        [timer, "-f", "gpskit-peak-kb %M", *GPSKIT, *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        text=True,
     )
-    _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
-    if status != 0:
-        raise SystemExit(f"gpskit {' '.join(args)} failed: {proc.stderr.read().decode()[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024**2
+    if proc.returncode != 0:
+        raise SystemExit(f"gpskit {' '.join(args)} failed: {proc.stderr[-2000:]}")
+    peak_kb = int(proc.stderr.rsplit("gpskit-peak-kb", 1)[1].split()[0])
+    return seconds, peak_kb / 1024**2
 
 
 def make_photos(folder: Path, count: int, size: tuple[int, int]) -> Path:
@@ -102,9 +112,11 @@ def upload(folder: Path, bucket: str, env: dict[str, str]) -> str:
     return f"s3://{bucket}/{folder.name}"
 
 
-def reads(work: Path, tiny: int, big: int, runs: int) -> None:
-    print(f"\n## reads (median of {runs} runs, fresh dataset each)")
-    print(f"{'photos':>22} {'source':>6} {'files/s':>8} {'seconds':>8} {'peak GB':>8}")
+def reads(work: Path, tiny: int, big: int, runs: int, engines: list[str], s3_max: int) -> None:
+    print(f"\n## reads (median of {runs} runs, fresh dataset each, start-up included)")
+    print(
+        f"{'photos':>22} {'source':>6} {'engine':>6} {'files/s':>8} {'seconds':>8} {'peak GB':>8}"
+    )
     sets = [
         (f"{tiny} tiny (64x48)", make_photos(work / "tiny", tiny, (64, 48)), tiny),
         (f"{big} x 12 MP", make_photos(work / "big", big, (4032, 3024)), big),
@@ -115,18 +127,23 @@ def reads(work: Path, tiny: int, big: int, runs: int) -> None:
         server, env = None, {}
         print("(no S3 figures: pip install 'moto[server]' s3fs)")
     for name, folder, count in sets:
-        sources = [("disk", str(folder), None)]
-        if server is not None:
-            sources.append(("S3", upload(folder, "bench", env), env))
-        for source, location, environ in sources:
+        sources = [("disk", str(folder), None, engine) for engine in engines]
+        if server is not None and count <= s3_max:
+            sources.append(("S3", upload(folder, "bench", env), env, "local"))
+        for source, location, environ, engine in sources:
             timings = []
             for i in range(runs):
-                out = work / f"ds-{source}-{i}"
+                out = work / f"ds-{source}-{engine}-{i}"
                 shutil.rmtree(out, ignore_errors=True)
-                timings.append(run(["ingest", location, "--out", str(out)], environ))
+                args = ["ingest", location, "--out", str(out), "--engine", engine]
+                timings.append(run(args, environ))
             seconds = float(np.median([t for t, _ in timings]))
             peak = max(p for _, p in timings)
-            print(f"{name:>22} {source:>6} {count / seconds:>8.1f} {seconds:>8.2f} {peak:>8.2f}")
+            print(
+                f"{name:>22} {source:>6} {engine:>6} {count / seconds:>8.1f} {seconds:>8.2f} "
+                f"{peak:>8.2f}",
+                flush=True,
+            )
     if server is not None:
         server.stop()
 
@@ -218,51 +235,73 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(str(table.to_pydict()).encode()).hexdigest()
 
 
+#: A 20 km x 20 km square around Philadelphia: a city-sized collection, where millions of
+#: photos sit 8 to a spot, spots about 20 m apart at 10M photos (not uniform noise, which
+#: no collection looks like and which chains every photo into one spot).
+CITY = {"lat": (39.86, 40.04), "lon": (-75.31, -75.07)}
+
+
 def coverage(work: Path, sizes: list[int]) -> None:
+    import json
+
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    print("\n## coverage on synthetic manifests (Penn campus region)")
+    print("\n## coverage: spots of 8 photos (one per heading) over a 20 km x 20 km city")
     print(f"{'rows':>10} {'seconds':>8} {'peak GB':>8}")
+    region = work / "city.geojson"
+    (lat0, lat1), (lon0, lon1) = CITY["lat"], CITY["lon"]
+    ring = [[lon0, lat0], [lon1, lat0], [lon1, lat1], [lon0, lat1], [lon0, lat0]]
+    region.write_text(json.dumps({"type": "Polygon", "coordinates": [ring]}))
     template = work / "manifest-template"
     _fake_manifest(make_photos(work / "template", 1, (640, 480)), work / "template", template)
     one = pq.read_table(template / "manifest.parquet")
     for n in sizes:
         out = work / f"coverage-{n}"
         out.mkdir(exist_ok=True)
+        rng = np.random.default_rng(n)
+        spots = -(-n // 8)
+        spot_lat = rng.uniform(lat0, lat1, spots)
+        spot_lon = rng.uniform(lon0, lon1, spots)
         with pq.ParquetWriter(out / "manifest.parquet", one.schema) as writer:
             for lo in range(0, n, 1_000_000):
                 m = min(1_000_000, n - lo)
-                rng = np.random.default_rng(lo)
+                index = np.arange(lo, lo + m)
+                jitter = rng.normal(0, 1.5e-5, (2, m))  # ~1.5 m
                 part = one.take(np.zeros(m, dtype=np.int64))
                 for name, values in (
-                    ("path", pa.array([f"p{i:08d}.jpg" for i in range(lo, lo + m)])),
-                    ("latitude", pa.array(39.9500 + rng.uniform(0, 0.0035, m))),
-                    ("longitude", pa.array(-75.1935 + rng.uniform(0, 0.0045, m))),
-                    ("img_direction", pa.array(rng.uniform(0, 360, m))),
+                    ("path", pa.array([f"p{i:08d}.jpg" for i in index])),
+                    ("latitude", pa.array(spot_lat[index // 8] + jitter[0])),
+                    ("longitude", pa.array(spot_lon[index // 8] + jitter[1])),
+                    ("img_direction", pa.array((index % 8) * 45.0 + rng.uniform(-5, 5, m))),
                 ):
-                    index = part.schema.get_field_index(name)
-                    part = part.set_column(index, part.schema.field(index), values)
+                    column = part.schema.get_field_index(name)
+                    part = part.set_column(column, part.schema.field(column), values)
                 writer.write_table(part, row_group_size=256_000)
-        seconds, peak = run(["coverage", str(out), "--json"])
+        seconds, peak = run(
+            ["coverage", str(out), "--region", str(region), "--cell", "100", "--json"]
+        )
         print(f"{n:>10} {seconds:>8.1f} {peak:>8.2f}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tiny", type=int, default=2000)
-    parser.add_argument("--big", type=int, default=20)
+    parser.add_argument("--tiny", type=int, default=10_000)
+    parser.add_argument("--big", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--resume-photos", type=int, default=2000)
     parser.add_argument("--coverage-rows", default="1000000,10000000")
+    parser.add_argument("--engines", default="local,ray", help="engines for the disk reads")
+    parser.add_argument("--s3-max", type=int, default=2000, help="largest set also read from S3")
     parser.add_argument("--skip", action="append", default=[], help="a section to leave out")
     parser.add_argument("--work", type=Path, default=None, help="keep generated files here")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="gpskit-scale-"))
     print(f"work folder: {work}; {os.cpu_count()} CPUs")
     if "reads" not in args.skip:
-        reads(work, args.tiny, args.big, args.runs)
+        engines = args.engines.split(",")
+        reads(work, args.tiny, args.big, args.runs, engines, args.s3_max)
     if "manifest" not in args.skip:
         manifest_rows(work, args.rows)
     if "resume" not in args.skip:

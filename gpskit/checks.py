@@ -9,6 +9,21 @@ reading it again.
 A rule returns True when its problem is present, or a list of details when the problem
 can be present several times in one photo (``tag_unfit`` names each dropped column): each
 detail becomes the code ``<code>:<detail>``.
+
+Image-quality checks (severity ``quality``: blurry, dark, washed out, low information,
+grayscale, odd aspect ratio) are warnings unless ``strict_quality`` makes them rejections.
+They read the measures :mod:`gpskit.quality` takes during ingest's decode. Their default
+thresholds were set from those measures on the 89 real camera and phone photos (JPEG and
+HEIC, at least 0.3 MP) of the team's sample corpus (``../shared/exif-samples``) and on the
+same photos blurred, darkened and brightened (``benchmarks/bench_quality.py``):
+
+- ``min_sharpness`` 50: real photos 100-3,850; a Gaussian blur of 1 % of the width: 36
+  (median); a sideways motion smear over 4 % of the width: 4-13.
+- ``dark_p99`` 50: real photos 170-255; darkened to 15 %: 25-36 (a night shot).
+- ``bright_p05`` 150: real photos up to 95 (141 for a graphic on white).
+- ``min_entropy`` 3.0 bits: real photos 3.9-7.8; a uniform frame 0.
+- ``gray_spread`` 2.0: real colour photos 8-59; grayscale 0.
+- ``max_aspect_ratio`` 2.5: a 21:9 phone photo is 2.33; panoramas are 3 and more.
 """
 
 from __future__ import annotations
@@ -21,7 +36,7 @@ from gpskit.exif import GpsFlag, Problem, position_unreadable
 from gpskit.imaging import SUPPORTED_FORMATS
 
 Row = Mapping[str, Any]
-Severity = Literal["reject", "warn"]
+Severity = Literal["reject", "warn", "quality"]
 Rule = Callable[[Row, float | None], bool | Sequence[str]]
 
 # What the reader says about a file (manifest column ``read_status``).
@@ -278,17 +293,80 @@ def _tag_unfit(row: Row, _: float | None) -> list[str]:
     return list(row.get("unfit_tags") or ())
 
 
-def evaluate(row: Row, thresholds: Mapping[str, float]) -> tuple[list[str], list[str]]:
-    """Run every check on one row; return (rejection codes, warning codes) in registry order."""
+# --- image quality (warnings; rejections with strict_quality) -----------------------------
+
+
+def _measure(row: Row, column: str) -> float | None:
+    value = row.get(column)
+    return None if value is None or not _usable(row) else float(value)
+
+
+@check("blurry", "quality", threshold="min_sharpness", default=50.0, unit="2nd-derivative variance")
+def _blurry(row: Row, limit: float | None) -> bool:
+    """Edges are smeared (motion blur while walking, missed focus, a smudged lens): the
+    places in it are hard to recognise."""
+    value = _measure(row, "sharpness")
+    return value is not None and limit is not None and value < limit
+
+
+@check("dark", "quality", threshold="dark_p99", default=50.0, unit="luma 0-255")
+def _dark(row: Row, limit: float | None) -> bool:
+    """Even the brightest pixels are dark: a night shot, or a finger over the lens."""
+    value = _measure(row, "brightness_p99")
+    return value is not None and limit is not None and value < limit
+
+
+@check("too_bright", "quality", threshold="bright_p05", default=150.0, unit="luma 0-255")
+def _too_bright(row: Row, limit: float | None) -> bool:
+    """Even the darkest pixels are light: shot into the sun, or overexposed."""
+    value = _measure(row, "brightness_p05")
+    return value is not None and limit is not None and value > limit
+
+
+@check("low_information", "quality", threshold="min_entropy", default=3.0, unit="bits")
+def _low_information(row: Row, limit: float | None) -> bool:
+    """Nearly one tone: the sky, the ground, a fingertip; nothing that says where it is."""
+    value = _measure(row, "entropy_bits")
+    return value is not None and limit is not None and value < limit
+
+
+@check("grayscale", "quality", threshold="gray_spread", default=2.0, unit="channel spread 0-255")
+def _grayscale(row: Row, limit: float | None) -> bool:
+    """No colour (a black-and-white filter, a scan): the model sees colour everywhere else."""
+    value = _measure(row, "colour_spread")
+    return value is not None and limit is not None and value < limit
+
+
+@check("odd_aspect_ratio", "quality", threshold="max_aspect_ratio", default=2.5, unit="long/short")
+def _odd_aspect_ratio(row: Row, limit: float | None) -> bool:
+    """Far wider or taller than a phone photo (a panorama, a screenshot crop): centre-cropped
+    for training, most of it is lost."""
+    width, height = row.get("width"), row.get("height")
+    if not _usable(row) or not width or not height or limit is None:
+        return False
+    return bool(max(width, height) / min(width, height) > limit)
+
+
+def quality_codes() -> list[str]:
+    """Codes of the image-quality checks."""
+    return [c.code for c in REGISTRY.values() if c.severity == "quality"]
+
+
+def evaluate(
+    row: Row, thresholds: Mapping[str, float], strict_quality: bool = False
+) -> tuple[list[str], list[str]]:
+    """Run every check on one row; return (rejection codes, warning codes) in registry order
+    (image-quality problems are rejections with ``strict_quality``)."""
     reasons: list[str] = []
     warnings: list[str] = []
+    rejecting = {"reject", "quality"} if strict_quality else {"reject"}
     for item in REGISTRY.values():
         value = thresholds.get(item.threshold, item.default) if item.threshold else None
         found = item.rule(row, value)
         if not found:
             continue
         codes = [item.code] if found is True else [f"{item.code}:{d}" for d in found]
-        (reasons if item.severity == "reject" else warnings).extend(codes)
+        (reasons if item.severity in rejecting else warnings).extend(codes)
     return reasons, warnings
 
 

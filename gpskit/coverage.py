@@ -152,6 +152,43 @@ def cluster_spots(
 # --- routes -----------------------------------------------------------------------------
 
 
+#: Stops above which the walk follows a Hilbert curve (O(n log n)) instead of nearest
+#: neighbour + 2-opt (quadratic): a plan of thousands of stops is a map, not a walk.
+GREEDY_LIMIT = 3000
+
+
+def _hilbert_index(x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], bits: int = 16) -> Any:
+    """Position of each point along a Hilbert curve over their bounding box."""
+    side = (1 << bits) - 1
+    span = max(float(np.ptp(x)), float(np.ptp(y)), 1e-9)
+    xi = ((x - x.min()) / span * side).astype(np.int64)
+    yi = ((y - y.min()) / span * side).astype(np.int64)
+    d = np.zeros(len(x), np.int64)
+    s = 1 << (bits - 1)
+    while s > 0:
+        rx = (xi & s) > 0
+        ry = (yi & s) > 0
+        d += s * s * ((3 * rx) ^ ry)
+        # rotate the quadrant so the curve stays continuous
+        flip = ~ry
+        both = flip & rx
+        xi = np.where(both, side - xi, xi)
+        yi = np.where(both, side - yi, yi)
+        xi, yi = np.where(flip, yi, xi), np.where(flip, xi, yi)
+        s >>= 1
+    return d
+
+
+def _hilbert_route(
+    points: npt.NDArray[np.float64], start: npt.NDArray[np.float64]
+) -> npt.NDArray[np.int64]:
+    """Stops in Hilbert-curve order, starting from the one nearest ``start``."""
+    order = np.argsort(_hilbert_index(points[:, 0], points[:, 1]), kind="stable")
+    first = int(np.argmin(np.hypot(*(points[order] - start).T)))
+    route: npt.NDArray[np.int64] = np.concatenate([order[first:], order[:first][::-1]])
+    return route
+
+
 def walking_order(
     x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], start: tuple[float, float]
 ) -> npt.NDArray[np.int64]:
@@ -160,6 +197,8 @@ def walking_order(
     if n == 0:
         return np.empty(0, np.int64)
     points = np.column_stack([x, y])
+    if n > GREEDY_LIMIT:  # nearest neighbour is quadratic: follow a Hilbert curve instead
+        return _hilbert_route(points, np.asarray(start, float))
     unvisited = np.ones(n, bool)
     order = []
     here = np.asarray(start, float)
@@ -555,7 +594,9 @@ def _spot_figures(
 ) -> dict[str, Any]:
     complete = [s for s, secs in sectors_by_spot.items() if len(secs) == 8]
     incomplete = missing_sectors(sectors_by_spot)
-    per_spot = [int((spot_ids[used] == s).sum()) for s in sectors_by_spot]
+    ids, counts = np.unique(spot_ids[used], return_counts=True)
+    photos_in = dict(zip(ids.tolist(), counts.tolist(), strict=True))
+    per_spot = [photos_in.get(s, 0) for s in sectors_by_spot]
     return {
         "spot_radius_m": options.spot_radius_m,
         "spots": len(sectors_by_spot),
@@ -762,6 +803,11 @@ def _write(
             region, grid, counts, table, stops, report, out / "coverage.png", options.min_per_cell
         )
         report.written.append(str(out / "coverage.png"))
+        from gpskit.webmap import map_html, photo_points
+
+        page = map_html(region, photo_points(table), gaps, route, int(table.keep.sum()))
+        write_text(out / "map.html", page)
+        report.written.append(str(out / "map.html"))
     write_text(
         out / "coverage.json", json.dumps(report.to_dict(), indent=2, sort_keys=True, default=str)
     )

@@ -156,6 +156,7 @@ def _pipeline(out: Path, size: DemoSize, workers: int | None, step: Any) -> dict
                 [campus / "photos"], dataset, IngestOptions(workers=workers, force=True)
             ),
         ),
+        "quality": step("quality", lambda: _quality_sheet(dataset)),
         "dedup": step("dedup", lambda: dedup(dataset)),
         "coverage": step("coverage", lambda: coverage(dataset, CoverageOptions())),
         "split": step("split", lambda: split(dataset, split_options)),
@@ -164,6 +165,17 @@ def _pipeline(out: Path, size: DemoSize, workers: int | None, step: Any) -> dict
         ),
         "eval": step("eval", lambda: evaluate(run_dir, "test")),
     }
+
+
+def _quality_sheet(dataset: Path) -> dict[str, int]:
+    """The worst photos of each image-quality check, drawn for the report; counts."""
+    from gpskit.ingest import quality_offenders
+    from gpskit.plots import quality_sheet
+
+    offenders = quality_offenders(dataset)
+    quality_sheet(offenders, dataset / "quality.png")
+    table = Dataset(dataset).load_manifest(columns=["warnings"]).column("warnings").to_pylist()
+    return {code: sum(code in w for w in table) for code in offenders}
 
 
 def _gps_error(truth: pd.DataFrame) -> dict[str, float]:
@@ -209,6 +221,7 @@ def run_demo(
         **{
             name: done[name].to_dict() for name in ("synth", "ingest", "dedup", "coverage", "split")
         },
+        "quality": done["quality"],
         "train": vars(done["train"]),
         "eval": done["eval"],
         "gps_error_vs_truth_m": _gps_error(truth),
@@ -236,6 +249,14 @@ def _img(path: Path, alt: str) -> str:
         return f"<p><em>{html.escape(alt)}: not drawn</em></p>"
     data = base64.b64encode(path.read_bytes()).decode()
     return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"><figcaption>{html.escape(alt)}</figcaption></figure>'
+
+
+def _frame(page: Path) -> str:
+    """A self-contained HTML page, inlined (the report stays one file)."""
+    if not page.exists():
+        return ""
+    source = html.escape(page.read_text(encoding="utf-8"), quote=True)
+    return f'<iframe srcdoc="{source}" style="width:100%;height:560px;border:1px solid #ccc"></iframe>'
 
 
 def _table(rows: list[dict[str, Any]] | dict[str, Any], headers: tuple[str, str] = ("", "")) -> str:
@@ -303,6 +324,8 @@ def _data_sections(report: DemoReport, dataset: Path) -> list[str]:
         "<h2>2. Ingest</h2>",
         _table({k: r["ingest"][k] for k in ("files", "images", "accepted", "rejected")}),
         _table(r["ingest"]["reasons"], ("rejected because", "photos")),
+        _table(r["quality"], ("image-quality warning", "photos")),
+        _img(dataset / "quality.png", "the worst photos of each image-quality check"),
         "<h2>3. Injected defects, and whether the pipeline caught them</h2>",
         _table(report.defects),
         "<h2>4. Duplicates</h2>",
@@ -320,6 +343,8 @@ def _data_sections(report: DemoReport, dataset: Path) -> list[str]:
             dataset / "coverage" / "coverage.png",
             "coverage map: photos by heading, empty cells, walking plan",
         ),
+        "<p>The same, to explore (click a photo for its thumbnail; coverage/map.html):</p>",
+        _frame(dataset / "coverage" / "map.html"),
         "<h2>6. Leak-free split (by spot)</h2>",
         _table(_split_rows(r["split"])),
         f"<p>Duplicate pairs across splits: {across}. Label-noise floor (GPS fixes around "

@@ -51,6 +51,7 @@ class IngestOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_memory: int | None = DEFAULT_MAX_MEMORY
     thresholds: dict[str, float] = field(default_factory=checks.default_thresholds)
+    strict_quality: bool = False  # image-quality problems reject, not just warn
     force: bool = False
     prune: bool = False  # drop rows of every file not found, not just in the folders scanned
     journal_rows: int = 256  # rows per journal shard (how much a kill can cost)
@@ -245,12 +246,15 @@ def _rekey(previous: pa.Table, scopes: list[Scope]) -> pa.Table:
 
 def _needs_decoding(previous: pa.Table) -> pa.Array:
     """Rows a full run must read again: from a ``--no-decode`` run, or decoded by an older
-    gpskit that did not keep every hash this one keeps (the dihedral hashes)."""
+    gpskit that did not keep every measure this one keeps (dihedral hashes, quality)."""
     readable = pc.and_(
         pc.equal(previous["read_status"], checks.READ_OK),
         pc.is_in(previous["format"], pa.array(sorted(SUPPORTED_FORMATS))),
     )
-    no_hashes = pc.fill_null(pc.equal(pc.list_value_length(previous["dihedral_hashes"]), 0), True)
+    no_hashes = pc.or_(
+        pc.fill_null(pc.equal(pc.list_value_length(previous["dihedral_hashes"]), 0), True),
+        pc.is_null(previous["sharpness"]),
+    )
     incomplete = pc.or_(pc.invert(pc.fill_null(previous["decoded"], False)), no_hashes)
     return pc.fill_null(pc.and_(readable, incomplete), False)
 
@@ -310,9 +314,9 @@ def manifest_row(ref: FileRef, extracted: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def judge(row: dict[str, Any], thresholds: dict[str, float]) -> None:
+def judge(row: dict[str, Any], thresholds: dict[str, float], strict_quality: bool = False) -> None:
     """Run the checks on one row: fill ``reasons``, ``warnings`` and ``status``."""
-    reasons, warns = checks.evaluate(row, thresholds)
+    reasons, warns = checks.evaluate(row, thresholds, strict_quality)
     row["reasons"], row["warnings"] = reasons, warns
     row["status"] = "rejected" if reasons else "accepted"
 
@@ -324,7 +328,9 @@ def manifest_table(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pydict(columns, schema=schema.arrow_schema())
 
 
-def judge_table(table: pa.Table, thresholds: dict[str, float], batch: int = 65_536) -> pa.Table:
+def judge_table(
+    table: pa.Table, thresholds: dict[str, float], strict_quality: bool = False, batch: int = 65_536
+) -> pa.Table:
     """:func:`judge` every row of a table, a batch at a time (the checks read the scalar
     columns only, never the hashes, so those are not turned into Python objects)."""
     fields = [name for name in table.column_names if "hash" not in name]
@@ -332,7 +338,7 @@ def judge_table(table: pa.Table, thresholds: dict[str, float], batch: int = 65_5
     warns: list[list[str]] = []
     for part in table.select(fields).to_batches(max_chunksize=batch):
         for row in part.to_pylist():
-            found, warned = checks.evaluate(row, thresholds)
+            found, warned = checks.evaluate(row, thresholds, strict_quality)
             reasons.append(found)
             warns.append(warned)
     arrow = _manifest_schema().arrow_schema()
@@ -351,11 +357,27 @@ def _write_manifest(
         "decode": options.decode,
         "max_pixels": options.max_pixels,
         "thresholds": options.thresholds,
+        "strict_quality": options.strict_quality,
     }
     metadata = {"gpskit.ingest": json.dumps(settings, sort_keys=True)}
-    table = table.sort_by([("root", "ascending"), ("path", "ascending")])
+    if not _sorted(table):  # an unchanged re-run is sorted already: no copy
+        table = table.sort_by([("root", "ascending"), ("path", "ascending")])
     write_table(table, dataset.manifest_path, _manifest_schema(), extra_metadata=metadata)
     return table
+
+
+def _sorted(table: pa.Table) -> bool:
+    """Rows already in (root, path) order."""
+    if table.num_rows < 2:
+        return True
+    root, path = table["root"], table["path"]
+    n = table.num_rows
+    a_root, b_root = root.slice(0, n - 1), root.slice(1)
+    a_path, b_path = path.slice(0, n - 1), path.slice(1)
+    before = pc.less(a_root, b_root)
+    same_root = pc.equal(a_root, b_root)
+    in_order = pc.or_(before, pc.and_(same_root, pc.less_equal(a_path, b_path)))
+    return bool(pc.all(in_order).as_py())
 
 
 def _manifest_schema() -> Schema:
@@ -474,7 +496,7 @@ def _ingest(
 
     def sink(index: int, row: dict[str, Any]) -> None:
         nonlocal done
-        judge(row, options.thresholds)
+        judge(row, options.thresholds, options.strict_quality)
         journal.add(row)
         done += 1
         if progress:
@@ -484,13 +506,16 @@ def _ingest(
     _read_files(files, plan.to_read, options, sink, dataset.log_dir / "ingest.log")
     journal.flush()
     columns = _manifest_schema().arrow_schema()
+    keep = np.sort(np.concatenate([plan.reused, plan.kept]))
+    unchanged = len(keep) == previous.num_rows  # every earlier row stays: no copy
     parts = [
-        previous.take(pa.array(np.concatenate([plan.reused, plan.kept]))),
+        previous if unchanged else previous.take(pa.array(keep)),
         shard_table(journal.written, _manifest_schema()),
     ]
     del previous
-    table = pa.concat_tables([part.cast(columns) for part in parts])
-    table = judge_table(table, options.thresholds)
+    table = pa.concat_tables([part.cast(columns) for part in parts if part.num_rows])
+    table = table if table.num_columns else columns.empty_table()
+    table = judge_table(table, options.thresholds, options.strict_quality)
     table = _write_manifest(dataset, table, files, options)
     remove_shards(dataset.journal_dir)
     report = summarize(table, dataset)
@@ -559,3 +584,13 @@ def manifest_info(dataset_dir: Path | Dataset) -> tuple[IngestReport, dict[str, 
     settings = json.loads(meta.get("gpskit.ingest", "{}"))
     settings["gpskit_version"] = meta.get("gpskit.version")
     return summarize(table, dataset), settings
+
+
+def quality_offenders(dataset_dir: Path | Dataset, per_check: int = 6) -> dict[str, Any]:
+    """The worst photos of each image-quality check in a manifest (see
+    :func:`gpskit.quality.worst_offenders`); only the columns that needs are read."""
+    from gpskit.quality import COLUMNS, worst_offenders
+
+    dataset = Dataset.at(dataset_dir)
+    wanted = ["root", "path", "width", "height", "warnings", "reasons", *COLUMNS]
+    return worst_offenders(dataset.load_manifest(columns=wanted).to_pandas(), per_check)

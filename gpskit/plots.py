@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 from gpskit.atomic import atomic_path
 from gpskit.geo import SECTORS, heading_sector
 from gpskit.imaging import decode_oriented
+from gpskit.storage import join
 
 THUMB = 160
 PAD = 8
@@ -38,6 +39,35 @@ def _thumbnail(path: str) -> Image.Image:
         tile = Image.new("RGB", (THUMB, THUMB), (200, 200, 200))
         ImageDraw.Draw(tile).text((8, THUMB // 2), "unreadable", fill=(90, 90, 90), font=font())
         return tile
+
+
+def quality_sheet(offenders: dict[str, pd.DataFrame], target: Path) -> None:
+    """The worst offenders of each image-quality check, one row per check, each thumbnail
+    captioned with the measure that put it there."""
+    rows = max(1, len(offenders))
+    shown = max((len(frame) for frame in offenders.values()), default=1)
+    width = max(PAD + shown * (THUMB + PAD), 420)
+    thumb_h = THUMB * 3 // 4
+    row_h = CAPTION + thumb_h + CAPTION + PAD
+    sheet = Image.new("RGB", (width, PAD + row_h * rows), "white")
+    draw = ImageDraw.Draw(sheet)
+    small, title = font(11), font(13)
+    for r, (code, frame) in enumerate(offenders.items()):
+        y = PAD + r * row_h
+        measure = str(frame.measure.iloc[0]) if len(frame) else ""
+        draw.text((PAD, y), f"{code} (worst {measure} first)", fill=(0, 0, 0), font=title)
+        for c, item in enumerate(frame.itertuples()):
+            x = PAD + c * (THUMB + PAD)
+            thumb = _thumbnail(join(str(item.root), str(item.path)))
+            if thumb.height > thumb_h:
+                thumb.thumbnail((THUMB, thumb_h))
+            sheet.paste(thumb, (x, y + CAPTION))
+            caption = f"{item.value:.1f}  {Path(str(item.path)).name}"
+            draw.text(
+                (x, y + CAPTION + thumb.height + 3), caption[:28], fill=(40, 40, 40), font=small
+            )
+    with atomic_path(target) as tmp:
+        sheet.save(tmp, format="PNG")
 
 
 def contact_sheet(
@@ -169,6 +199,10 @@ def _draw_outline(draw: ImageDraw.ImageDraw, frame: _MapFrame, region: Any) -> N
             draw.line(list(zip(xs.tolist(), ys.tolist(), strict=True)), fill=(0, 0, 0), width=3)
 
 
+#: Photos drawn on the coverage PNG at most (an even sample beyond).
+MAX_MAP_PHOTOS = 100_000
+
+
 def _draw_photos(draw: ImageDraw.ImageDraw, frame: _MapFrame, table: pd.DataFrame) -> int:
     """Kept photos: a dot with a tick where they look (by sector colour); outside ones as
     crosses. Returns how many outside photos fall off the map."""
@@ -176,6 +210,8 @@ def _draw_photos(draw: ImageDraw.ImageDraw, frame: _MapFrame, table: pd.DataFram
 
     kept = table[table.keep]
     inside = kept[kept.inside_region]
+    if len(inside) > MAX_MAP_PHOTOS:  # an even sample: a picture of millions of dots is ink
+        inside = inside.iloc[np.linspace(0, len(inside) - 1, MAX_MAP_PHOTOS).round().astype(int)]
     xs, ys = frame.px(inside.x_m.to_numpy(float), inside.y_m.to_numpy(float))
     headings = inside.heading_true.to_numpy(float, na_value=np.nan)
     sectors = heading_sector(headings)

@@ -15,7 +15,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from gpskit import checks, storage
+from gpskit import checks, quality, storage
 from gpskit.exif import (
     GpsFlag,
     Metadata,
@@ -113,7 +113,9 @@ def _read_header(img: Image.Image, source: Any, out: dict[str, Any]) -> Metadata
 def _decode_and_hash(img: Image.Image, meta: Metadata, out: dict[str, Any]) -> None:
     """Decode (JPEG draft-scaled), then the perceptual, crop and pixel hashes, into ``out``."""
     try:
-        if img.format in ("JPEG", "MPO"):
+        single_channel = img.mode in ("1", "L", "LA", "I", "I;16", "F")
+        jpeg = img.format in ("JPEG", "MPO")
+        if jpeg:  # luma only: the chroma planes are not decoded at all
             img.draft("L", (HASH_DECODE_SIDE, HASH_DECODE_SIDE))
         img.load()
         stored: Image.Image = img
@@ -121,8 +123,12 @@ def _decode_and_hash(img: Image.Image, meta: Metadata, out: dict[str, Any]) -> N
             # hash a bounded-size copy so PNG/TIFF/HEIF cost like a draft-decoded JPEG
             stored = stored.copy()
             stored.thumbnail((4 * HASH_DECODE_SIDE, 4 * HASH_DECODE_SIDE), Image.Resampling.BILINEAR)
+        colour = None if jpeg or single_channel else stored  # pixel statistics: any orientation
         stored = stored.convert("L")
         gray = orient(stored, img.format, meta.orientation)
+        out.update(quality.measure(gray, colour))
+        if single_channel:
+            out["colour_spread"] = 0.0
         hashes = perceptual_hashes(gray)
         out["phash"], out["phash256"] = hashes.phash, hashes.phash256
         out["dihedral_hashes"], out["dihedral_phash256"] = hashes.dihedral, hashes.dihedral256

@@ -240,3 +240,20 @@ def test_pairs_within_matches_brute_force() -> None:
     assert set(zip(a.tolist(), b.tolist(), strict=True)) == set(
         zip(i.tolist(), j.tolist(), strict=True)
     )
+
+
+def test_a_plan_of_many_stops_is_a_complete_short_walk_quickly() -> None:
+    """Above the greedy limit the walk follows a Hilbert curve: every stop once, and far
+    shorter than visiting them in a random order."""
+    from gpskit.coverage import GREEDY_LIMIT
+
+    rng = np.random.default_rng(1)
+    n = GREEDY_LIMIT * 4
+    x, y = rng.uniform(0, 5000, n), rng.uniform(0, 5000, n)
+    route = walking_order(x, y, (0.0, 0.0))
+    assert sorted(route.tolist()) == list(range(n))
+    points = np.column_stack([x, y])
+    length = np.hypot(*np.diff(points[route], axis=0).T).sum()
+    shuffled = np.hypot(*np.diff(points[rng.permutation(n)], axis=0).T).sum()
+    assert length < shuffled / 15
+    assert np.hypot(*points[route[0]]) == np.hypot(x, y).min()  # starts nearest the start

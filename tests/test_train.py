@@ -486,3 +486,38 @@ def test_runs_saved_before_heads_still_resume_and_evaluate(trained: dict, tmp_pa
     asked = CliRunner().invoke(app, ["eval", str(run), "--method", "retrieval"])
     assert asked.exit_code != 0 and "no retrieval index" in asked.output
     assert "Traceback" not in asked.output
+
+
+def test_published_model_predicts_as_its_run_does(trained: dict, tmp_path: Path) -> None:
+    """`gpskit publish model`: safetensors + config.json + card; `predict --run` on the
+    folder gives the run's own answers, and nothing in it is a pickle or a local path."""
+    safetensors = pytest.importorskip("safetensors.torch", reason="needs gpskit[train]")
+    out = tmp_path / "model"
+    eval_run = CliRunner().invoke(app, ["eval", str(trained["run"]), "--json"])
+    assert eval_run.exit_code == 0, eval_run.output
+    result = CliRunner().invoke(app, ["publish", "model", str(trained["run"]), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in out.iterdir()} == {
+        "model.safetensors", "config.json", "prediction.json", "retrieval.npz", "README.md"
+    }  # fmt: skip
+    weights = safetensors.load_file(str(out / "model.safetensors"))
+    state = torch.load(trained["run"] / "best.pt", map_location="cpu", weights_only=True)
+    assert weights.keys() == state["model"].keys()
+    assert all(torch.equal(weights[k], state["model"][k]) for k in weights)
+    config = json.loads((out / "config.json").read_text())
+    assert config["arch"] == "resnet18" and config["image_size"] == 48
+    assert config["head"] == state["head"] and config["normalisation"] == state["normalisation"]
+    with np.load(out / "retrieval.npz", allow_pickle=False) as index:
+        assert not any("/" in str(p) for p in index["paths"])
+    card = (out / "README.md").read_text()
+    assert card.startswith("---\n") and "| training centre |" in card
+    photos = [str(trained["photos"] / name) for name in ("s00_0.jpg", "s31_2.jpg")]
+    answers = []
+    for folder in (trained["run"], out):
+        found = CliRunner().invoke(app, ["predict", *photos, "--run", str(folder), "--format", "json"])
+        assert found.exit_code == 0, found.output
+        answers.append([(r["latitude"], r["longitude"]) for r in json.loads(found.stdout)])
+    assert answers[0] == answers[1]
+    (out / "config.json").write_text('{"format": "something else"}')
+    broken = CliRunner().invoke(app, ["predict", *photos, "--run", str(out)])
+    assert broken.exit_code != 0 and "not a gpskit model folder" in broken.output

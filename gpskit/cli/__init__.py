@@ -31,6 +31,7 @@ COMMANDS = {
     "eval": "train",
     "predict": "train",
     "sweep": "sweep",
+    "publish": "publish",
     "synth": "synth",
     "demo": "synth",
 }

@@ -41,6 +41,8 @@ Examples:
 
     gpskit ingest photos/ --no-decode          # metadata only, for a quick look
 
+    gpskit ingest photos/ --strict-quality --threshold min_sharpness=40
+
     gpskit ingest s3://bucket/campus/          # photos in object storage (gpskit[s3])
 
     gpskit ingest --list-checks                # every reason code and its threshold
@@ -109,6 +111,22 @@ def ingest_command(
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit with status 1 when any file was rejected.")
     ] = False,
+    strict_quality: Annotated[
+        bool,
+        typer.Option(
+            "--strict-quality",
+            help="Reject photos with image-quality problems (blurry, dark, too_bright, "
+            "low_information, grayscale, odd_aspect_ratio) instead of warning.",
+        ),
+    ] = _D.strict_quality,
+    threshold: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Any check threshold as NAME=VALUE, e.g. min_sharpness=40 (names: "
+            "--list-checks). Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
     list_checks: Annotated[
         bool,
         typer.Option(
@@ -129,6 +147,7 @@ def ingest_command(
         raise UsageError("no PHOTOS given", hint="e.g. `gpskit ingest photos/`")
     thresholds = dict(_DEFAULTS)
     thresholds.update(max_h_error=max_h_error, max_fix_age=max_fix_age, min_side=float(min_side))
+    thresholds.update(parse_thresholds(threshold or []))
     options = IngestOptions(
         decode=not no_decode,
         workers=workers,
@@ -137,6 +156,7 @@ def ingest_command(
         max_pixels=max_pixels,
         max_memory=parse_size(max_memory, "--max-memory") or None,
         thresholds=thresholds,
+        strict_quality=strict_quality,
         force=force,
         prune=prune,
     )
@@ -151,6 +171,27 @@ def ingest_command(
         raise CheckFailedError(
             f"{report.rejected} of {report.files} files were rejected (--strict)"
         )
+
+
+def parse_thresholds(items: list[str]) -> dict[str, float]:
+    """``NAME=VALUE`` pairs of --threshold, each name a registered check threshold."""
+    known = set(_DEFAULTS)
+    found: dict[str, float] = {}
+    for item in items:
+        name, _, text = item.partition("=")
+        name = name.strip()
+        if name not in known:
+            raise UsageError(
+                f"--threshold {item}: no check threshold named {name!r}",
+                hint=f"one of {', '.join(sorted(known))}",
+            )
+        try:
+            found[name] = float(text)
+        except ValueError:
+            raise UsageError(
+                f"--threshold {item}: {text!r} is not a number", hint="e.g. min_sharpness=40"
+            ) from None
+    return found
 
 
 def show_report(report: IngestReport) -> None:

@@ -211,6 +211,26 @@ def _truncated(files: ShotFiles) -> Path:
     return target
 
 
+@defect("motion_blur", "file", 0.01, "warning", "blurry")
+def _motion_blur(files: ShotFiles) -> Path:
+    """A second shot taken while walking: smeared sideways over 4 % of its width."""
+    pixels = np.asarray(files.image.convert("RGB"), dtype=np.float32)
+    reach = max(2, files.image.width // 25)
+    padded = np.pad(pixels, ((0, 0), (reach, reach), (0, 0)), mode="edge")
+    windows = np.stack([padded[:, i : i + pixels.shape[1]] for i in range(2 * reach + 1)])
+    image = Image.fromarray(windows.mean(axis=0).clip(0, 255).astype(np.uint8))
+    return files.save_copy(image, "_blurred.jpg", quality=files.quality)
+
+
+@defect("dark_shot", "file", 0.01, "warning", "dark")
+def _dark_shot(files: ShotFiles) -> Path:
+    """A second shot with a finger over the lens: an eighth of the light."""
+    pixels = np.asarray(files.image.convert("RGB"), dtype=np.float32) / 8
+    return files.save_copy(
+        Image.fromarray(pixels.astype(np.uint8)), "_dark.jpg", quality=files.quality
+    )
+
+
 # --- files of no shot -----------------------------------------------------------------------
 
 

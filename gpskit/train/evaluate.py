@@ -60,14 +60,21 @@ def latest_run(dataset_dir: Path | None = None) -> Path:
 
 
 def load_run(run_dir: Path, device: str = "auto") -> LoadedRun:
-    """The best checkpoint of a run (last.pt if there is no best.pt), its head, retrieval
-    index and default method: everything predict needs, from the run folder alone."""
+    """The best checkpoint of a run (last.pt if there is no best.pt; or a published model
+    folder), its head, retrieval index and default method: everything predict needs, from
+    the folder alone."""
+    from gpskit.train.export import is_model_folder, load_model_folder
+
     path = run_dir / "best.pt" if (run_dir / "best.pt").exists() else run_dir / "last.pt"
-    if not path.exists():
+    if path.exists():
+        checkpoint = load_checkpoint(path)
+    elif is_model_folder(run_dir):  # published: model.safetensors + config.json
+        checkpoint = load_model_folder(run_dir)
+    else:
         raise MissingStepError(
-            f"{run_dir}: no best.pt or last.pt", hint="is this a gpskit run folder?"
+            f"{run_dir}: no best.pt, last.pt or model.safetensors",
+            hint="is this a gpskit run folder, or one from `gpskit publish model`?",
         )
-    checkpoint = load_checkpoint(path)
     options = checkpoint["options"]
     scaler = TargetScaler.from_dict(checkpoint["normalisation"])
     spec = checkpoint.get("head", {"head": Head.REGRESSION.value, "cells": []})
