@@ -317,7 +317,8 @@ def eval_tables(result: dict[str, Any]) -> list[Table]:
 
 def predict_command(
     images: Annotated[
-        list[Path], typer.Argument(help="Photos or folders (any format ingest reads).")
+        list[str],
+        typer.Argument(help="Photos or folders (any format ingest reads; also s3:// URLs)."),
     ],
     run: Annotated[
         Path | None, typer.Option(help="Run folder (default: the latest run).", show_default=False)
@@ -337,17 +338,19 @@ def predict_command(
     """Where was each photo taken? Prints path, latitude, longitude (CSV or JSON)."""
     from gpskit.atomic import write_text
     from gpskit.ingest import scan
+    from gpskit.storage import as_location
     from gpskit.train.evaluate import latest_run, predict
 
+    locations = [as_location(text) for text in images]
     if out is not None:
         target = out.resolve()
-        if any(Path(ref.absolute).resolve() == target for ref in scan(images)):
+        if any(Path(ref.absolute).resolve() == target for ref in scan(locations)):
             raise UsageError(
                 f"--out {out} is one of the photos to predict", hint="write to another file"
             )
     frame = predict(
         run or latest_run(),
-        images,
+        locations,
         method=method.value if method else None,
         knn=knn,
         tta=tta,

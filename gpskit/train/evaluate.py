@@ -276,7 +276,7 @@ def _region_of(splits_dir: Path) -> Any:
 
 def predict(
     run_dir: Path,
-    inputs: list[Path],
+    inputs: list[Path | str],
     *,
     method: str | None = None,
     knn: int | None = None,
