@@ -14,7 +14,7 @@ Examples:
 
     gpskit split --embed --force && gpskit publish dataset --out hub/campus-photos
 
-    gpskit publish model gpskit-data/runs/run-1 --out hub/campus-model
+    gpskit publish model gpskit-data/runs/r1 --out hub/campus-model
 
     gpskit publish dataset --out hub/campus-photos --push my-team/campus-photos
 """
