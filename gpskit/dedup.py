@@ -452,10 +452,16 @@ def check_search_cost(photos: int, options: DedupOptions) -> None:
     ):
         seconds = estimate_seconds(photos, index, radius)
         if seconds > MAX_SEARCH_SECONDS:
+            if radius > default:
+                hint = f"use a smaller {flag} (the default is {default})"
+            elif flag == "--crop":
+                hint = "run with --no-crops (near and turned copies are still found)"
+            else:
+                hint = "dedup each area's photos as its own dataset (copies are of one place)"
             raise UsageError(
                 f"{flag} {radius} on {photos:,} photos would take about {seconds / 3600:.1f} h "
                 "(an exact search compares almost every pair at that radius)",
-                hint=f"use a smaller {flag} (the default, {default}, takes seconds)",
+                hint=hint,
             )
 
 

@@ -364,3 +364,15 @@ def test_a_radius_too_costly_for_the_collection_is_refused() -> None:
     check_search_cost(1_000_000, DedupOptions())  # the defaults: fine at a million photos
     with pytest.raises(UsageError, match="would take about"):
         check_search_cost(1_000_000, DedupOptions(near_threshold=20))
+
+
+def test_at_ten_million_photos_the_refusal_says_what_to_do() -> None:
+    """The crop join at 10M photos (180M crop hashes) is refused with a way forward that
+    works, not a smaller radius than the default."""
+    from gpskit.dedup import check_search_cost
+    from gpskit.errors import UsageError
+
+    with pytest.raises(UsageError) as refused:
+        check_search_cost(10_000_000, DedupOptions())
+    assert refused.value.hint is not None and "--no-crops" in refused.value.hint
+    check_search_cost(10_000_000, DedupOptions(crop_variants=False))  # near + turned: fine
