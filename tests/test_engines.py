@@ -18,7 +18,6 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from gpskit.dataset import Dataset
 from gpskit.engines import EngineOptions, map_isolated, require_ray
 from gpskit.errors import InputError, MissingDependencyError
 from gpskit.exifwrite import save_photo
@@ -28,6 +27,7 @@ from gpskit.split import SplitOptions
 from gpskit.split.write import embed_images
 
 from .conftest import good_exif, photo
+from .test_ingest import kill_ingest_half_way
 
 RAY = EngineOptions("ray")
 
@@ -97,33 +97,12 @@ def test_ray_ingest_writes_the_local_engines_manifest_byte_for_byte(
 def test_ray_ingest_killed_half_way_resumes_to_the_same_manifest(
     ray_cluster: Any, tmp_path: Path
 ) -> None:
-    import subprocess
-
     photos = _photos(tmp_path / "photos", 60, (1600, 1200))
     dataset = tmp_path / "killed"
-    code = (
-        "import sys; from pathlib import Path; from gpskit.ingest import IngestOptions, ingest; "
-        "from gpskit.engines import EngineOptions; ingest([Path(sys.argv[1])], Path(sys.argv[2]), "
-        "IngestOptions(workers=1, journal_rows=4, engine=EngineOptions('ray')))"
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, str(photos), str(dataset)],
-        start_new_session=True,
-        stderr=subprocess.DEVNULL,
-    )
-    journal = Dataset(dataset).journal_dir
-    deadline = time.monotonic() + 180
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if len(list(journal.glob("part-*.parquet"))) >= 5:  # 20 of 60 rows
-                break
-            time.sleep(0.05)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the ingest finished before it could be killed"
+    journaled = kill_ingest_half_way(photos, dataset, 60, engine="ray")
+    assert 0 < journaled < 60  # Ray may lose the shard being renamed at the kill
     resumed = ingest([photos], dataset, IngestOptions(workers=2, engine=RAY))
-    assert 0 < resumed.read < 60 and resumed.read + resumed.reused == 60
+    assert resumed.read == 60 - journaled and resumed.reused == journaled
     ingest([photos], tmp_path / "whole", IngestOptions(workers=2))
     whole = (tmp_path / "whole" / "manifest.parquet").read_bytes()
     assert (dataset / "manifest.parquet").read_bytes() == whole

@@ -271,7 +271,7 @@ def test_manifest_of_another_version_is_read_again_with_a_note(
     assert Dataset(dataset).load_manifest().num_rows == 1
 
 
-def _kill_ingest_half_way(photos: Path, dataset: Path, files: int) -> int:
+def kill_ingest_half_way(photos: Path, dataset: Path, files: int, engine: str = "local") -> int:
     """Start an ingest in another process and SIGKILL it (workers too) half way through;
     returns how many rows its journal holds."""
     import signal
@@ -281,13 +281,14 @@ def _kill_ingest_half_way(photos: Path, dataset: Path, files: int) -> int:
 
     code = (
         "import sys; from pathlib import Path; from gpskit.ingest import IngestOptions, ingest; "
-        "ingest([Path(sys.argv[1])], Path(sys.argv[2]), IngestOptions(workers=1, journal_rows=4))"
+        "from gpskit.engines import EngineOptions; ingest([Path(sys.argv[1])], Path(sys.argv[2]), "
+        f"IngestOptions(workers=1, journal_rows=4, engine=EngineOptions({engine!r})))"
     )
     proc = subprocess.Popen(
         [sys.executable, "-c", code, str(photos), str(dataset)], start_new_session=True
     )
     journal = Dataset(dataset).journal_dir
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 180
     try:
         while time.monotonic() < deadline and proc.poll() is None:
             if len(list(journal.glob("part-*.parquet"))) * 4 >= files // 2:
@@ -307,7 +308,7 @@ def test_killed_ingest_resumes_where_it_stopped(tmp_path: Path) -> None:
     files = 80
     for i in range(files):
         save_photo(photo((1600, 1200), seed=i), photos / f"p{i:03d}.jpg", good_exif())
-    journaled = _kill_ingest_half_way(photos, tmp_path / "killed", files)
+    journaled = kill_ingest_half_way(photos, tmp_path / "killed", files)
     assert files // 2 <= journaled < files
     assert not (tmp_path / "killed" / "manifest.parquet").exists()
     resumed = ingest([photos], tmp_path / "killed", FAST)
