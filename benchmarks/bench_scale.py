@@ -173,7 +173,7 @@ def _fake_manifest(template: Path, folder: Path, out: Path) -> None:
     """A manifest whose rows match every file of ``folder`` (size, mtime): all reusable."""
     import pyarrow as pa
 
-    from gpskit.ingest import IngestOptions, ingest, scan
+    from gpskit.ingest import MANIFEST_ROW_GROUP, IngestOptions, ingest, scan
     from gpskit.schema import load_schema, read_table, write_table
 
     ingest([template], out, IngestOptions(workers=1))
@@ -189,7 +189,7 @@ def _fake_manifest(template: Path, folder: Path, out: Path) -> None:
     ):
         index = table.schema.get_field_index(name)
         table = table.set_column(index, table.schema.field(index), pa.array(values, kind))
-    write_table(table, out / "manifest.parquet", schema)
+    write_table(table, out / "manifest.parquet", schema, row_group_rows=MANIFEST_ROW_GROUP)
 
 
 def resume(work: Path, count: int) -> None:

@@ -10,11 +10,15 @@
   data (what benchmarks/gpu_check.sh runs);
 - ``--retrieval N``: building, saving, loading and querying an index of N embeddings;
 - ``--demo-heads``: the default demo's campus, one run per head: test error of each way of
-  predicting against the training-centre baseline (about 7 minutes on 2 cores).
+  predicting against the training-centre baseline (about 7 minutes on 2 cores);
+- ``--descriptors RUN [RUN ...]``: trained runs' retrieval error on val and test with each
+  descriptor (what retrieval compares: the last block's pooled features, or the last
+  two's), the index rebuilt from the run's own training split each time.
 
     python benchmarks/bench_train.py [--archs resnet18,resnet101] [--device cpu]
     python benchmarks/bench_train.py --archs resnet18 --size 48 --heads --retrieval 100000
     python benchmarks/bench_train.py --demo-heads
+    python benchmarks/bench_train.py --descriptors demo/run
 """
 
 from __future__ import annotations
@@ -233,6 +237,47 @@ def demo_heads(cache: Path) -> None:
         )
 
 
+def descriptors(runs: list[Path]) -> None:
+    """Retrieval error (mean m, heading window 90 deg) on val and test per descriptor."""
+    import json
+
+    import numpy as np
+
+    from gpskit.geo import haversine_m
+    from gpskit.train.data import SplitDataset, read_split
+    from gpskit.train.engine import _loader
+    from gpskit.train.evaluate import load_run
+    from gpskit.train.model import Descriptor
+    from gpskit.train.retrieval import HEADING_WINDOW, RetrievalIndex, embed
+
+    print(f"  {'run':<28}{'descriptor':<12}{'val m':>8}{'test m':>8}")
+    for run_dir in runs:
+        run = load_run(run_dir, "cpu")
+        splits = Path(json.loads((run_dir / "options.json").read_text())["splits_dir"])
+        size, knn = int(run.options["image_size"]), int(run.options.get("knn") or 8)
+        frames = {name: read_split(splits, name) for name in ("train", "val", "test")}
+        for descriptor in (d.value for d in Descriptor):
+            vectors = {}
+            for name, frame in frames.items():
+                items = SplitDataset(frame, run.scaler, "photo", transforms(size, False), size)
+                vectors[name] = embed(run.model, _loader(items, 64, 0), run.device, None, descriptor)
+            train = frames["train"]
+            u, v = run.scaler.encode(train.latitude.to_numpy(float), train.longitude.to_numpy(float))
+            index = RetrievalIndex(
+                vectors["train"], np.column_stack([u, v]), train.path.to_numpy(str),
+                train.heading.to_numpy(float, na_value=np.nan), descriptor,
+            )  # fmt: skip
+            errors = []
+            for name in ("val", "test"):
+                frame = frames[name]
+                headings = frame.heading.to_numpy(float, na_value=np.nan)
+                found = index.query(vectors[name], knn, headings, HEADING_WINDOW)
+                lat, lon = run.scaler.decode(found[:, 0], found[:, 1])
+                truth = frame.latitude.to_numpy(float), frame.longitude.to_numpy(float)
+                errors.append(float(np.mean(haversine_m(*truth, lat, lon))))
+            print(f"  {str(run_dir)[-28:]:<28}{descriptor:<12}{errors[0]:8.1f}{errors[1]:8.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archs", default="resnet18,resnet101")
@@ -249,7 +294,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=8, help="loader processes (--pipeline)")
     parser.add_argument("--retrieval", type=int, default=0, help="index size to time")
     parser.add_argument("--demo-heads", action="store_true", help="demo error per head")
+    parser.add_argument("--descriptors", type=Path, nargs="+", help="runs: error per descriptor")
     args = parser.parse_args()
+    if args.descriptors:
+        descriptors(args.descriptors)
+        return
     if args.demo_heads:
         demo_heads(args.cache)
         return

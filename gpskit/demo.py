@@ -133,6 +133,7 @@ def demo_train_options(size: DemoSize) -> Any:
         batch_size=64,
         lr=2e-3,
         dropout=0.2,
+        augment="light",
         workers=0,
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -30,8 +31,16 @@ from gpskit.imaging import (
 )
 from gpskit.pool import TIMED_OUT, start_forkserver
 from gpskit.reader import WorkerInit, read_file
-from gpskit.schema import Schema, coerce_row, file_metadata, load_schema, write_table
-from gpskit.shards import SHARD_GLOB, ShardWriter, remove_shards, shard_table
+from gpskit.schema import (
+    RowGroupReader,
+    Schema,
+    coerce_row,
+    file_metadata,
+    load_schema,
+    read_table,
+    table_writer,
+)
+from gpskit.shards import SHARD_GLOB, RowGather, ShardWriter, remove_shards
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -71,9 +80,9 @@ class IngestOptions:
             arguments.number(f"--{name.replace('_', '-')}", value, minimum=0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileRef:
-    """A file found by the scan."""
+    """A file found by the scan (slots: a million of them are a few hundred MB less)."""
 
     root: str
     path: str
@@ -191,38 +200,91 @@ def _add(found: dict[tuple[str, str], FileRef], root: Path, path: Path) -> None:
     if not path.is_file():
         return
     rel = path.relative_to(root).as_posix()
-    found[(str(root), rel)] = FileRef(str(root), rel, stat.st_size, stat.st_mtime_ns)
+    text = sys.intern(str(root))  # one copy of the root for all its files
+    found[(text, rel)] = FileRef(text, rel, stat.st_size, stat.st_mtime_ns)
 
 
 # --- the run ------------------------------------------------------------------------------
 
 
-def _previous_rows(dataset: Dataset, notes: list[str]) -> pa.Table:
-    """Rows known already, as one Arrow table: the manifest's, and the journal of an
-    interrupted run (newer, so it wins for a file in both)."""
-    schema = _manifest_schema()
-    tables = []
+#: Rows per row group of manifest.parquet, and per step of its assembly: what bounds the
+#: memory of a run, whatever the number of rows (about 2 KB a row with every hash).
+MANIFEST_ROW_GROUP = 16_384
+
+# what a re-run needs to know of an earlier row to decide whether to read its file again
+_KEY_SOURCE_COLUMNS = [
+    "root", "path", "file_size", "mtime_ns", "read_status", "format", "decoded", "sharpness",
+    "dihedral_hashes",
+]  # fmt: skip
+
+
+def _previous_keys(dataset: Dataset, notes: list[str], gather: RowGather) -> pa.Table:
+    """Rows known already, as keys only (root, path, size, mtime, stale) and where each
+    lives (``source``: a file registered with ``gather``; ``row``: its number there): the
+    manifest's, and the journal of an interrupted run (newer, so it wins for a file in
+    both). The rows themselves stay on disk until the manifest is assembled."""
+    pieces: list[pa.Table] = []
     if dataset.manifest_path.exists():
         try:
-            tables.append(dataset.load_manifest().replace_schema_metadata(None))
+            pieces += _file_keys(dataset.manifest_path, gather)
         except SchemaError as exc:
             notes.append(
                 f"the existing manifest cannot be reused ({exc}); every file is read again"
             )
-    journal = shard_table(sorted(dataset.journal_dir.glob(SHARD_GLOB)), schema)
-    if journal.num_rows:
-        notes.append(f"resumed an interrupted run: {journal.num_rows} files were read already")
-        tables.append(journal.replace_schema_metadata(None))
-    if not tables:
-        return schema.arrow_schema().empty_table()
-    rows = pa.concat_tables(tables)
-    order = pa.array(np.arange(rows.num_rows))
+    journaled = 0
+    for shard in sorted(dataset.journal_dir.glob(SHARD_GLOB)):
+        try:
+            found = _file_keys(shard, gather)
+        except SchemaError:
+            continue  # cut short by a crash while being written: its rows are read again
+        pieces += found
+        journaled += sum(piece.num_rows for piece in found)
+    if journaled:
+        notes.append(f"resumed an interrupted run: {journaled} files were read already")
+    if not pieces:
+        return _KEYS.empty_table()
+    keys = pa.concat_tables(pieces)
+    order = pa.array(np.arange(keys.num_rows))
     last = (
-        pa.table({"root": rows["root"], "path": rows["path"], "order": order})
+        pa.table({"root": keys["root"], "path": keys["path"], "order": order})
         .group_by(["root", "path"], use_threads=False)
         .aggregate([("order", "max")])
     )
-    return rows.take(np.sort(last["order_max"].to_numpy()))
+    return keys.take(np.sort(last["order_max"].to_numpy()))
+
+
+def _file_keys(path: Path, gather: RowGather) -> list[pa.Table]:
+    """The keys of every row of one manifest or journal file, a row group at a time."""
+    reader = RowGroupReader(path, _manifest_schema())
+    pieces, start = [], 0
+    for index, count in enumerate(reader.row_counts):
+        part = reader.read(index, columns=_KEY_SOURCE_COLUMNS)
+        pieces.append((part, np.arange(start, start + count, dtype=np.int64)))
+        start += count
+    source = gather.add(path, reader)
+    return [
+        _key_table(
+            root=part["root"], path=part["path"], file_size=part["file_size"],
+            mtime_ns=part["mtime_ns"], stale=_needs_decoding(part),
+            source=np.full(len(rows), source, dtype=np.int64), row=rows,
+        )
+        for part, rows in pieces
+    ]  # fmt: skip
+
+
+_KEYS = pa.schema(
+    [
+        ("root", pa.string()), ("path", pa.string()), ("file_size", pa.int64()),
+        ("mtime_ns", pa.int64()), ("stale", pa.bool_()), ("source", pa.int64()),
+        ("row", pa.int64()),
+    ]
+)  # fmt: skip
+
+
+def _key_table(**columns: Any) -> pa.Table:
+    """Keys of rows (see :func:`_previous_keys`); columns not given are left out."""
+    schema = pa.schema([f for f in _KEYS if f.name in columns])
+    return pa.table({f.name: columns[f.name] for f in schema}, schema=schema)
 
 
 def _rekey(previous: pa.Table, scopes: list[Scope]) -> pa.Table:
@@ -349,9 +411,30 @@ def judge_table(
     return table
 
 
-def _write_manifest(
-    dataset: Dataset, table: pa.Table, files: list[FileRef], options: IngestOptions
-) -> pa.Table:
+def _assemble_manifest(
+    dataset: Dataset,
+    keys: pa.Table,
+    gather: RowGather,
+    written: list[Path],
+    files: list[FileRef],
+    options: IngestOptions,
+) -> ManifestCounts:
+    """Write manifest.parquet from the kept earlier rows (``keys``) and this run's journal
+    shards (``written``), sorted by (root, path) and judged, a row group at a time: memory
+    holds the keys and one row group, never the whole manifest."""
+    parts = [keys.select(["root", "path", "source", "row"])]
+    for shard in written:
+        found = read_table(shard, _manifest_schema(), columns=["root", "path"])
+        source = gather.add(shard)
+        rows = np.arange(found.num_rows, dtype=np.int64)
+        parts.append(
+            _key_table(
+                root=found["root"], path=found["path"],
+                source=np.full(len(rows), source, dtype=np.int64), row=rows,
+            )
+        )  # fmt: skip
+    order = pa.concat_tables(parts).sort_by([("root", "ascending"), ("path", "ascending")])
+    del parts
     settings = {
         "inputs": sorted({ref.root for ref in files}),
         "decode": options.decode,
@@ -360,24 +443,24 @@ def _write_manifest(
         "strict_quality": options.strict_quality,
     }
     metadata = {"gpskit.ingest": json.dumps(settings, sort_keys=True)}
-    if not _sorted(table):  # an unchanged re-run is sorted already: no copy
-        table = table.sort_by([("root", "ascending"), ("path", "ascending")])
-    write_table(table, dataset.manifest_path, _manifest_schema(), extra_metadata=metadata)
-    return table
-
-
-def _sorted(table: pa.Table) -> bool:
-    """Rows already in (root, path) order."""
-    if table.num_rows < 2:
-        return True
-    root, path = table["root"], table["path"]
-    n = table.num_rows
-    a_root, b_root = root.slice(0, n - 1), root.slice(1)
-    a_path, b_path = path.slice(0, n - 1), path.slice(1)
-    before = pc.less(a_root, b_root)
-    same_root = pc.equal(a_root, b_root)
-    in_order = pc.or_(before, pc.and_(same_root, pc.less_equal(a_path, b_path)))
-    return bool(pc.all(in_order).as_py())
+    counts = ManifestCounts()
+    schema = _manifest_schema()
+    with table_writer(
+        dataset.manifest_path,
+        schema,
+        extra_metadata=metadata,
+        row_group_rows=MANIFEST_ROW_GROUP,
+        ordered=True,
+    ) as write:
+        for start in range(0, max(order.num_rows, 1), MANIFEST_ROW_GROUP):
+            step = order.slice(start, MANIFEST_ROW_GROUP)
+            rows = gather.take(step["source"].to_numpy(), step["row"].to_numpy())
+            for name in ("root", "path"):  # rows re-filed under a new root (see _rekey)
+                rows = rows.set_column(rows.schema.get_field_index(name), name, step[name])
+            rows = judge_table(rows, options.thresholds, options.strict_quality)
+            counts.add(rows)
+            write(rows)
+    return counts
 
 
 def _manifest_schema() -> Schema:
@@ -415,9 +498,7 @@ def _plan(
             "old_size": previous["file_size"],
             "old_mtime": previous["mtime_ns"],
             "stale": (
-                _needs_decoding(previous)
-                if options.decode
-                else pa.array(np.zeros(len(previous), bool))
+                previous["stale"] if options.decode else pa.array(np.zeros(len(previous), bool))
             ),
             "row": pa.array(np.arange(previous.num_rows, dtype=np.int64)),
         }
@@ -430,13 +511,14 @@ def _plan(
         pc.invert(both["stale"]),
     )
     fresh = both.filter(pc.fill_null(same, False)) if not options.force else both.slice(0, 0)
-    reused_files = set(fresh["file"].to_pylist())
+    read = np.ones(len(files), dtype=bool)
+    read[fresh["file"].to_numpy()] = False
     gone = known.join(scanned, ["root", "path"], join_type="left anti", use_threads=False)
     in_scope = _covered(gone, scopes, options.prune)
     kept = gone.filter(pc.invert(in_scope))["row"].to_numpy()
     return _Plan(
         reused=np.sort(fresh["row"].to_numpy()),
-        to_read=[i for i in range(len(files)) if i not in reused_files],
+        to_read=np.flatnonzero(read).tolist(),
         kept=np.sort(kept),
         removed=int(pc.sum(in_scope).as_py() or 0),
     )
@@ -481,7 +563,8 @@ def _ingest(
     progress: ProgressCallback | None,
 ) -> IngestReport:
     notes: list[str] = []
-    previous = _previous_rows(dataset, notes)
+    gather = RowGather([], _manifest_schema())
+    previous = _previous_keys(dataset, notes, gather)
     known = pc.unique(previous["root"]).to_pylist()
     files, scopes = scan_scoped(inputs, exclude=[dataset.root], known_roots=known)
     previous = _rekey(previous, scopes)
@@ -505,20 +588,12 @@ def _ingest(
     dataset.log_dir.mkdir(parents=True, exist_ok=True)
     _read_files(files, plan.to_read, options, sink, dataset.log_dir / "ingest.log")
     journal.flush()
-    columns = _manifest_schema().arrow_schema()
     keep = np.sort(np.concatenate([plan.reused, plan.kept]))
-    unchanged = len(keep) == previous.num_rows  # every earlier row stays: no copy
-    parts = [
-        previous if unchanged else previous.take(pa.array(keep)),
-        shard_table(journal.written, _manifest_schema()),
-    ]
-    del previous
-    table = pa.concat_tables([part.cast(columns) for part in parts if part.num_rows])
-    table = table if table.num_columns else columns.empty_table()
-    table = judge_table(table, options.thresholds, options.strict_quality)
-    table = _write_manifest(dataset, table, files, options)
+    counts = _assemble_manifest(
+        dataset, previous.take(pa.array(keep)), gather, journal.written, files, options
+    )
     remove_shards(dataset.journal_dir)
-    report = summarize(table, dataset)
+    report = counts.report(dataset)
     report.read, report.reused = len(plan.to_read), len(files) - len(plan.to_read)
     report.removed, report.kept = plan.removed, len(plan.kept)
     report.notes = notes + _scope_notes(plan, options) + _inside_inputs(dataset, inputs)
@@ -549,37 +624,65 @@ def _scope_notes(plan: _Plan, options: IngestOptions) -> list[str]:
     return notes
 
 
+@dataclass
+class ManifestCounts:
+    """Counts by status, reason, warning and format, added up a piece of manifest at a time."""
+
+    files: int = 0
+    images: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    warnings: Counter[str] = field(default_factory=Counter)
+    formats: Counter[str] = field(default_factory=Counter)
+
+    def add(self, table: pa.Table) -> None:
+        self.files += table.num_rows
+        status = table.column("status")
+        self.accepted += int(pc.sum(pc.equal(status, "accepted")).as_py() or 0)
+        self.rejected += int(pc.sum(pc.equal(status, "rejected")).as_py() or 0)
+        read_ok = pc.equal(table.column("read_status"), checks.READ_OK)
+        self.images += int(pc.sum(read_ok).as_py() or 0)
+        for counter, values in (
+            (self.reasons, pc.list_flatten(table.column("reasons"))),
+            (self.warnings, pc.list_flatten(table.column("warnings"))),
+            (self.formats, pc.drop_null(table.column("format"))),
+        ):
+            for item in pc.value_counts(values).to_pylist():
+                if item["values"]:
+                    counter[item["values"]] += item["counts"]
+
+    def report(self, dataset: Dataset) -> IngestReport:
+        return IngestReport(
+            dataset_dir=str(dataset.root),
+            manifest=str(dataset.manifest_path),
+            files=self.files,
+            images=self.images,
+            accepted=self.accepted,
+            rejected=self.rejected,
+            read=0,
+            reused=0,
+            removed=0,
+            reasons=dict(self.reasons.most_common()),
+            warnings=dict(self.warnings.most_common()),
+            formats=dict(self.formats.most_common()),
+        )
+
+
 def summarize(table: pa.Table, dataset: Dataset) -> IngestReport:
     """Counts by status, reason, warning and format of a manifest table."""
-    status = table.column("status").to_pylist()
-    reasons: Counter[str] = Counter()
-    for codes in table.column("reasons").to_pylist():
-        reasons.update(codes)
-    warns: Counter[str] = Counter()
-    for codes in table.column("warnings").to_pylist():
-        warns.update(codes)
-    formats = Counter(f for f in table.column("format").to_pylist() if f)
-    read_ok = sum(1 for s in table.column("read_status").to_pylist() if s == checks.READ_OK)
-    return IngestReport(
-        dataset_dir=str(dataset.root),
-        manifest=str(dataset.manifest_path),
-        files=table.num_rows,
-        images=read_ok,
-        accepted=status.count("accepted"),
-        rejected=status.count("rejected"),
-        read=0,
-        reused=0,
-        removed=0,
-        reasons=dict(reasons.most_common()),
-        warnings=dict(warns.most_common()),
-        formats=dict(formats.most_common()),
-    )
+    counts = ManifestCounts()
+    counts.add(table)
+    return counts.report(dataset)
+
+
+_SUMMARY_COLUMNS = ("status", "read_status", "reasons", "warnings", "format")
 
 
 def manifest_info(dataset_dir: Path | Dataset) -> tuple[IngestReport, dict[str, Any]]:
     """Summary of an existing manifest and the options it was made with."""
     dataset = Dataset.at(dataset_dir)
-    table = dataset.load_manifest()
+    table = dataset.load_manifest(columns=list(_SUMMARY_COLUMNS))
     meta = file_metadata(dataset.manifest_path)
     settings = json.loads(meta.get("gpskit.ingest", "{}"))
     settings["gpskit_version"] = meta.get("gpskit.version")

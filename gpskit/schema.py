@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cache
@@ -335,14 +336,57 @@ def write_table(
     schema: Schema,
     *,
     extra_metadata: dict[str, str] | None = None,
+    row_group_rows: int | None = None,
 ) -> None:
     """Check ``table`` against ``schema`` and write it to ``path`` atomically."""
+    with table_writer(
+        path, schema, extra_metadata=extra_metadata, row_group_rows=row_group_rows
+    ) as write:
+        write(table)
+
+
+@contextmanager
+def table_writer(
+    path: Path,
+    schema: Schema,
+    *,
+    extra_metadata: dict[str, str] | None = None,
+    row_group_rows: int | None = None,
+    ordered: bool = False,
+) -> Iterator[Callable[[pa.Table], None]]:
+    """Write a gpskit Parquet file a piece at a time: ``with table_writer(...) as write:
+    write(piece)``. Each piece is checked against ``schema`` before it is written; the file
+    appears at ``path`` (by rename) only when the block ends without an error, so memory
+    holds one piece, never the whole file.
+
+    With ``ordered``, pieces come sorted by the primary key, which is then checked to rise
+    strictly across pieces too (unique in the whole file without keeping its keys).
+    Fixed writer settings, so the same pieces give the same bytes.
+    """
     meta = {"gpskit.version": __version__, **(extra_metadata or {})}
-    table = to_table(table, schema, extra_metadata=meta)
-    validate_table(table, schema, where=str(path))
-    with atomic_path(path) as tmp:
-        # Fixed writer settings so the same rows give the same bytes.
-        pq.write_table(table, tmp, compression="zstd", write_statistics=True)
+    arrow_schema = schema.arrow_schema(meta)
+    key = list(schema.primary_key)
+    last: tuple[Any, ...] | None = None
+
+    with (
+        atomic_path(path) as tmp,
+        pq.ParquetWriter(tmp, arrow_schema, compression="zstd", write_statistics=True) as writer,
+    ):
+
+        def write(piece: pa.Table) -> None:
+            nonlocal last
+            table = to_table(piece, schema, extra_metadata=meta)
+            validate_table(table, schema, where=str(path))
+            if ordered and key and table.num_rows:
+                first = tuple(table.column(k)[0].as_py() for k in key)
+                if last is not None and not last < first:
+                    raise SchemaError(
+                        f"{path}: rows out of order or repeated at {schema.name} key {first}"
+                    )
+                last = tuple(table.column(k)[-1].as_py() for k in key)
+            writer.write_table(table, row_group_size=row_group_rows)
+
+        yield write
 
 
 def schema_tag(path: Path) -> dict[str, Any] | None:
@@ -364,6 +408,50 @@ def read_table(
     Files of an older version are upgraded in memory (see :func:`upgrade`). ``columns``
     reads only those (projection push-down); the rest of the schema is not checked.
     """
+    version = _checked_version(path, schema, step_hint)
+    try:
+        present = set(pq.read_schema(path).names)
+        wanted = None if columns is None else [c for c in columns if c in present]
+        table = pq.read_table(path, columns=wanted)
+    except (OSError, pa.ArrowException) as exc:
+        raise SchemaError(f"{path} is not a readable Parquet file: {exc}") from exc
+    return _checked(table, schema, version, str(path), columns)
+
+
+class RowGroupReader:
+    """A gpskit Parquet file one row group at a time (checked as :func:`read_table` checks
+    a whole file): what reads a file too big to hold reads it with. The file is opened
+    per read, so thousands of readers hold no file handles."""
+
+    def __init__(self, path: Path, schema: Schema) -> None:
+        self.path, self.schema = path, schema
+        self.version = _checked_version(path, schema, None)
+        try:
+            with pq.ParquetFile(path) as file:
+                meta = file.metadata
+                self.names = set(file.schema_arrow.names)
+        except (OSError, pa.ArrowException) as exc:
+            raise SchemaError(f"{path} is not a readable Parquet file: {exc}") from exc
+        self.row_counts = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+
+    @property
+    def num_rows(self) -> int:
+        return sum(self.row_counts)
+
+    def read(self, index: int, columns: Sequence[str] | None = None) -> pa.Table:
+        """Row group ``index`` (``columns``: only those)."""
+        wanted = None if columns is None else [c for c in columns if c in self.names]
+        try:
+            with pq.ParquetFile(self.path) as file:
+                table = file.read_row_group(index, columns=wanted)
+        except (OSError, pa.ArrowException) as exc:
+            raise SchemaError(f"{self.path} row group {index} is not readable: {exc}") from exc
+        where = f"{self.path} (row group {index})"
+        return _checked(table, self.schema, self.version, where, columns)
+
+
+def _checked_version(path: Path, schema: Schema, step_hint: str | None) -> int:
+    """The schema version a gpskit file declares (refusing other schemas and versions)."""
     if not path.exists():
         hint = step_hint or "check the path"
         raise MissingStepError(f"{path} does not exist", hint=hint)
@@ -382,15 +470,15 @@ def read_table(
             f"({__version__}) reads versions 1 to {schema.version}",
             hint="re-create it with this gpskit version, or install the gpskit that wrote it",
         )
-    try:
-        present = set(pq.read_schema(path).names)
-        wanted = None if columns is None else [c for c in columns if c in present]
-        table = pq.read_table(path, columns=wanted)
-    except (OSError, pa.ArrowException) as exc:
-        raise SchemaError(f"{path} is not a readable Parquet file: {exc}") from exc
+    return version
+
+
+def _checked(
+    table: pa.Table, schema: Schema, version: int, where: str, columns: Sequence[str] | None
+) -> pa.Table:
     if version < schema.version:
-        table = upgrade(table, schema, version, where=str(path), columns=columns)
-    validate_table(table, schema, where=str(path), columns=columns)
+        table = upgrade(table, schema, version, where=where, columns=columns)
+    validate_table(table, schema, where=where, columns=columns)
     return table
 
 

@@ -140,7 +140,7 @@ def test_interrupted_write_keeps_previous_manifest(
     def boom(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pq, "write_table", boom)
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", boom)  # mid-way through the write
     with pytest.raises(KeyboardInterrupt):
         ingest([reason_set], dataset, IngestOptions(workers=2, force=True))
     assert (dataset / "manifest.parquet").read_bytes() == before
@@ -359,6 +359,25 @@ def test_a_folder_and_its_parent_give_one_row_per_file(tmp_path: Path) -> None:
     assert inner.files == 2 and inner.read == 0
     table = Dataset(dataset).load_manifest()
     assert set(table["root"].to_pylist()) == {str((tmp_path / "photos").resolve())}
+
+
+def test_manifest_is_assembled_a_row_group_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs that reuse, re-root and add rows, assembled in row groups of 3 from journal
+    shards of 2, give exactly the rows one run gives, in bounded row groups."""
+    photos = tmp_path / "photos"
+    for day, count in (("day1", 7), ("day2", 5)):
+        for i in range(count):
+            save_photo(photo(seed=i + 10 * count), photos / day / f"p{i}.jpg", good_exif())
+    ingest([photos], tmp_path / "whole", FAST)
+    monkeypatch.setattr(ingest_module, "MANIFEST_ROW_GROUP", 3)
+    small = tmp_path / "small"
+    ingest([photos / "day1"], small, IngestOptions(workers=2, journal_rows=2))
+    report = ingest([photos], small, IngestOptions(workers=2, journal_rows=2))
+    assert (report.reused, report.read, report.files) == (7, 5, 12)
+    assert pq.ParquetFile(small / "manifest.parquet").metadata.num_row_groups == 4
+    assert Dataset(small).load_manifest().equals(Dataset(tmp_path / "whole").load_manifest())
 
 
 def test_a_second_writer_is_told_the_dataset_is_busy(reason_set: Path, tmp_path: Path) -> None:

@@ -79,14 +79,15 @@ def test_worker_stderr_goes_to_the_log(tmp_path, capfd) -> None:  # type: ignore
 
 @pytest.fixture(scope="module")
 def big_photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Photos large enough that reading them takes a few seconds in all."""
+    """Photos large enough that reading them takes a few seconds in all (on a fast day
+    30 of them were read before the interrupt landed, which then met the exit)."""
     from gpskit.exifwrite import save_photo
     from gpskit.samples import textured_image
 
     from .conftest import good_exif
 
     folder = tmp_path_factory.mktemp("big")
-    for i in range(30):
+    for i in range(80):
         save_photo(textured_image(2000, 1500, seed=i), folder / f"p{i:03d}.jpg", good_exif())
     return folder
 
@@ -108,7 +109,7 @@ def _wait_for_progress(dataset, proc) -> None:  # type: ignore[no-untyped-def]
     log = dataset / ".gpskit" / "logs" / "ingest.log"
     while time.monotonic() < deadline and proc.poll() is None and not log.exists():
         time.sleep(0.02)
-    time.sleep(0.5)  # workers are reading
+    time.sleep(0.2)  # workers are reading
     assert proc.poll() is None, "the ingest ended before the test could interrupt it"
 
 

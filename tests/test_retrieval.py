@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from gpskit.errors import InputError
+from gpskit.train.model import DESCRIPTOR, Descriptor
 from gpskit.train.retrieval import INDEX_FILE, RetrievalIndex
 
 
@@ -118,3 +119,54 @@ def test_headings_survive_the_run_folder_and_old_indexes_load(tmp_path: Path) ->
     old = RetrievalIndex.load(tmp_path)
     assert old is not None and np.isnan(old.headings).all()
     assert old.query(index.embeddings[:1], 1, np.array([170.0]), 45.0)[0] == pytest.approx([0, 0])
+
+
+def test_an_index_records_its_descriptor_and_old_ones_read_as_the_last_block(
+    tmp_path: Path,
+) -> None:
+    index = _facing_index()
+    assert index.descriptor == DESCRIPTOR == Descriptor.LAYERS34.value
+    index.save(tmp_path)
+    loaded = RetrievalIndex.load(tmp_path)
+    assert loaded is not None and loaded.descriptor == DESCRIPTOR
+    columns = {"embeddings": index.embeddings, "positions": index.positions, "paths": index.paths}
+    np.savez(tmp_path / INDEX_FILE, **columns)  # written before descriptors were stored
+    old = RetrievalIndex.load(tmp_path)
+    assert old is not None and old.descriptor == Descriptor.LAYER4.value
+    np.savez(tmp_path / INDEX_FILE, **columns, descriptor=np.array("vit-cls"))
+    with pytest.raises(InputError, match="descriptor 'vit-cls'"):
+        RetrievalIndex.load(tmp_path)
+
+
+def test_queries_are_made_the_way_the_index_was(tmp_path: Path) -> None:
+    """Each descriptor has its own size; an index of either kind finds a training photo
+    itself (its own position), so queries follow the index's descriptor."""
+    torch = pytest.importorskip("torch", reason="gpskit[train] not installed")
+    from gpskit.train.heads import PositionHead
+    from gpskit.train.loss import TargetScaler
+    from gpskit.train.model import build_model, features
+    from gpskit.train.predictor import variants
+    from gpskit.train.retrieval import embed
+
+    torch.manual_seed(0)
+    model = build_model("resnet18", "none", 0.0, 2).eval()
+    images = torch.randn(6, 3, 48, 48)
+    loader = [(images, torch.zeros(6, 2), torch.arange(6))]
+    with torch.no_grad():
+        last = features(model, images, Descriptor.LAYER4.value)
+        both = features(model, images, Descriptor.LAYERS34.value)
+    assert last.shape == (6, 512) and both.shape == (6, 256 + 512)
+    assert torch.allclose(both[:, 256:], torch.nn.functional.normalize(last, dim=1), atol=1e-5)
+    assert torch.allclose(both[:, :256].norm(dim=1), torch.ones(6), atol=1e-5)
+    positions = np.arange(12, dtype=float).reshape(6, 2)
+    scaler = TargetScaler.fit(np.array([39.95, 39.951]), np.array([-75.19, -75.191]))
+    head = PositionHead("regression", scaler, None)
+    for descriptor in (Descriptor.LAYER4.value, Descriptor.LAYERS34.value):
+        vectors = embed(model, loader, torch.device("cpu"), descriptor=descriptor)
+        index = RetrievalIndex(vectors, positions, np.array([f"{i}.jpg" for i in range(6)]))
+        index.descriptor = descriptor
+        index.save(tmp_path)
+        loaded = RetrievalIndex.load(tmp_path)
+        assert loaded is not None
+        found = variants(model, loader, torch.device("cpu"), head, loaded, knn=3)
+        assert found["retrieval"] == pytest.approx(positions, abs=1e-6)

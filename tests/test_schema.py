@@ -13,7 +13,14 @@ import pytest
 
 from gpskit.config import schemas_dir
 from gpskit.errors import SchemaError
-from gpskit.schema import load_schema, read_table, validate_table, write_table
+from gpskit.schema import (
+    RowGroupReader,
+    load_schema,
+    read_table,
+    table_writer,
+    validate_table,
+    write_table,
+)
 
 
 def test_manifest_schema_documents_every_field() -> None:
@@ -59,6 +66,47 @@ def test_write_then_read_round_trip(tmp_path: Path) -> None:
     schema = load_schema("manifest")
     write_table(_table(), tmp_path / "m.parquet", schema)
     assert read_table(tmp_path / "m.parquet", schema).num_rows == 1
+
+
+def _rows(paths: list[str]) -> pa.Table:
+    return pa.concat_tables([_table(path=[p]) for p in paths])
+
+
+def test_pieces_written_one_at_a_time_read_back_as_one_table(tmp_path: Path) -> None:
+    """A file written piece by piece holds exactly the pieces' rows, in row groups of
+    the asked size, and a row group reader reads them back group by group."""
+    schema = load_schema("manifest")
+    names = [f"{i:03d}.jpg" for i in range(23)]
+    with table_writer(tmp_path / "m.parquet", schema, row_group_rows=5, ordered=True) as write:
+        for start in range(0, 23, 8):
+            write(_rows(names[start : start + 8]))
+    whole = read_table(tmp_path / "m.parquet", schema)
+    assert whole.column("path").to_pylist() == names
+    reader = RowGroupReader(tmp_path / "m.parquet", schema)
+    assert reader.row_counts == [5, 3, 5, 3, 5, 2]  # pieces of 8 in groups of at most 5
+    groups = [reader.read(i) for i in range(len(reader.row_counts))]
+    assert pa.concat_tables(groups).equals(whole.replace_schema_metadata(None))
+    only = reader.read(1, columns=["path"])
+    assert only.column_names == ["path"] and only.num_rows == 3
+    write_table(_rows(names), tmp_path / "one.parquet", schema)
+    assert read_table(tmp_path / "one.parquet", schema).equals(whole)
+
+
+def test_ordered_pieces_must_rise_across_pieces(tmp_path: Path) -> None:
+    """Keys repeated or out of order across pieces are refused (each piece is checked
+    alone, so only the boundary can hide them), and the earlier file stays."""
+    schema = load_schema("manifest")
+    target = tmp_path / "m.parquet"
+    write_table(_rows(["keep.jpg"]), target, schema)
+    for second in (["b.jpg", "c.jpg"], ["a.jpg"]):
+        with (
+            pytest.raises(SchemaError, match="out of order or repeated"),
+            table_writer(target, schema, ordered=True) as write,
+        ):
+            write(_rows(["a.jpg", "b.jpg"]))
+            write(_rows(second))
+        assert read_table(target, schema).column("path").to_pylist() == ["keep.jpg"]
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*tmp"))
 
 
 def test_enum_and_nulls_checked_on_write(tmp_path: Path) -> None:
@@ -164,6 +212,8 @@ def test_older_version_reads_as_current_with_new_columns_empty(tmp_path: Path) -
     assert upgraded.column("unfit_tags").to_pylist() == [[]]
     only = read_table(tmp_path / "v1.parquet", schema, columns=["path", "unfit_tags"])
     assert only.column_names == ["path", "unfit_tags"]
+    group = RowGroupReader(tmp_path / "v1.parquet", schema).read(0)
+    assert group.column_names == schema.names and group.column("unfit_tags").to_pylist() == [[]]
     meta = {b"gpskit.schema": json.dumps({"name": "manifest", "version": 99}).encode()}
     pq.write_table(table.replace_schema_metadata(meta), tmp_path / "v99.parquet")
     with pytest.raises(SchemaError, match="version 99"):

@@ -521,3 +521,29 @@ def test_published_model_predicts_as_its_run_does(trained: dict, tmp_path: Path)
     (out / "config.json").write_text('{"format": "something else"}')
     broken = CliRunner().invoke(app, ["predict", *photos, "--run", str(out)])
     assert broken.exit_code != 0 and "not a gpskit model folder" in broken.output
+
+
+def test_augment_levels() -> None:
+    """``light`` changes crops and colours but keeps a photo upright (rows of a photo of
+    horizontal stripes stay uniform); ``standard`` rotates; ``none`` is the evaluation
+    view; an unknown level is one clear error."""
+    from gpskit.errors import UsageError
+    from gpskit.train.data import transforms
+    from gpskit.train.engine import TrainOptions
+
+    rows = np.repeat(np.linspace(0, 255, 72, dtype=np.uint8)[:, None], 96, axis=1)
+    stripes = Image.fromarray(np.stack([rows, 255 - rows, rows // 2], axis=-1), "RGB")
+
+    def tilt(augment: str) -> float:
+        torch.manual_seed(0)
+        views = [transforms(48, True, augment=augment)(stripes) for _ in range(20)]
+        return max(float(v[:, 4:-4, 4:-4].std(dim=2).max()) for v in views)
+
+    assert tilt("light") < 1e-4
+    assert tilt("standard") > 0.05
+    plain = transforms(48, False)(stripes)
+    assert torch.equal(transforms(48, True, augment="none")(stripes), plain)
+    with pytest.raises(UsageError, match="--augment must be one of standard, light, none"):
+        TrainOptions(augment="heavy").validate()
+    result = CliRunner().invoke(app, ["train", "--augment", "heavy"])
+    assert result.exit_code == 2 and "heavy" in result.output

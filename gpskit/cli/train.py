@@ -15,7 +15,7 @@ from rich.table import Table
 from gpskit.cli._common import JsonOpt, console, dataset_at, err_console, print_json
 from gpskit.errors import UsageError
 from gpskit.split.options import SplitName
-from gpskit.train.data import Target
+from gpskit.train.data import Augment, Target
 from gpskit.train.engine import TrainOptions
 from gpskit.train.heads import Head
 from gpskit.train.loss import Loss
@@ -141,6 +141,14 @@ def train_command(
             "--hflip", help="Also flip images left-right (a mirrored street is no real place)."
         ),
     ] = _D.hflip,
+    augment: Annotated[
+        Augment,
+        typer.Option(
+            help="standard (the study's: crops, ±10° rotation, colour jitter), light "
+            "(milder crops, no rotation or hue: better for small models and few epochs) "
+            "or none."
+        ),
+    ] = Augment(_D.augment),
     amp: Annotated[
         bool,
         typer.Option(
@@ -177,6 +185,7 @@ def train_command(
         seed=seed,
         workers=workers,
         hflip=hflip,
+        augment=augment.value,
         amp=amp,
     )
     result = _train_with_progress(splits_dir, out, options, resume, as_json)

@@ -27,6 +27,8 @@ from gpskit.dataset import Dataset
 from gpskit.errors import InputError, UsageError
 from gpskit.train import require_torch
 from gpskit.train.data import (
+    AUGMENTS,
+    Augment,
     EpochSampler,
     SplitDataset,
     Target,
@@ -81,6 +83,7 @@ class TrainOptions:
     seed: int = 0
     workers: int = 2
     hflip: bool = False
+    augment: str = Augment.STANDARD.value
     amp: bool = True
     head: str = Head.CELLS.value  # measured best on the demo campus (see bench_train.py)
     knn: int = 8  # neighbours for retrieval (0: no retrieval index)
@@ -95,6 +98,10 @@ class TrainOptions:
         if unknown:
             raise UsageError(
                 f"--freeze: unknown parts {unknown}; choose from {', '.join(FREEZABLE)}"
+            )
+        if self.augment not in AUGMENTS:
+            raise UsageError(
+                f"--augment must be one of {', '.join(AUGMENTS)}, got {self.augment!r}"
             )
         if self.loss not in LOSSES:
             raise UsageError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
@@ -323,7 +330,7 @@ def _loaders(
     """Training loader (its order from :class:`EpochSampler`, this process's share under
     torchrun) and validation loader."""
     size = options.image_size
-    augment = transforms(size, True, options.hflip)
+    augment = transforms(size, True, options.hflip, options.augment)
     train_set = SplitDataset(
         train_frame, scaler, options.target, augment, size, augment_seed=options.seed
     )
@@ -641,7 +648,7 @@ def finish(session: Session) -> None:
     truth = s.val_frame[lat_col].to_numpy(float), s.val_frame[lon_col].to_numpy(float)
     val_headings = s.val_frame.heading.to_numpy(float, na_value=np.nan)
     head = head_positions(s.model, s.val_loader, s.device, s.position_head)
-    queries = embed(s.model, s.val_loader, s.device)
+    queries = embed(s.model, s.val_loader, s.device, descriptor=index.descriptor)
     found: dict[tuple[str, float | None], Any] = {(Method.HEAD.value, None): head}
     for window in (None, HEADING_WINDOW):
         near = index.query(queries, s.options.knn, val_headings, window)

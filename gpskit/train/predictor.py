@@ -101,7 +101,7 @@ def variants(
     ``headings`` of the loader's photos and ``window``: see :mod:`~gpskit.train.retrieval`)."""
     found = {Method.HEAD.value: head_positions(model, loader, device, head, tta=tta)}
     if index is not None and knn > 0 and len(index.embeddings):
-        queries = embed(model, loader, device, tta_views if tta else None)
+        queries = embed(model, loader, device, tta_views if tta else None, index.descriptor)
         found[Method.RETRIEVAL.value] = index.query(queries, knn, headings, window)
         found[Method.BLEND.value] = blend(found[Method.HEAD.value], found[Method.RETRIEVAL.value])
     return found

@@ -1,8 +1,9 @@
 """Retrieval: where were the most similar training photos taken? (im2gps, Vo et al. 2017)
 
 After training, every training photo is embedded once with the trained backbone (its
-pooled features, L2-normalised) and stored in the run (``retrieval.npz``: embeddings as
-float16, their standardised positions, their paths). A new photo's position is the
+pooled features, L2-normalised: see :class:`~gpskit.train.model.Descriptor`) and stored in
+the run (``retrieval.npz``: embeddings as float16, their standardised positions, their
+paths, headings, and which descriptor made them, so queries are made the same way). A new photo's position is the
 similarity-weighted mean of its ``k`` nearest training photos' positions: at the scale of
 a campus, where a test spot sits metres from training spots, that beats regressing
 coordinates. An exact match (a training photo itself) returns its own position.
@@ -26,7 +27,7 @@ import numpy.typing as npt
 from gpskit.atomic import atomic_path
 from gpskit.errors import InputError
 from gpskit.train import require_torch
-from gpskit.train.model import features
+from gpskit.train.model import DESCRIPTOR, Descriptor, features
 
 INDEX_FILE = "retrieval.npz"
 #: Softmax temperature of the cosine similarities that weight the neighbours.
@@ -39,7 +40,9 @@ QUERY_CHUNK = 256
 HEADING_WINDOW = 90.0
 
 
-def embed(model: Any, loader: Any, device: Any, views: Any = None) -> npt.NDArray[np.float32]:
+def embed(
+    model: Any, loader: Any, device: Any, views: Any = None, descriptor: str = DESCRIPTOR
+) -> npt.NDArray[np.float32]:
     """L2-normalised backbone features of every item of ``loader``, in dataset order
     (``views``: a function giving test-time augmented batches to average over)."""
     torch, _ = require_torch()
@@ -49,7 +52,9 @@ def embed(model: Any, loader: Any, device: Any, views: Any = None) -> npt.NDArra
         for images, _, index in loader:
             batches = views(images) if views is not None else [images]
             vectors = sum(
-                torch.nn.functional.normalize(features(model, b.to(device)).float(), dim=1)
+                torch.nn.functional.normalize(
+                    features(model, b.to(device), descriptor).float(), dim=1
+                )
                 for b in batches
             )
             out.append(torch.nn.functional.normalize(vectors, dim=1).cpu())
@@ -69,6 +74,7 @@ class RetrievalIndex:
     positions: npt.NDArray[np.float64]  # (N, 2), standardised east/north
     paths: npt.NDArray[np.str_]
     headings: npt.NDArray[np.float64] | None = None  # (N,), degrees; NaN: unknown
+    descriptor: str = DESCRIPTOR  # how the embeddings were made (see Descriptor)
 
     def __post_init__(self) -> None:
         if self.headings is None:
@@ -84,6 +90,7 @@ class RetrievalIndex:
                 positions=self.positions,
                 paths=self.paths.astype(str),
                 headings=np.asarray(self.headings, dtype=np.float64),
+                descriptor=np.array(self.descriptor),
             )
         return target
 
@@ -99,6 +106,8 @@ class RetrievalIndex:
                     data["positions"].astype(np.float64),
                     data["paths"].astype(str),
                     data["headings"] if "headings" in data.files else None,
+                    # indexes from before descriptors were recorded: the last block's
+                    str(data["descriptor"]) if "descriptor" in data.files else "layer4",
                 )
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             raise InputError(
@@ -106,6 +115,12 @@ class RetrievalIndex:
                 hint="delete it to predict with the head alone, or train the run again",
             ) from None
         # stored as float16: unit length again, so a training photo's own vector scores 1
+        if index.descriptor not in {d.value for d in Descriptor}:
+            raise InputError(
+                f"{path}: made with descriptor {index.descriptor!r}, which this gpskit does "
+                "not know",
+                hint="upgrade gpskit, or train the run again",
+            )
         norms = np.linalg.norm(index.embeddings, axis=1, keepdims=True)
         index.embeddings /= np.maximum(norms, 1e-12)
         n = len(index.embeddings)
