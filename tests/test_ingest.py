@@ -418,3 +418,28 @@ def test_dataset_inside_the_photo_folder_is_skipped_and_said(tmp_path: Path) -> 
     assert any("is inside the photo folder" in note for note in report.notes)
     again = ingest([tmp_path / "photos"], tmp_path / "photos" / "gpskit-data", FAST)
     assert again.files == 1  # its own manifest and journal are never ingested
+
+
+def test_a_damaged_earlier_manifest_is_one_error_and_the_run_is_kept(tmp_path: Path) -> None:
+    """Rows whose keys read but whose other columns break the schema stop the write with
+    a hint; the rows this run read stay journaled, so the advised re-run reads only the
+    files the damaged manifest held."""
+    import pyarrow as pa
+
+    photos = tmp_path / "photos"
+    for i in range(3):
+        save_photo(photo(seed=i), photos / f"p{i}.jpg", good_exif())
+    dataset = tmp_path / "ds"
+    ingest([photos], dataset, FAST)
+    manifest = dataset / "manifest.parquet"
+    table = pq.read_table(manifest)
+    status = pa.array(["maybe"] * table.num_rows)  # outside the schema's enum
+    table = table.set_column(table.schema.get_field_index("status"), "status", status)
+    pq.write_table(table, manifest)  # keeps the gpskit schema tag
+    save_photo(photo(seed=9), photos / "new.jpg", good_exif())
+    with pytest.raises(SchemaError, match="outside") as caught:
+        ingest([photos], dataset, FAST)
+    assert "move manifest.parquet away" in str(caught.value)
+    manifest.unlink()
+    again = ingest([photos], dataset, FAST)
+    assert (again.read, again.reused, again.files) == (3, 1, 4)
