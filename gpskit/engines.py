@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from gpskit.errors import InputError, MissingDependencyError
+from gpskit.errors import InputError, require_module
 from gpskit.pool import CRASHED, TIMED_OUT, Outcome, run_isolated
 
 #: Seconds a chunk may take to produce its first result beyond ``timeout`` (a Ray worker
@@ -92,13 +92,7 @@ def map_isolated(
 
 def require_ray() -> Any:
     """The ``ray`` module, or one clear line on how to install it."""
-    try:
-        import ray
-    except ImportError:
-        raise MissingDependencyError(
-            "--engine ray needs Ray", hint="pip install 'gpskit[ray]'"
-        ) from None
-    return ray
+    return require_module("ray", "--engine ray needs Ray", "gpskit[ray]")
 
 
 def connect(address: str | None) -> Any:

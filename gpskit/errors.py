@@ -8,6 +8,9 @@ shows the traceback of either.
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
 
 class GpskitError(Exception):
     """A problem the user can fix; ``str(err)`` says what, where and how."""
@@ -41,6 +44,15 @@ class MissingStepError(GpskitError):
 
 class MissingDependencyError(GpskitError):
     """An optional extra (e.g. ``gpskit[train]``) is not installed."""
+
+
+def require_module(name: str, needed_for: str, extra: str) -> ModuleType:
+    """Module ``name`` of an optional extra, or one line saying what needs it and the
+    ``pip install`` that brings it (``needed_for``: "--engine ray needs Ray")."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise MissingDependencyError(needed_for, hint=f"pip install '{extra}'") from None
 
 
 class CheckFailedError(GpskitError):

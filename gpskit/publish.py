@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from gpskit.atomic import atomic_path, write_text
 from gpskit.dataset import Dataset
-from gpskit.errors import InputError, MissingDependencyError, MissingStepError
+from gpskit.errors import InputError, MissingStepError, require_module
 from gpskit.schema import load_schema
 
 #: gpskit's split names and the names the Hub's viewer expects.
@@ -230,13 +230,8 @@ def publish_dataset(
 
 def push(folder: Path, repo_id: str, repo_type: str) -> str:
     """Upload a folder to the Hub (token from ``HF_TOKEN`` or ``huggingface-cli login``)."""
-    try:
-        from huggingface_hub import HfApi
-    except ImportError:
-        raise MissingDependencyError(
-            "--push needs huggingface_hub", hint="pip install 'gpskit[hub]'"
-        ) from None
-    api = HfApi()
+    hub = require_module("huggingface_hub", "--push needs huggingface_hub", "gpskit[hub]")
+    api = hub.HfApi()
     try:
         api.create_repo(repo_id, repo_type=repo_type, exist_ok=True)
         info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type=repo_type)

@@ -389,6 +389,11 @@ def table_writer(
         yield write
 
 
+#: What reading a damaged Parquet file raises: I/O and Arrow errors, and ValueError (a
+#: footer whose column names are not UTF-8 raises UnicodeDecodeError; byte-mutation test)
+_UNREADABLE = (OSError, pa.ArrowException, ValueError)
+
+
 def schema_tag(path: Path) -> dict[str, Any] | None:
     """The ``{"name", "version"}`` tag of a Parquet file written by gpskit, or None."""
     meta = pq.read_schema(path).metadata or {}
@@ -413,7 +418,7 @@ def read_table(
         present = set(pq.read_schema(path).names)
         wanted = None if columns is None else [c for c in columns if c in present]
         table = pq.read_table(path, columns=wanted)
-    except (OSError, pa.ArrowException) as exc:
+    except _UNREADABLE as exc:
         raise SchemaError(f"{path} is not a readable Parquet file: {exc}") from exc
     return _checked(table, schema, version, str(path), columns)
 
@@ -430,7 +435,7 @@ class RowGroupReader:
             with pq.ParquetFile(path) as file:
                 meta = file.metadata
                 self.names = set(file.schema_arrow.names)
-        except (OSError, pa.ArrowException) as exc:
+        except _UNREADABLE as exc:
             raise SchemaError(f"{path} is not a readable Parquet file: {exc}") from exc
         self.row_counts = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
 
@@ -444,7 +449,8 @@ class RowGroupReader:
         try:
             with pq.ParquetFile(self.path) as file:
                 table = file.read_row_group(index, columns=wanted)
-        except (OSError, pa.ArrowException) as exc:
+            table.validate(full=True)  # Parquet does not check UTF-8: damaged text gets in
+        except _UNREADABLE as exc:
             raise SchemaError(f"{self.path} row group {index} is not readable: {exc}") from exc
         where = f"{self.path} (row group {index})"
         return _checked(table, self.schema, self.version, where, columns)
@@ -457,7 +463,7 @@ def _checked_version(path: Path, schema: Schema, step_hint: str | None) -> int:
         raise MissingStepError(f"{path} does not exist", hint=hint)
     try:
         tag = schema_tag(path)
-    except (OSError, pa.ArrowInvalid) as exc:
+    except _UNREADABLE as exc:
         raise SchemaError(f"{path} is not a readable Parquet file: {exc}") from exc
     if tag is None or tag.get("name") != schema.name:
         raise SchemaError(

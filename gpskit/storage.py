@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from gpskit.errors import InputError, MissingDependencyError
+from gpskit.errors import InputError, MissingDependencyError, require_module
 
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 #: Install hints for the protocols users ask for most.
@@ -44,15 +44,13 @@ def join(root: str, relative: str) -> str:
 def filesystem(url: str) -> tuple[Any, str]:
     """The fsspec filesystem of ``url`` and the path inside it (one line if unavailable)."""
     scheme = url.split("://", 1)[0].lower()
+    core = require_module(
+        "fsspec.core",
+        f"{url}: reading {scheme}:// locations needs fsspec",
+        EXTRAS.get(scheme, "fsspec"),
+    )
     try:
-        from fsspec.core import url_to_fs
-    except ImportError:
-        raise MissingDependencyError(
-            f"{url}: reading {scheme}:// locations needs fsspec",
-            hint=f"pip install '{EXTRAS.get(scheme, 'fsspec')}'",
-        ) from None
-    try:
-        fs, path = url_to_fs(url)
+        fs, path = core.url_to_fs(url)
     except (ImportError, ValueError) as exc:
         raise MissingDependencyError(
             f"{url}: no filesystem for {scheme}:// ({exc})",

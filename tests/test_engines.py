@@ -6,7 +6,6 @@ only where Ray is not installed (``pip install 'gpskit[ray]'``).
 
 from __future__ import annotations
 
-import builtins
 import os
 import signal
 import sys
@@ -126,13 +125,6 @@ def test_engine_options_are_checked() -> None:
 
 
 def test_without_ray_the_engine_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_import = builtins.__import__
-
-    def no_ray(name: str, *args: Any, **kwargs: Any) -> Any:
-        if name == "ray" or name.startswith("ray."):
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_ray)
+    monkeypatch.setitem(sys.modules, "ray", None)  # None: an import raises ImportError
     with pytest.raises(MissingDependencyError, match=r"gpskit\[ray\]"):
         require_ray()

@@ -4,6 +4,7 @@ parses and describes it, nothing local leaks, and an upload failure is one line.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,19 @@ def test_push_failure_is_one_line_and_keeps_the_folder(
     assert result.exit_code != 0 and "upload failed" in result.output
     assert "Traceback" not in result.output and calls == [("team/campus", "dataset")]
     assert (out / "README.md").exists()  # the folder is complete; push later
+
+
+def test_push_without_huggingface_hub_says_what_to_install(
+    published: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "huggingface_hub", None)  # an import raises ImportError
+    out = tmp_path / "hub"
+    result = CliRunner().invoke(
+        app,
+        ["publish", "dataset", str(published["dataset"]), "--out", str(out), "--push", "team/x"],
+    )
+    assert result.exit_code != 0 and "pip install 'gpskit[hub]'" in result.output
+    assert "Traceback" not in result.output and (out / "README.md").exists()
 
 
 @settings(max_examples=60, deadline=None)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gpskit.config import schemas_dir
 from gpskit.errors import SchemaError
@@ -248,3 +252,31 @@ def test_coercion_makes_any_value_fit_or_empty() -> None:
     assert row["altitude_ref"] == -3
     assert row["make"] == "Ca?non" and row["model"] == "Pixel \ufffd"
     assert row["gps_flags"] == [] and row["orientation"] is None
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    pieces=st.lists(
+        st.lists(st.sampled_from("abcdefgh"), min_size=1, max_size=4, unique=True).map(sorted),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_ordered_writer_accepts_exactly_rising_keys(
+    tmp_path_factory: Any, pieces: list[list[str]]
+) -> None:
+    """Pieces each sorted, in any order: written when the keys rise strictly through the
+    whole file, refused (and nothing written) otherwise."""
+    schema = load_schema("manifest")
+    target = tmp_path_factory.mktemp("ordered") / "m.parquet"
+    names = [name for piece in pieces for name in piece]
+    rising = all(a < b for a, b in itertools.pairwise(names))
+    try:
+        with table_writer(target, schema, ordered=True) as write:
+            for piece in pieces:
+                write(_rows([f"{n}.jpg" for n in piece]))
+    except SchemaError:
+        assert not rising and not target.exists()
+    else:
+        assert rising
+        assert read_table(target, schema).column("path").to_pylist() == [f"{n}.jpg" for n in names]

@@ -3,8 +3,8 @@ own ingest workers, compared with the same files read from disk."""
 
 from __future__ import annotations
 
-import builtins
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -121,13 +121,7 @@ def test_urls_and_paths_are_told_apart() -> None:
 
 
 def test_without_fsspec_a_url_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_import = builtins.__import__
-
-    def no_fsspec(name: str, *args: Any, **kwargs: Any) -> Any:
-        if name.startswith("fsspec"):
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_fsspec)
+    for name in ("fsspec", "fsspec.core"):
+        monkeypatch.setitem(sys.modules, name, None)  # None: an import raises ImportError
     with pytest.raises(MissingDependencyError, match=r"gpskit\[s3\]"):
         list_remote("s3://bucket/prefix")

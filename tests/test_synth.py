@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from gpskit.exif import read_metadata
@@ -154,3 +156,50 @@ def test_unknown_defect_rate_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(UsageError, match="unknown defects"):
         synth(tmp_path, SynthOptions(spots=1, rates={"gremlins": 0.5}))
+
+
+_coord = st.floats(0, 60, allow_nan=False).map(lambda v: round(v, 3))
+_box = st.tuples(_coord, _coord, st.floats(0.5, 20), st.floats(0.5, 20)).map(
+    lambda b: (b[0], b[1], b[0] + b[2], b[1] + b[3])
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    placed=st.lists(_box, max_size=8),
+    box=_box,
+    gap=st.sampled_from([0.0, 3.0]),
+    near=st.floats(-0.02, 0.02),
+)
+def test_building_spacing_decides_as_shapely_buffers_do(
+    placed: list[tuple[float, float, float, float]],
+    box: tuple[float, float, float, float],
+    gap: float,
+    near: float,
+) -> None:
+    """The fast spacing check gives the same answer as buffering every placed box with
+    shapely, for any boxes, including ones a hair either side of the gap at a corner
+    (where the buffer's chords and the true circle differ): the same campus as before."""
+    import shapely
+
+    from gpskit.synth.world import _Buildings
+
+    if placed:  # one box diagonally off a corner of the last, about ``gap`` away
+        x1, y1 = placed[-1][2], placed[-1][3]
+        step = (gap + near) / np.sqrt(2)
+        placed.append((x1 + step, y1 + step, x1 + step + 5, y1 + step + 5))
+    buildings = _Buildings(boxes=placed)
+    candidate = shapely.box(*box)
+    if gap:
+        slow = not any(shapely.box(*b).buffer(gap).intersects(candidate) for b in placed)
+    else:
+        slow = not any(shapely.box(*b).intersects(candidate) for b in placed)
+    assert buildings.free(candidate, gap) == slow
+    corner = shapely.box(*placed[-1]) if placed else None
+    if corner is not None:  # and the corner box itself, checked against the others
+        rest = _Buildings(boxes=placed[:-1])
+        want = not any(
+            (shapely.box(*b).buffer(gap) if gap else shapely.box(*b)).intersects(corner)
+            for b in placed[:-1]
+        )
+        assert rest.free(corner, gap) == want

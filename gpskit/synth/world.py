@@ -115,8 +115,8 @@ class _Buildings:
     def free(self, box: Any, gap: float) -> bool:
         """No placed box within ``gap`` metres of ``box`` (as shapely's buffer says: its
         round corners are chords, up to 0.4 % inside the circle). The exact box-to-box
-        distance settles every box but those near the limit, which shapely decides as
-        before: the same campus, 5x faster."""
+        distance settles every box but those within 1 % of the limit (rounding included),
+        which shapely decides as before: the same campus, 3-5x faster."""
         if not self.boxes:
             return True
         placed = np.asarray(self.boxes)
@@ -126,7 +126,7 @@ class _Buildings:
         distance = np.hypot(dx, dy)
         if (distance < gap * 0.99).any():
             return False
-        doubtful = np.flatnonzero(distance <= gap)
+        doubtful = np.flatnonzero(distance <= gap * 1.0001 + 1e-9)  # rounding either way
         if gap:
             return not any(
                 shapely.box(*self.boxes[i]).buffer(gap).intersects(box) for i in doubtful

@@ -18,7 +18,7 @@ import numpy as np
 
 from gpskit import __version__
 from gpskit.atomic import atomic_path, write_text
-from gpskit.errors import InputError, MissingStepError
+from gpskit.errors import InputError, MissingStepError, require_module
 from gpskit.train import require_torch
 
 CONFIG_FILE = "config.json"
@@ -28,15 +28,7 @@ FORMAT_VERSION = 1
 
 
 def _safetensors() -> Any:
-    try:
-        import safetensors.torch
-    except ImportError:
-        from gpskit.errors import MissingDependencyError
-
-        raise MissingDependencyError(
-            "model folders need safetensors", hint="pip install 'gpskit[train]'"
-        ) from None
-    return safetensors.torch
+    return require_module("safetensors.torch", "model folders need safetensors", "gpskit[train]")
 
 
 def model_config(checkpoint: dict[str, Any], choice: dict[str, Any]) -> dict[str, Any]:
