@@ -4,7 +4,8 @@ Each rule is one small function registered with :func:`check`: a reason code, a
 severity (``reject`` or ``warn``), an optional threshold with its default, and a
 docstring that says why the rule exists. Adding a rule touches only this file. Rules run
 on manifest rows (plain dicts), so changing a threshold re-evaluates every photo without
-reading it again.
+reading it again; a re-run with the same thresholds and rules (:func:`fingerprint`) keeps
+the earlier verdicts.
 
 A rule returns True when its problem is present, or a list of details when the problem
 can be present several times in one photo (``tag_unfit`` names each dropped column): each
@@ -28,8 +29,10 @@ same photos blurred, darkened and brightened (``benchmarks/bench_quality.py``):
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from gpskit.exif import GpsFlag, Problem, position_unreadable
@@ -385,3 +388,15 @@ def describe(codes: Iterable[str] | None = None) -> list[dict[str, Any]]:
         for c in REGISTRY.values()
         if wanted is None or c.code in wanted
     ]
+
+
+def fingerprint() -> str:
+    """What verdicts depend on besides a row and the thresholds: this gpskit's version and
+    the source of the rules (this module and the EXIF reading they call). A re-run keeps
+    an earlier manifest's verdicts only when its fingerprint is this one."""
+    from gpskit import __version__, exif
+
+    digest = hashlib.sha256(__version__.encode())
+    for source in (__file__, exif.__file__):
+        digest.update(Path(source).read_bytes())
+    return digest.hexdigest()[:16]

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
+import stat
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -134,6 +134,128 @@ class Scope:
         return path == self.prefix if self.exact else path.startswith(self.prefix)
 
 
+class Roots:
+    """Root folders as small numbers: keys of millions of rows hold each root once."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.ids: dict[str, int] = {}
+
+    def id(self, root: str) -> int:
+        if root not in self.ids:
+            self.ids[root] = len(self.names)
+            self.names.append(root)
+        return self.ids[root]
+
+    def encode(self, column: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.int32]:
+        """The id of every root string of ``column`` (new roots are added)."""
+        for root in pc.unique(column).to_pylist():
+            self.id(root)
+        found = pc.index_in(column, value_set=pa.array(self.names, pa.string()))
+        return np.asarray(found.to_numpy(zero_copy_only=False), dtype=np.int32)
+
+    def ranks(self) -> npt.NDArray[np.int32]:
+        """Each id's place among the roots sorted as text: sorting by (rank, path) is
+        sorting by (root, path)."""
+        ranks = np.empty(len(self.names), dtype=np.int32)
+        ranks[np.argsort(np.array(self.names, dtype=object), kind="stable")] = np.arange(
+            len(self.names), dtype=np.int32
+        )
+        return ranks
+
+    def strings(self, ids: pa.Array | pa.ChunkedArray) -> pa.Array:
+        """The root strings of ``ids``."""
+        return pa.array(self.names, pa.string()).take(ids)
+
+
+class ScannedFiles:
+    """The files a scan found, columnar (``root_id``, ``path``, ``size``, ``mtime_ns``),
+    sorted by (root, path) without duplicates: ~50 bytes a file where a list of FileRef
+    objects took ~270."""
+
+    def __init__(self, table: pa.Table, roots: Roots) -> None:
+        self.table, self.roots = table, roots
+        self._root_ids = table["root_id"].to_numpy()
+        self._paths = table["path"]
+        self._sizes = table["size"].to_numpy()
+        self._mtimes = table["mtime_ns"].to_numpy()
+
+    def __len__(self) -> int:
+        return int(self.table.num_rows)
+
+    def __getitem__(self, index: int) -> FileRef:
+        return FileRef(
+            self.roots.names[int(self._root_ids[index])],
+            self._paths[index].as_py(),
+            int(self._sizes[index]),
+            int(self._mtimes[index]),
+        )
+
+    def __iter__(self) -> Iterator[FileRef]:
+        return (self[i] for i in range(len(self)))
+
+    def root_names(self) -> list[str]:
+        """The roots that hold the files, sorted."""
+        return sorted(self.roots.names[i] for i in np.unique(self._root_ids))
+
+
+#: Files found per Arrow batch of a scan.
+SCAN_BATCH = 65_536
+
+_SCANNED = pa.schema(
+    [("root_id", pa.int32()), ("path", pa.string()), ("size", pa.int64()), ("mtime_ns", pa.int64())]
+)
+
+
+class _ScanBuffer:
+    """Files as they are found, turned into Arrow every 64k files (Python objects for one
+    file apiece would be most of the memory of a scan of millions)."""
+
+    def __init__(self, roots: Roots) -> None:
+        self.roots = roots
+        self.root_ids: list[int] = []
+        self.paths: list[str] = []
+        self.sizes: list[int] = []
+        self.mtimes: list[int] = []
+        self.parts: list[pa.Table] = []
+
+    def add(self, root_id: int, path: str, size: int, mtime_ns: int) -> None:
+        self.root_ids.append(root_id)
+        self.paths.append(path)
+        self.sizes.append(size)
+        self.mtimes.append(mtime_ns)
+        if len(self.paths) >= SCAN_BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.paths:
+            columns = [self.root_ids, self.paths, self.sizes, self.mtimes]
+            self.parts.append(pa.table(dict(zip(_SCANNED.names, columns, strict=True)), _SCANNED))
+            self.root_ids, self.paths, self.sizes, self.mtimes = [], [], [], []
+
+    def files(self) -> ScannedFiles:
+        """Sorted by (root, path); a file found twice (inputs that overlap) once."""
+        self._flush()
+        table = pa.concat_tables(self.parts) if self.parts else _SCANNED.empty_table()
+        self.parts = []
+        rank = self.roots.ranks()[table["root_id"].to_numpy()] if table.num_rows else []
+        order = pc.sort_indices(
+            pa.table({"rank": pa.array(rank, pa.int32()), "path": table["path"]}),
+            sort_keys=[("rank", "ascending"), ("path", "ascending")],
+        )
+        table = table.take(order).combine_chunks()
+        if table.num_rows > 1:
+            ids, paths = table["root_id"], table["path"]
+            repeated = pc.and_(
+                pc.equal(ids.slice(1), ids.slice(0, len(ids) - 1)),
+                pc.equal(paths.slice(1), paths.slice(0, len(paths) - 1)),
+            )  # the same file as the next row: keep the later one, as a later input
+            keep = np.append(~repeated.to_numpy(zero_copy_only=False), True)
+            if not keep.all():
+                table = table.filter(pa.array(keep))
+        return ScannedFiles(table, self.roots)
+
+
 def _root_for(base: Path, known_roots: Iterable[str]) -> Path | None:
     """The outermost known root that holds ``base`` (so one file keeps one row)."""
     holders = [Path(r) for r in known_roots if base == Path(r) or Path(r) in base.parents]
@@ -141,47 +263,57 @@ def _root_for(base: Path, known_roots: Iterable[str]) -> Path | None:
 
 
 def scan_scoped(
-    inputs: Sequence[Path | str], exclude: Iterable[Path] = (), known_roots: Iterable[str] = ()
-) -> tuple[list[FileRef], list[Scope]]:
+    inputs: Sequence[Path | str], exclude: Iterable[Path] = (), roots: Roots | None = None
+) -> tuple[ScannedFiles, list[Scope]]:
     """Every regular file under the inputs (local paths or fsspec URLs), sorted, without
-    duplicates, and what each input covers. A folder inside a root the manifest already
-    has is filed under that root."""
+    duplicates, and what each input covers. A folder inside a root ``roots`` knows
+    already, or inside another input, is filed under that root."""
     excluded = [p.resolve() for p in exclude]
-    roots = list(known_roots)
-    found: dict[tuple[str, str], FileRef] = {}
+    roots = roots or Roots()
+    # a folder inside another folder of this run, or one the manifest has, is filed under
+    # the outermost: one file, one row, however the inputs overlap
+    known = list(roots.names) + [
+        str(given).rstrip("/") if storage.is_url(given) else str(Path(given).resolve())
+        for given in inputs
+        if storage.is_url(given) or Path(given).is_dir()
+    ]
+    found = _ScanBuffer(roots)
     scopes: list[Scope] = []
     for given in inputs:
         if storage.is_url(given):
-            scopes.append(_scan_url(str(given), roots, found))
+            scopes.append(_scan_url(str(given), known, found))
             continue
         given = Path(given)
         if not given.exists():
             raise InputError(f"{given}: no such file or folder", hint="check the path")
         base = given.resolve()
-        root = _root_for(base, roots) or (base.parent if base.is_file() else base)
+        root = _root_for(base, known) or (base.parent if base.is_file() else base)
+        root_id = roots.id(str(root))
         rel = base.relative_to(root).as_posix() if base != root else ""
         if base.is_file():
-            _add(found, root, base)
+            _add(found, root_id, str(base), rel)
             scopes.append(Scope(str(root), rel, exact=True))
             continue
         scopes.append(Scope(str(root), f"{rel}/" if rel else "", exact=False))
         for folder, dirnames, filenames in os.walk(base):
             here = Path(folder)
             dirnames[:] = sorted(d for d in dirnames if (here / d).resolve() not in excluded)
+            inside = here.relative_to(root).as_posix()
+            prefix = "" if inside == "." else inside + "/"
             for name in sorted(filenames):
-                _add(found, root, here / name)
-    return [found[key] for key in sorted(found)], scopes
+                _add(found, root_id, os.path.join(folder, name), prefix + name)
+    return found.files(), scopes
 
 
-def _scan_url(url: str, roots: list[str], found: dict[tuple[str, str], FileRef]) -> Scope:
+def _scan_url(url: str, known: list[str], found: _ScanBuffer) -> Scope:
     """Every object under a URL into ``found``; filed under a known root that holds it."""
     listed_root, listed = storage.list_remote(url)
-    holders = [r for r in roots if listed_root == r or listed_root.startswith(r + "/")]
+    holders = [r for r in known if listed_root == r or listed_root.startswith(r + "/")]
     root = min(holders, key=len) if holders else listed_root
+    root_id = found.roots.id(root)
     inside = listed_root[len(root) + 1 :] + "/" if root != listed_root else ""
     for item in listed:
-        path = inside + item.relative
-        found[(root, path)] = FileRef(root, path, item.size, item.mtime_ns)
+        found.add(root_id, inside + item.relative, item.size, item.mtime_ns)
     if url.rstrip("/") != listed_root:  # one object
         return Scope(root, inside + listed[0].relative, exact=True)
     return Scope(root, inside, exact=False)
@@ -189,19 +321,16 @@ def _scan_url(url: str, roots: list[str], found: dict[tuple[str, str], FileRef])
 
 def scan(inputs: Sequence[Path | str], exclude: Iterable[Path] = ()) -> list[FileRef]:
     """Every regular file under the inputs (recursively), sorted, without duplicates."""
-    return scan_scoped(inputs, exclude)[0]
+    return list(scan_scoped(inputs, exclude)[0])
 
 
-def _add(found: dict[tuple[str, str], FileRef], root: Path, path: Path) -> None:
+def _add(found: _ScanBuffer, root_id: int, absolute: str, rel: str) -> None:
     try:
-        stat = path.stat()
+        info = os.stat(absolute)
     except OSError:
         return  # a dangling symlink or a file removed while scanning
-    if not path.is_file():
-        return
-    rel = path.relative_to(root).as_posix()
-    text = sys.intern(str(root))  # one copy of the root for all its files
-    found[(text, rel)] = FileRef(text, rel, stat.st_size, stat.st_mtime_ns)
+    if stat.S_ISREG(info.st_mode):
+        found.add(root_id, rel, info.st_size, info.st_mtime_ns)
 
 
 # --- the run ------------------------------------------------------------------------------
@@ -218,15 +347,17 @@ _KEY_SOURCE_COLUMNS = [
 ]  # fmt: skip
 
 
-def _previous_keys(dataset: Dataset, notes: list[str], gather: RowGather) -> pa.Table:
-    """Rows known already, as keys only (root, path, size, mtime, stale) and where each
+def _previous_keys(dataset: Dataset, notes: list[str], gather: RowGather, roots: Roots) -> pa.Table:
+    """Rows known already, as keys only (root id, path, size, mtime, stale) and where each
     lives (``source``: a file registered with ``gather``; ``row``: its number there): the
     manifest's, and the journal of an interrupted run (newer, so it wins for a file in
     both). The rows themselves stay on disk until the manifest is assembled."""
     pieces: list[pa.Table] = []
+    files = 0
     if dataset.manifest_path.exists():
         try:
-            pieces += _file_keys(dataset.manifest_path, gather)
+            pieces += _file_keys(dataset.manifest_path, gather, roots)
+            files += 1
         except SchemaError as exc:
             notes.append(
                 f"the existing manifest cannot be reused ({exc}); every file is read again"
@@ -234,48 +365,51 @@ def _previous_keys(dataset: Dataset, notes: list[str], gather: RowGather) -> pa.
     journaled = 0
     for shard in sorted(dataset.journal_dir.glob(SHARD_GLOB)):
         try:
-            found = _file_keys(shard, gather)
+            found = _file_keys(shard, gather, roots)
         except SchemaError:
             continue  # cut short by a crash while being written: its rows are read again
         pieces += found
+        files += 1
         journaled += sum(piece.num_rows for piece in found)
     if journaled:
         notes.append(f"resumed an interrupted run: {journaled} files were read already")
     if not pieces:
         return _KEYS.empty_table()
-    keys = pa.concat_tables(pieces)
+    keys = pa.concat_tables(pieces).combine_chunks()
+    if files == 1:
+        return keys  # a manifest's keys never repeat (its writer checks they rise)
     order = pa.array(np.arange(keys.num_rows))
     last = (
-        pa.table({"root": keys["root"], "path": keys["path"], "order": order})
-        .group_by(["root", "path"], use_threads=False)
+        pa.table({"root_id": keys["root_id"], "path": keys["path"], "order": order})
+        .group_by(["root_id", "path"], use_threads=False)
         .aggregate([("order", "max")])
     )
-    return keys.take(np.sort(last["order_max"].to_numpy()))
+    return keys.take(np.sort(last["order_max"].to_numpy())).combine_chunks()
 
 
-def _file_keys(path: Path, gather: RowGather) -> list[pa.Table]:
+def _file_keys(path: Path, gather: RowGather, roots: Roots) -> list[pa.Table]:
     """The keys of every row of one manifest or journal file, a row group at a time."""
     reader = RowGroupReader(path, _manifest_schema())
+    source = gather.add(path, reader)
     pieces, start = [], 0
     for index, count in enumerate(reader.row_counts):
         part = reader.read(index, columns=_KEY_SOURCE_COLUMNS)
-        pieces.append((part, np.arange(start, start + count, dtype=np.int64)))
+        pieces.append(
+            _key_table(
+                root_id=roots.encode(part["root"]), path=part["path"],
+                file_size=part["file_size"], mtime_ns=part["mtime_ns"],
+                stale=_needs_decoding(part), source=np.full(count, source, dtype=np.int32),
+                row=np.arange(start, start + count, dtype=np.int64),
+            )
+        )  # fmt: skip
         start += count
-    source = gather.add(path, reader)
-    return [
-        _key_table(
-            root=part["root"], path=part["path"], file_size=part["file_size"],
-            mtime_ns=part["mtime_ns"], stale=_needs_decoding(part),
-            source=np.full(len(rows), source, dtype=np.int64), row=rows,
-        )
-        for part, rows in pieces
-    ]  # fmt: skip
+    return pieces
 
 
 _KEYS = pa.schema(
     [
-        ("root", pa.string()), ("path", pa.string()), ("file_size", pa.int64()),
-        ("mtime_ns", pa.int64()), ("stale", pa.bool_()), ("source", pa.int64()),
+        ("root_id", pa.int32()), ("path", pa.string()), ("file_size", pa.int64()),
+        ("mtime_ns", pa.int64()), ("stale", pa.bool_()), ("source", pa.int32()),
         ("row", pa.int64()),
     ]
 )  # fmt: skip
@@ -287,22 +421,23 @@ def _key_table(**columns: Any) -> pa.Table:
     return pa.table({f.name: columns[f.name] for f in schema}, schema=schema)
 
 
-def _rekey(previous: pa.Table, scopes: list[Scope]) -> pa.Table:
+def _rekey(previous: pa.Table, scopes: list[Scope], roots: Roots) -> pa.Table:
     """Rows of a root that lies inside a folder scanned now, filed under the new root, so
     a file never gets two rows (``photos/day1`` then ``photos``)."""
     folders = [s.root.rstrip("/") or "/" for s in scopes if not s.exact]
-    root, path = previous["root"], previous["path"]
-    for old in pc.unique(root).to_pylist():
+    root_id, path = previous["root_id"], previous["path"]
+    for old_id in pc.unique(root_id).to_pylist():
+        old = roots.names[old_id]
         outer = [f for f in folders if old.startswith(f + "/")]
         if not outer:
             continue
         new_root = min(outer, key=len)
-        moved = pc.equal(root, old)
+        moved = pc.equal(root_id, old_id)
         path = pc.if_else(
             moved, pc.binary_join_element_wise(old[len(new_root) + 1 :], path, "/"), path
         )
-        root = pc.if_else(moved, new_root, root)
-    previous = previous.set_column(previous.schema.get_field_index("root"), "root", root)
+        root_id = pc.if_else(moved, pa.scalar(roots.id(new_root), pa.int32()), root_id)
+    previous = previous.set_column(previous.schema.get_field_index("root_id"), "root_id", root_id)
     return previous.set_column(previous.schema.get_field_index("path"), "path", path)
 
 
@@ -325,18 +460,42 @@ def _failure_row(status: str, detail: str | None) -> dict[str, Any]:
     return {"read_status": status, "decoded": False, "has_exif": False, "error": detail}
 
 
+class _ReadTasks(Sequence[tuple[str, bool, int]]):
+    """The reader's arguments for each file to read, made when a worker asks for them
+    (a million tuples made up front would be a few hundred MB)."""
+
+    def __init__(self, files: ScannedFiles, to_read: npt.NDArray[np.int64], options: IngestOptions):
+        self.files, self.to_read, self.options = files, to_read, options
+
+    def __len__(self) -> int:
+        return len(self.to_read)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[str, bool, int]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[tuple[str, bool, int]]: ...
+
+    def __getitem__(
+        self, index: int | slice
+    ) -> tuple[str, bool, int] | list[tuple[str, bool, int]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        ref = self.files[int(self.to_read[index])]
+        return (ref.absolute, self.options.decode, self.options.max_pixels)
+
+
 def _read_files(
-    files: list[FileRef],
-    to_read: list[int],
+    files: ScannedFiles,
+    to_read: npt.NDArray[np.int64],
     options: IngestOptions,
     sink: Callable[[int, dict[str, Any]], None],
     log: Path | None,
 ) -> None:
     """Read the files at ``to_read`` in isolated workers; hand each row to ``sink``."""
-    tasks = [(files[i].absolute, options.decode, options.max_pixels) for i in to_read]
     for outcome in map_isolated(
         read_file,
-        tasks,
+        _ReadTasks(files, to_read, options),
         engine=options.engine,
         workers=options.workers,
         timeout=options.timeout,
@@ -350,7 +509,7 @@ def _read_files(
             crashed = outcome.failure != TIMED_OUT
             status = checks.READ_WORKER_CRASHED if crashed else checks.READ_TIMEOUT
             extracted = _failure_row(status, outcome.detail)
-        index = to_read[outcome.index]
+        index = int(to_read[outcome.index])
         sink(index, manifest_row(files[index], extracted))
 
 
@@ -411,36 +570,66 @@ def judge_table(
     return table
 
 
+def _verdicts(options: IngestOptions) -> dict[str, Any]:
+    """What a row's verdict depends on besides the row (kept in the manifest's metadata)."""
+    return {
+        "thresholds": options.thresholds,
+        "strict_quality": options.strict_quality,
+        "checks": checks.fingerprint(),
+    }
+
+
+def _judged_alike(path: Path, options: IngestOptions) -> bool:
+    """Whether the verdicts in an earlier manifest are the ones this run would give."""
+    try:
+        settings = json.loads(file_metadata(path).get("gpskit.ingest", "{}"))
+    except (OSError, ValueError, pa.ArrowException):
+        return False
+    mine = _verdicts(options)
+    return isinstance(settings, dict) and all(settings.get(k) == v for k, v in mine.items())
+
+
 def _assemble_manifest(
     dataset: Dataset,
     keys: pa.Table,
     gather: RowGather,
     written: list[Path],
-    files: list[FileRef],
+    files: ScannedFiles,
     options: IngestOptions,
+    judged: set[int],
 ) -> ManifestCounts:
     """Write manifest.parquet from the kept earlier rows (``keys``) and this run's journal
     shards (``written``), sorted by (root, path) and judged, a row group at a time: memory
-    holds the keys and one row group, never the whole manifest."""
-    parts = [keys.select(["root", "path", "source", "row"])]
+    holds the keys and one row group, never the whole manifest. Rows of the files in
+    ``judged`` (and of this run's shards, judged as they were read) keep their verdicts;
+    the others are judged again."""
+    roots = files.roots
+    judged = set(judged)
+    parts = [keys]
     for shard in written:
         found = read_table(shard, _manifest_schema(), columns=["root", "path"])
         source = gather.add(shard)
-        rows = np.arange(found.num_rows, dtype=np.int64)
+        judged.add(source)
         parts.append(
             _key_table(
-                root=found["root"], path=found["path"],
-                source=np.full(len(rows), source, dtype=np.int64), row=rows,
+                root_id=roots.encode(found["root"]), path=found["path"],
+                source=np.full(found.num_rows, source, dtype=np.int32),
+                row=np.arange(found.num_rows, dtype=np.int64),
             )
         )  # fmt: skip
-    order = pa.concat_tables(parts).sort_by([("root", "ascending"), ("path", "ascending")])
+    everything = pa.concat_tables(parts).combine_chunks()
     del parts
+    rank = roots.ranks()[everything["root_id"].to_numpy()]
+    order = pc.sort_indices(
+        pa.table({"rank": pa.array(rank, pa.int32()), "path": everything["path"]}),
+        sort_keys=[("rank", "ascending"), ("path", "ascending")],
+    )
+    del rank
     settings = {
-        "inputs": sorted({ref.root for ref in files}),
+        "inputs": files.root_names(),
         "decode": options.decode,
         "max_pixels": options.max_pixels,
-        "thresholds": options.thresholds,
-        "strict_quality": options.strict_quality,
+        **_verdicts(options),
     }
     metadata = {"gpskit.ingest": json.dumps(settings, sort_keys=True)}
     counts = ManifestCounts()
@@ -452,8 +641,8 @@ def _assemble_manifest(
         row_group_rows=MANIFEST_ROW_GROUP,
         ordered=True,
     ) as write:
-        for start in range(0, max(order.num_rows, 1), MANIFEST_ROW_GROUP):
-            step = order.slice(start, MANIFEST_ROW_GROUP)
+        for start in range(0, max(len(order), 1), MANIFEST_ROW_GROUP):
+            step = everything.take(order.slice(start, MANIFEST_ROW_GROUP))
             try:
                 rows = gather.take(step["source"].to_numpy(), step["row"].to_numpy())
             except SchemaError as exc:  # keys read fine, the rest of a row group did not
@@ -462,9 +651,13 @@ def _assemble_manifest(
                     hint=f"move {dataset.manifest_path.name} away and run ingest again: the "
                     "rows this run read are journaled and will be reused",
                 ) from None
-            for name in ("root", "path"):  # rows re-filed under a new root (see _rekey)
-                rows = rows.set_column(rows.schema.get_field_index(name), name, step[name])
-            rows = judge_table(rows, options.thresholds, options.strict_quality)
+            # rows re-filed under a new root (see _rekey)
+            rows = rows.set_column(
+                rows.schema.get_field_index("root"), "root", roots.strings(step["root_id"])
+            )
+            rows = rows.set_column(rows.schema.get_field_index("path"), "path", step["path"])
+            if not np.isin(step["source"].to_numpy(), list(judged)).all():
+                rows = judge_table(rows, options.thresholds, options.strict_quality)
             counts.add(rows)
             write(rows)
     return counts
@@ -480,67 +673,85 @@ class _Plan:
     reads, and how many rows it drops."""
 
     reused: npt.NDArray[np.int64]  # row numbers in the previous table
-    to_read: list[int]  # indices into the scanned files
+    to_read: npt.NDArray[np.int64]  # indices into the scanned files
     kept: npt.NDArray[np.int64]
     removed: int
 
 
 def _plan(
-    files: list[FileRef], scopes: list[Scope], previous: pa.Table, options: IngestOptions
+    files: ScannedFiles, scopes: list[Scope], previous: pa.Table, options: IngestOptions
 ) -> _Plan:
-    """Match the scanned files against the previous rows by (root, path), in Arrow."""
-    scanned = pa.table(
-        {
-            "root": pa.array([f.root for f in files], pa.string()),
-            "path": pa.array([f.path for f in files], pa.string()),
-            "size": pa.array([f.size for f in files], pa.int64()),
-            "mtime": pa.array([f.mtime_ns for f in files], pa.int64()),
-            "file": pa.array(np.arange(len(files), dtype=np.int64)),
-        }
-    )
-    known = pa.table(
-        {
-            "root": previous["root"],
-            "path": previous["path"],
-            "old_size": previous["file_size"],
-            "old_mtime": previous["mtime_ns"],
-            "stale": (
-                previous["stale"] if options.decode else pa.array(np.zeros(len(previous), bool))
-            ),
-            "row": pa.array(np.arange(previous.num_rows, dtype=np.int64)),
-        }
-    )
-    both = scanned.join(known, ["root", "path"], join_type="inner", use_threads=False)
-    same = pc.and_(
-        pc.and_(
-            pc.equal(both["size"], both["old_size"]), pc.equal(both["mtime"], both["old_mtime"])
-        ),
-        pc.invert(both["stale"]),
-    )
-    fresh = both.filter(pc.fill_null(same, False)) if not options.force else both.slice(0, 0)
-    read = np.ones(len(files), dtype=bool)
-    read[fresh["file"].to_numpy()] = False
-    gone = known.join(scanned, ["root", "path"], join_type="left anti", use_threads=False)
-    in_scope = _covered(gone, scopes, options.prune)
-    kept = gone.filter(pc.invert(in_scope))["row"].to_numpy()
-    return _Plan(
-        reused=np.sort(fresh["row"].to_numpy()),
-        to_read=np.flatnonzero(read).tolist(),
-        kept=np.sort(kept),
-        removed=int(pc.sum(in_scope).as_py() or 0),
-    )
-
-
-def _covered(rows: pa.Table, scopes: list[Scope], prune: bool) -> pa.Array:
-    """Which rows lie in what this run scanned (every row, with ``prune``)."""
-    mask = pa.array(np.full(rows.num_rows, prune))
-    for scope in scopes:
-        inside = (
-            pc.equal(rows["path"], scope.prefix)
-            if scope.exact
-            else pc.starts_with(rows["path"], scope.prefix)
+    """Match the scanned files against the previous rows by (root, path): per root, each
+    scanned path looked up among that root's previous paths (a hash set of paths, not a
+    join that copies both sides)."""
+    match = np.full(len(files), -1, dtype=np.int64)  # the previous row of each file
+    scanned_by_root = _by_root(files.table["root_id"].to_numpy())
+    previous_by_root = _by_root(previous["root_id"].to_numpy())
+    for root_id, scanned in scanned_by_root.items():
+        known = previous_by_root.get(root_id)
+        if known is None:
+            continue
+        found = pc.index_in(
+            files.table["path"].take(scanned), value_set=previous["path"].take(known)
         )
-        mask = pc.or_(mask, pc.and_(pc.equal(rows["root"], scope.root), inside))
+        at = np.asarray(pc.fill_null(found, -1).to_numpy(), dtype=np.int64)
+        hit = at >= 0
+        match[scanned[hit]] = known[at[hit]]
+    both = np.flatnonzero(match >= 0)
+    rows = match[both]
+    same = (files.table["size"].to_numpy()[both] == previous["file_size"].to_numpy()[rows]) & (
+        files.table["mtime_ns"].to_numpy()[both] == previous["mtime_ns"].to_numpy()[rows]
+    )
+    if options.decode:
+        same &= ~previous["stale"].to_numpy(zero_copy_only=False)[rows]
+    if options.force:
+        same[:] = False
+    read = np.ones(len(files), dtype=bool)
+    read[both[same]] = False
+    found_again = np.zeros(previous.num_rows, dtype=bool)
+    found_again[rows] = True
+    gone = np.flatnonzero(~found_again)
+    in_scope = _covered(previous, gone, scopes, files.roots, options.prune)
+    return _Plan(
+        reused=np.sort(rows[same]),
+        to_read=np.flatnonzero(read),
+        kept=gone[~in_scope],
+        removed=int(in_scope.sum()),
+    )
+
+
+def _by_root(root_ids: npt.NDArray[np.int32]) -> dict[int, npt.NDArray[np.int64]]:
+    """The row numbers of each root id, each in rising order."""
+    if not len(root_ids):
+        return {}
+    order = np.argsort(root_ids, kind="stable")
+    ids, starts = np.unique(root_ids[order], return_index=True)
+    return {
+        int(root_id): rows for root_id, rows in zip(ids, np.split(order, starts[1:]), strict=True)
+    }
+
+
+def _covered(
+    previous: pa.Table,
+    rows: npt.NDArray[np.int64],
+    scopes: list[Scope],
+    roots: Roots,
+    prune: bool,
+) -> npt.NDArray[np.bool_]:
+    """Which of ``rows`` lie in what this run scanned (every row, with ``prune``)."""
+    mask = np.full(len(rows), prune)
+    if prune or not len(rows):
+        return mask
+    root_ids = previous["root_id"].to_numpy()[rows]
+    for scope in scopes:
+        if scope.root not in roots.ids:
+            continue
+        mine = np.flatnonzero(root_ids == roots.ids[scope.root])
+        paths = previous["path"].take(rows[mine])
+        inside = (
+            pc.equal(paths, scope.prefix) if scope.exact else pc.starts_with(paths, scope.prefix)
+        )
+        mask[mine[inside.to_numpy(zero_copy_only=False)]] = True
     return mask
 
 
@@ -571,16 +782,18 @@ def _ingest(
 ) -> IngestReport:
     notes: list[str] = []
     gather = RowGather([], _manifest_schema())
-    previous = _previous_keys(dataset, notes, gather)
+    roots = Roots()
+    previous = _previous_keys(dataset, notes, gather, roots)
+    manifest = [i for i, path in enumerate(gather.paths) if path == dataset.manifest_path]
+    judged = {i for i in manifest if _judged_alike(dataset.manifest_path, options)}
     # reading keys and joining them leave freed Arrow buffers that the allocator keeps
     # (~0.3 GB a million rows): give them back before the scan and before the reading
     pa.default_memory_pool().release_unused()
-    known = pc.unique(previous["root"]).to_pylist()
-    files, scopes = scan_scoped(inputs, exclude=[dataset.root], known_roots=known)
-    previous = _rekey(previous, scopes)
+    files, scopes = scan_scoped(inputs, exclude=[dataset.root], roots=roots)
+    previous = _rekey(previous, scopes, roots)
     plan = _plan(files, scopes, previous, options)
     pa.default_memory_pool().release_unused()
-    if plan.to_read and options.engine.engine == Engine.LOCAL.value:
+    if len(plan.to_read) and options.engine.engine == Engine.LOCAL.value:
         start_forkserver([read_file.__module__])  # its start overlaps what follows
     # rows go to disk as they arrive and are not kept here: memory does not grow with them
     journal = ShardWriter(dataset.journal_dir, _manifest_schema(), rows=options.journal_rows)
@@ -600,9 +813,9 @@ def _ingest(
     _read_files(files, plan.to_read, options, sink, dataset.log_dir / "ingest.log")
     journal.flush()
     keep = np.sort(np.concatenate([plan.reused, plan.kept]))
-    counts = _assemble_manifest(
-        dataset, previous.take(pa.array(keep)), gather, journal.written, files, options
-    )
+    kept = previous.select(["root_id", "path", "source", "row"]).take(pa.array(keep))
+    del previous, keep
+    counts = _assemble_manifest(dataset, kept, gather, journal.written, files, options, judged)
     remove_shards(dataset.journal_dir)
     report = counts.report(dataset)
     report.read, report.reused = len(plan.to_read), len(files) - len(plan.to_read)

@@ -100,9 +100,12 @@ class RowGather:
     sorted manifest and a journal written in scan order are) read each row group once.
     """
 
+    #: open readers kept (a journal of a long run has thousands of shards)
+    MAX_READERS = 64
+
     def __init__(self, paths: list[Path], schema: Schema, cache_bytes: int = 64 << 20) -> None:
         self.paths, self.schema, self.cache_bytes = list(paths), schema, cache_bytes
-        self.readers: dict[int, RowGroupReader] = {}
+        self.readers: OrderedDict[int, RowGroupReader] = OrderedDict()
         self.starts: dict[int, npt.NDArray[np.int64]] = {}
         self.cache: OrderedDict[tuple[int, int], pa.Table] = OrderedDict()
         self.cached_bytes = 0
@@ -140,16 +143,20 @@ class RowGather:
 
     def _register(self, file: int, reader: RowGroupReader) -> None:
         self.readers[file] = reader
+        while len(self.readers) > self.MAX_READERS:
+            self.readers.popitem(last=False)
         counts = np.asarray(reader.row_counts, dtype=np.int64)
         self.starts[file] = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
 
     def _reader(self, file: int) -> RowGroupReader:
         if file not in self.readers:
             self._register(file, RowGroupReader(self.paths[file], self.schema))
+        self.readers.move_to_end(file)
         return self.readers[file]
 
     def _starts(self, file: int) -> npt.NDArray[np.int64]:
-        self._reader(file)
+        if file not in self.starts:
+            self._reader(file)
         return self.starts[file]
 
     def _group(self, file: int, index: int) -> pa.Table:

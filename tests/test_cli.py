@@ -270,7 +270,25 @@ def test_swapped_coordinates_are_pointed_out(tmp_path: Path) -> None:
 def test_a_file_where_a_dataset_folder_should_be(tmp_path: Path, reason_set: Path) -> None:
     not_a_folder = tmp_path / "data.txt"
     not_a_folder.write_text("mine")
-    for args in (["ingest", str(reason_set), "--out", str(not_a_folder)], ["dedup", str(not_a_folder)]):
+    for args in (
+        ["ingest", str(reason_set), "--out", str(not_a_folder)],
+        ["dedup", str(not_a_folder)],
+    ):
         result = invoke(*args)
         assert result.exit_code == 2 and "is a file, not a dataset folder" in result.output
     assert not_a_folder.read_text() == "mine"
+
+
+def test_output_cut_short_by_a_pipe_is_not_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``gpskit ... | head``: the reader leaves early; gpskit stops quietly with the exit
+    code a shell gives such a command (it said "internal error: BrokenPipeError")."""
+    import gpskit.cli.info as info_cli
+
+    def reader_gone(*args: object, **kwargs: object) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(info_cli, "manifest_info", reader_gone)
+    result = CliRunner().invoke(app, ["info", str(tmp_path)])
+    assert result.exit_code == 141 and "error" not in result.output

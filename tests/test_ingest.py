@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -325,7 +326,10 @@ def test_killed_ingest_resumes_where_it_stopped(tmp_path: Path) -> None:
 
 def _paths(dataset: Path) -> list[str]:
     table = Dataset(dataset).load_manifest()
-    return sorted(f"{Path(r).name}/{p}" for r, p in zip(table["root"].to_pylist(), table["path"].to_pylist(), strict=True))
+    return sorted(
+        f"{Path(r).name}/{p}"
+        for r, p in zip(table["root"].to_pylist(), table["path"].to_pylist(), strict=True)
+    )
 
 
 def test_a_team_adds_photos_day_by_day(tmp_path: Path) -> None:
@@ -361,6 +365,19 @@ def test_a_folder_and_its_parent_give_one_row_per_file(tmp_path: Path) -> None:
     assert inner.files == 2 and inner.read == 0
     table = Dataset(dataset).load_manifest()
     assert set(table["root"].to_pylist()) == {str((tmp_path / "photos").resolve())}
+
+
+def test_overlapping_inputs_give_one_row_per_file(tmp_path: Path) -> None:
+    """A folder and a folder inside it named in one run (found by the generated scan
+    test: such a run wrote a file twice, and the next run stopped on a repeated key)."""
+    save_photo(photo(seed=1), tmp_path / "photos" / "day1" / "a.jpg", good_exif())
+    save_photo(photo(seed=2), tmp_path / "photos" / "b.jpg", good_exif())
+    dataset = tmp_path / "ds"
+    photos = tmp_path / "photos"
+    first = ingest([photos, photos / "day1", photos / "day1" / "a.jpg"], dataset, FAST)
+    assert first.files == 2 and _paths(dataset) == ["photos/b.jpg", "photos/day1/a.jpg"]
+    again = ingest([photos / "day1", photos], dataset, FAST)
+    assert (again.files, again.read) == (2, 0)
 
 
 def test_manifest_is_assembled_a_row_group_at_a_time(
@@ -410,7 +427,9 @@ def test_a_second_writer_is_told_the_dataset_is_busy(reason_set: Path, tmp_path:
         holder.kill()
         holder.wait()
     assert not (dataset / "manifest.parquet").exists()
-    assert CliRunner().invoke(app, ["ingest", str(reason_set), "--out", str(dataset)]).exit_code == 0
+    assert (
+        CliRunner().invoke(app, ["ingest", str(reason_set), "--out", str(dataset)]).exit_code == 0
+    )
 
 
 def test_dataset_inside_the_photo_folder_is_skipped_and_said(tmp_path: Path) -> None:
@@ -457,7 +476,9 @@ def small_ingest(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return root / "photos", root / "ds" / "manifest.parquet"
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_a_byte_damaged_manifest_never_crashes_a_re_run_or_loses_a_file(
     small_ingest: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
@@ -486,3 +507,157 @@ def test_a_byte_damaged_manifest_never_crashes_a_re_run_or_loses_a_file(
     table = Dataset(dataset).load_manifest().to_pandas()
     mine = table[table.root == str(photos.resolve())]
     assert sorted(mine.path) == [f"p{i}.jpg" for i in range(3)]
+
+
+def _set_verdict(manifest: Path, path: str, warning: str) -> None:
+    """Write a verdict no check gives into one row, keeping the file's metadata."""
+    table = pq.read_table(manifest)
+    warnings = [
+        [warning] if row_path == path else found
+        for row_path, found in zip(
+            table["path"].to_pylist(), table["warnings"].to_pylist(), strict=True
+        )
+    ]
+    index = table.schema.get_field_index("warnings")
+    column = pa.array(warnings, table.schema.field(index).type)
+    pq.write_table(table.set_column(index, table.schema.field(index), column), manifest)
+
+
+def test_verdicts_are_kept_only_while_the_rules_and_thresholds_are_the_same(
+    reason_set: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A re-run keeps the earlier verdicts (judging a million reused rows again is most of
+    a re-run's time) unless a threshold, --strict-quality or the rules themselves changed."""
+    dataset = tmp_path / "ds"
+    ingest([reason_set], dataset, FAST)
+    manifest = dataset / "manifest.parquet"
+    _set_verdict(manifest, "good.jpg", "marker")
+    ingest([reason_set], dataset, FAST)
+    assert _manifest(dataset).loc["good.jpg", "warnings"].tolist() == ["marker"]
+
+    stricter = IngestOptions(workers=2, strict_quality=True)
+    ingest([reason_set], dataset, stricter)
+    assert "marker" not in _manifest(dataset).loc["good.jpg", "warnings"].tolist()
+
+    _set_verdict(manifest, "good.jpg", "marker")
+    monkeypatch.setattr(ingest_module.checks, "fingerprint", lambda: "rules-changed")
+    ingest([reason_set], dataset, stricter)
+    assert "marker" not in _manifest(dataset).loc["good.jpg", "warnings"].tolist()
+
+    monkeypatch.undo()
+    thresholds = {**IngestOptions().thresholds, "max_h_error": 1.0}
+    report = ingest([reason_set], dataset, IngestOptions(workers=2, thresholds=thresholds))
+    assert report.read == 0
+    assert "gps_error_too_large" in _manifest(dataset).loc["good.jpg", "reasons"].tolist()
+
+
+_NAMES = st.sampled_from(["a.jpg", "b.jpg", "a/b.jpg", "a/c.jpg", "a0.jpg", "é.jpg", "b/a/x"])
+_ROOTS = st.sampled_from(["/p", "/p/a", "/q"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    previous=st.dictionaries(
+        st.tuples(_ROOTS, _NAMES),
+        st.tuples(st.integers(1, 2), st.integers(1, 2), st.booleans()),
+        max_size=12,
+    ),
+    scanned=st.dictionaries(
+        st.tuples(_ROOTS, _NAMES), st.tuples(st.integers(1, 2), st.integers(1, 2)), max_size=12
+    ),
+    scopes=st.lists(
+        st.builds(
+            ingest_module.Scope, _ROOTS, st.sampled_from(["", "a/", "a.jpg", "b/"]), st.booleans()
+        ),
+        max_size=3,
+    ),
+    decode=st.booleans(),
+    force=st.booleans(),
+    prune=st.booleans(),
+)
+def test_plan_matches_files_to_earlier_rows_like_a_dictionary_would(
+    previous: dict[tuple[str, str], tuple[int, int, bool]],
+    scanned: dict[tuple[str, str], tuple[int, int]],
+    scopes: list[ingest_module.Scope],
+    decode: bool,
+    force: bool,
+    prune: bool,
+) -> None:
+    """Any earlier rows against any scanned files and scopes: which files are read again,
+    which rows are reused, kept or dropped, as a plain dictionary lookup decides it."""
+    roots = ingest_module.Roots()
+    keys = list(previous)
+    table = ingest_module._key_table(
+        root_id=pa.array([roots.id(r) for r, _ in keys], pa.int32()),
+        path=pa.array([p for _, p in keys], pa.string()),
+        file_size=pa.array([previous[k][0] for k in keys], pa.int64()),
+        mtime_ns=pa.array([previous[k][1] for k in keys], pa.int64()),
+        stale=pa.array([previous[k][2] for k in keys], pa.bool_()),
+    )
+    found = ingest_module._ScanBuffer(roots)
+    for (root, path), (size, mtime) in scanned.items():
+        found.add(roots.id(root), path, size, mtime)
+    files = found.files()
+    options = IngestOptions(decode=decode, force=force, prune=prune)
+    plan = ingest_module._plan(files, scopes, table, options)
+
+    refs = list(files)
+    assert [(f.root, f.path) for f in refs] == sorted(scanned)
+    fresh = {
+        key
+        for key, (size, mtime) in scanned.items()
+        if key in previous
+        and previous[key][:2] == (size, mtime)
+        and not (decode and previous[key][2])
+        and not force
+    }
+    gone = [key for key in keys if key not in scanned]
+    inside = [key for key in gone if prune or any(s.covers(*key) for s in scopes)]
+    assert {(refs[i].root, refs[i].path) for i in plan.to_read} == set(scanned) - fresh
+    assert {keys[i] for i in plan.reused} == fresh
+    assert {keys[i] for i in plan.kept} == set(gone) - set(inside)
+    assert plan.removed == len(inside)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    tree=st.lists(
+        st.lists(st.sampled_from(["a", "b", "a.b", "a-b", "é", "z"]), min_size=1, max_size=3),
+        max_size=10,
+    ).map(lambda paths: sorted({"/".join(p) for p in paths})),
+    picks=st.lists(st.integers(0, 30), min_size=1, max_size=4),
+    batch=st.sampled_from([1, 3, 65_536]),
+)
+def test_scan_finds_every_file_once_in_order(
+    tmp_path_factory: pytest.TempPathFactory,
+    tree: list[str],
+    picks: list[int],
+    batch: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Any tree, any overlapping folders and files named as inputs: every file under them
+    once, sorted by (root, path)."""
+    base = tmp_path_factory.mktemp("tree")
+    made = []
+    for rel in tree:
+        target = base / rel
+        if any(p.is_file() for p in target.parents) or target.is_dir():
+            continue  # a name already used as a file (or folder) on the way
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(b"x")
+        made.append(target)
+    candidates = [base, *sorted({p.parent for p in made}), *made]
+    inputs = [candidates[i % len(candidates)] for i in picks]
+    monkeypatch.setattr(ingest_module, "SCAN_BATCH", batch)
+    found = ingest_module.scan(inputs)
+    want = {
+        str(p.resolve())
+        for given in inputs
+        for p in ([given] if given.is_file() else given.rglob("*"))
+        if p.is_file()
+    }
+    assert {f.absolute for f in found} == want
+    assert len(found) == len(want)
+    assert [(f.root, f.path) for f in found] == sorted((f.root, f.path) for f in found)

@@ -50,12 +50,20 @@ def three_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], l
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(data=st.data(), cache_rows=st.sampled_from([1, 6, 10_000]))
+@given(
+    data=st.data(),
+    cache_rows=st.sampled_from([1, 6, 10_000]),
+    open_readers=st.sampled_from([1, 2, 64]),
+)
 def test_gather_returns_the_asked_rows_in_the_asked_order(
-    three_files: tuple[list[Path], list[pa.Table]], data: st.DataObject, cache_rows: int
+    three_files: tuple[list[Path], list[pa.Table]],
+    data: st.DataObject,
+    cache_rows: int,
+    open_readers: int,
 ) -> None:
     """Any (file, row) requests, repeated or not, in any order, with a cache so small that
-    row groups are evicted and read again: the same rows a whole-table take gives."""
+    row groups are evicted and read again, and room for as few as one open reader: the
+    same rows a whole-table take gives."""
     paths, tables = three_files
     picks = data.draw(
         st.lists(
@@ -66,9 +74,11 @@ def test_gather_returns_the_asked_rows_in_the_asked_order(
         )
     )
     gather = RowGather(paths, SCHEMA, cache_bytes=cache_rows * 200)
+    gather.MAX_READERS = open_readers
     got = gather.take([f for f, _ in picks], [r for _, r in picks])
     want = [tables[f].slice(r, 1).to_pylist()[0] for f, r in picks]
     assert got.to_pylist() == want
+    assert len(gather.readers) <= open_readers
     assert got.schema.equals(SCHEMA.arrow_schema())
 
 

@@ -6,9 +6,11 @@ non-zero exit; set ``GPSKIT_DEBUG=1`` for the traceback.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
-from typing import Annotated, Any
+import sys
+from typing import Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -68,6 +70,8 @@ class _GpskitGroup(TyperGroup):
             raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort, TyperException):
             raise
+        except BrokenPipeError:
+            _pipe_closed()
         except Exception as exc:
             if os.environ.get("GPSKIT_DEBUG") == "1":
                 raise
@@ -118,6 +122,17 @@ def _root(
     """gpskit: phone photos in, a clean geotagged dataset out."""
 
 
+def _pipe_closed() -> NoReturn:
+    """The reader of our output went away (``gpskit ... | head``): stop quietly, as other
+    command-line tools do, not with an error about our own output."""
+    with contextlib.suppress(OSError, ValueError):  # not a real file (a test's capture)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing to flush
+    raise SystemExit(141)  # 128 + SIGPIPE, what a shell reports for such a command
+
+
 def main() -> None:
     """Console-script entry point."""
-    app()
+    try:
+        app()
+    except BrokenPipeError:
+        _pipe_closed()
