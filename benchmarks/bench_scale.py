@@ -412,10 +412,11 @@ def dedup_manifest(template: Path, out: Path, n: int) -> None:
             writer.write_table(part, row_group_size=16_384)
 
 
-def dedup(work: Path, sizes: list[int]) -> None:
-    """``gpskit dedup --no-crops`` (exact, near, turned copies and bursts) on manifests of
-    campus-style synthetic rows: the whole command, time and peak memory."""
-    print("\n## dedup --no-crops: spots of 8 headings, 1 % exact and 2 % near copies")
+def dedup(work: Path, sizes: list[int], flags: list[str]) -> None:
+    """``gpskit dedup`` with ``flags`` (by default ``--no-crops``: exact, near and turned
+    copies and bursts) on manifests of campus-style synthetic rows: the whole command,
+    time and peak memory."""
+    print(f"\n## dedup {' '.join(flags)}: spots of 8 headings, 1 % exact and 2 % near copies")
     import pyarrow.parquet as pq
 
     print(f"{'rows':>10} {'seconds':>8} {'peak GB':>8}")
@@ -425,7 +426,7 @@ def dedup(work: Path, sizes: list[int]) -> None:
         out = work / f"dedup-{n}"
         if not (out / "manifest.parquet").exists():
             dedup_manifest(template, out, n)
-        seconds, peak = run(["dedup", str(out), "--no-crops", "--no-sheet"])
+        seconds, peak = run(["dedup", str(out), *flags, "--no-sheet"])
         found = out / "duplicates.parquet"
         kinds = (
             pq.read_table(found, columns=["kind", "group_id"])
@@ -448,6 +449,7 @@ def main() -> None:
     parser.add_argument("--resume-photos", type=int, default=2000)
     parser.add_argument("--coverage-rows", default="1000000,10000000")
     parser.add_argument("--dedup-rows", default="1000000,10000000")
+    parser.add_argument("--dedup-flags", default="--no-crops", help="gpskit dedup options")
     parser.add_argument("--engines", default="local,ray", help="engines for the disk reads")
     parser.add_argument("--s3-max", type=int, default=2000, help="largest set also read from S3")
     parser.add_argument("--skip", action="append", default=[], help="a section to leave out")
@@ -465,7 +467,7 @@ def main() -> None:
     if "coverage" not in args.skip:
         coverage(work, [int(s) for s in args.coverage_rows.split(",")])
     if "dedup" not in args.skip:
-        dedup(work, [int(s) for s in args.dedup_rows.split(",")])
+        dedup(work, [int(s) for s in args.dedup_rows.split(",")], args.dedup_flags.split())
 
 
 if __name__ == "__main__":

@@ -709,20 +709,28 @@ def build_groups(frame: pd.DataFrame, pairs: pd.DataFrame, options: DedupOptions
 # --- the run ----------------------------------------------------------------------------
 
 
-#: Manifest columns dedup never reads: not loaded (lists would become Python objects).
-UNREAD_COLUMNS = frozenset(
-    {"gps_flags", "unfit_tags", "reasons", "warnings", "software", "model", "gps_source"}
-)
+#: The manifest columns dedup reads (the rest are never loaded: at 10M photos every
+#: column read costs memory): keys, the hashes, what the burst rule and the keeper rule
+#: look at.
+READ_COLUMNS = (
+    "root", "path", "file_size", "mtime_ns", "read_status", "status",
+    "sha256", "pixel_hash", "stored_pixel_hash", "phash", "phash256",
+    "trimmed_phash", "trimmed_phash256",
+    "width", "height", "orientation", "make", "gps_h_error",
+    "latitude", "longitude", "img_direction", "datetime_original", "datetime_original_utc",
+)  # fmt: skip
+CROP_COLUMNS = ("crop_hashes", "crop_phash256")
+DIHEDRAL_COLUMNS = ("dihedral_hashes", "dihedral_phash256")
 
 
 def manifest_columns(options: DedupOptions) -> list[str]:
     """The manifest columns dedup reads with these options (Parquet projection)."""
-    skip = set(UNREAD_COLUMNS)
-    if not options.crop_variants:
-        skip |= {"crop_hashes", "crop_phash256"}
-    if not options.dihedral:
-        skip |= {"dihedral_hashes", "dihedral_phash256"}
-    return [name for name in load_schema("manifest").names if name not in skip]
+    wanted = set(READ_COLUMNS)
+    if options.crop_variants:
+        wanted |= set(CROP_COLUMNS)
+    if options.dihedral:
+        wanted |= set(DIHEDRAL_COLUMNS)
+    return [name for name in load_schema("manifest").names if name in wanted]
 
 
 def _manifest_frame(dataset: Dataset, options: DedupOptions) -> tuple[pd.DataFrame, str]:

@@ -376,3 +376,30 @@ def test_at_ten_million_photos_the_refusal_says_what_to_do() -> None:
         check_search_cost(10_000_000, DedupOptions())
     assert refused.value.hint is not None and "--no-crops" in refused.value.hint
     check_search_cost(10_000_000, DedupOptions(crop_variants=False))  # near + turned: fine
+
+
+def test_dedup_reads_only_the_columns_it_uses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Projection push-down: the manifest columns read are the keys, hashes and what the
+    burst and keeper rules look at (23 of 49), plus the crop and turned hashes only when
+    those searches run; at 10M photos each column read is memory."""
+    from gpskit import dedup as dedup_module
+
+    asked: list[list[str]] = []
+    snapshot = Dataset.manifest_snapshot
+
+    def recording(self: Dataset, columns: list[str] | None = None) -> object:
+        asked.append(list(columns or []))
+        return snapshot(self, columns)
+
+    photos = tmp_path / "photos"
+    save_photo(view(panorama(1), 0), photos / "a.jpg", good_exif())
+    ingest([photos], tmp_path / "ds", IngestOptions(workers=1))
+    monkeypatch.setattr(Dataset, "manifest_snapshot", recording)
+    dedup(tmp_path / "ds", DedupOptions(crop_variants=False, dihedral=False), contact_sheet=False)
+    dedup(tmp_path / "ds", DedupOptions(), contact_sheet=False)
+    lean, full = set(asked[0]), set(asked[1])
+    assert lean == set(dedup_module.READ_COLUMNS)
+    assert full == lean | set(dedup_module.CROP_COLUMNS) | set(dedup_module.DIHEDRAL_COLUMNS)
+    assert not lean & {"reasons", "warnings", "sharpness", "entropy_bits", "error", "gps_flags"}
