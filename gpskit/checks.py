@@ -392,11 +392,11 @@ def describe(codes: Iterable[str] | None = None) -> list[dict[str, Any]]:
 
 def fingerprint() -> str:
     """What verdicts depend on besides a row and the thresholds: this gpskit's version and
-    the source of the rules (this module and the EXIF reading they call). A re-run keeps
-    an earlier manifest's verdicts only when its fingerprint is this one."""
-    from gpskit import __version__, exif
+    the source of the rules (this module and the gpskit modules it imports). A re-run
+    keeps an earlier manifest's verdicts only when its fingerprint is this one."""
+    from gpskit import __version__, exif, imaging
 
     digest = hashlib.sha256(__version__.encode())
-    for source in (__file__, exif.__file__):
+    for source in (__file__, exif.__file__, imaging.__file__):
         digest.update(Path(source).read_bytes())
     return digest.hexdigest()[:16]

@@ -179,6 +179,7 @@ class ScannedFiles:
         self._paths = table["path"]
         self._sizes = table["size"].to_numpy()
         self._mtimes = table["mtime_ns"].to_numpy()
+        self.named = table["named"].to_numpy(zero_copy_only=False)  # name is valid UTF-8
 
     def __len__(self) -> int:
         return int(self.table.num_rows)
@@ -203,8 +204,11 @@ class ScannedFiles:
 SCAN_BATCH = 65_536
 
 _SCANNED = pa.schema(
-    [("root_id", pa.int32()), ("path", pa.string()), ("size", pa.int64()), ("mtime_ns", pa.int64())]
-)
+    [
+        ("root_id", pa.int32()), ("path", pa.string()), ("size", pa.int64()),
+        ("mtime_ns", pa.int64()), ("named", pa.bool_()),
+    ]
+)  # fmt: skip
 
 
 class _ScanBuffer:
@@ -217,21 +221,23 @@ class _ScanBuffer:
         self.paths: list[str] = []
         self.sizes: list[int] = []
         self.mtimes: list[int] = []
+        self.named: list[bool] = []
         self.parts: list[pa.Table] = []
 
-    def add(self, root_id: int, path: str, size: int, mtime_ns: int) -> None:
+    def add(self, root_id: int, path: str, size: int, mtime_ns: int, named: bool = True) -> None:
         self.root_ids.append(root_id)
         self.paths.append(path)
         self.sizes.append(size)
         self.mtimes.append(mtime_ns)
+        self.named.append(named)
         if len(self.paths) >= SCAN_BATCH:
             self._flush()
 
     def _flush(self) -> None:
         if self.paths:
-            columns = [self.root_ids, self.paths, self.sizes, self.mtimes]
+            columns = [self.root_ids, self.paths, self.sizes, self.mtimes, self.named]
             self.parts.append(pa.table(dict(zip(_SCANNED.names, columns, strict=True)), _SCANNED))
-            self.root_ids, self.paths, self.sizes, self.mtimes = [], [], [], []
+            self.root_ids, self.paths, self.sizes, self.mtimes, self.named = [], [], [], [], []
 
     def files(self) -> ScannedFiles:
         """Sorted by (root, path); a file found twice (inputs that overlap) once."""
@@ -288,6 +294,12 @@ def scan_scoped(
             raise InputError(f"{given}: no such file or folder", hint="check the path")
         base = given.resolve()
         root = _root_for(base, known) or (base.parent if base.is_file() else base)
+        if not _utf8(str(root)):
+            raise InputError(
+                f"{_shown(str(root))}: the folder's name is not valid UTF-8, which the manifest "
+                "cannot record",
+                hint="rename the folder (or give a folder above it that is named in UTF-8)",
+            )
         root_id = roots.id(str(root))
         rel = base.relative_to(root).as_posix() if base != root else ""
         if base.is_file():
@@ -330,7 +342,27 @@ def _add(found: _ScanBuffer, root_id: int, absolute: str, rel: str) -> None:
     except OSError:
         return  # a dangling symlink or a file removed while scanning
     if stat.S_ISREG(info.st_mode):
-        found.add(root_id, rel, info.st_size, info.st_mtime_ns)
+        named = _utf8(rel)  # if not, its row says so, under a name shown with \x escapes
+        found.add(root_id, rel if named else _shown(rel), info.st_size, info.st_mtime_ns, named)
+
+
+def _utf8(name: str) -> bool:
+    """Whether a name from the file system is valid UTF-8 (Python keeps the bytes of one
+    that is not as lone surrogates, which Arrow strings cannot hold)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(name: str) -> str:
+    """A name whose bytes are not all UTF-8, with those bytes as ``\\xff`` escapes."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+#: The reader's error for a file whose name the manifest cannot hold as it is.
+NOT_UTF8 = "the file name is not valid UTF-8 (shown with \\x escapes): rename the file to read it"
 
 
 # --- the run ------------------------------------------------------------------------------
@@ -492,7 +524,14 @@ def _read_files(
     sink: Callable[[int, dict[str, Any]], None],
     log: Path | None,
 ) -> None:
-    """Read the files at ``to_read`` in isolated workers; hand each row to ``sink``."""
+    """Read the files at ``to_read`` in isolated workers; hand each row to ``sink``. A file
+    whose name is not UTF-8 is not read: its row says why."""
+    for index in to_read[~files.named[to_read]]:
+        sink(
+            int(index),
+            manifest_row(files[int(index)], _failure_row(checks.READ_UNREADABLE, NOT_UTF8)),
+        )
+    to_read = to_read[files.named[to_read]]
     for outcome in map_isolated(
         read_file,
         _ReadTasks(files, to_read, options),

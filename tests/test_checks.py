@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -105,3 +106,16 @@ def test_warnings_do_not_reject(overrides: dict[str, Any], code: str) -> None:
     reasons, warnings = checks.evaluate(row(**overrides), checks.default_thresholds())
     assert reasons == []
     assert warnings == [code]
+
+
+def test_the_fingerprint_follows_the_rules_source(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ingest keeps earlier verdicts only while this fingerprint is unchanged: any edit to
+    the rules' source must change it (and nothing else may)."""
+    assert checks.fingerprint() == checks.fingerprint()
+    edited = tmp_path / "checks.py"
+    edited.write_bytes(Path(checks.__file__).read_bytes() + b"\n# a rule changed\n")
+    before = checks.fingerprint()
+    monkeypatch.setattr(checks, "__file__", str(edited))
+    assert checks.fingerprint() != before

@@ -367,6 +367,14 @@ def test_a_folder_and_its_parent_give_one_row_per_file(tmp_path: Path) -> None:
     assert set(table["root"].to_pylist()) == {str((tmp_path / "photos").resolve())}
 
 
+def test_a_folder_named_in_other_than_utf8_is_one_clear_error(tmp_path: Path) -> None:
+    folder = os.path.join(os.fsencode(tmp_path), b"caf\xe9")
+    os.mkdir(folder)
+    with pytest.raises(InputError, match="not valid UTF-8"):
+        ingest([Path(os.fsdecode(folder))], tmp_path / "ds", FAST)
+    assert not (tmp_path / "ds" / "manifest.parquet").exists()
+
+
 def test_overlapping_inputs_give_one_row_per_file(tmp_path: Path) -> None:
     """A folder and a folder inside it named in one run (found by the generated scan
     test: such a run wrote a file twice, and the next run stopped on a repeated key)."""
@@ -661,3 +669,43 @@ def test_scan_finds_every_file_once_in_order(
     assert {f.absolute for f in found} == want
     assert len(found) == len(want)
     assert [(f.root, f.path) for f in found] == sorted((f.root, f.path) for f in found)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    names=st.sets(
+        st.binary(min_size=1, max_size=12).filter(lambda b: b"/" not in b and b"\0" not in b),
+        min_size=1,
+        max_size=6,
+    ).filter(lambda names: not names & {b".", b".."})
+)
+def test_any_file_name_gets_one_row_and_never_stops_the_run(
+    tmp_path_factory: pytest.TempPathFactory, names: set[bytes]
+) -> None:
+    """File names are bytes on Linux: any of them, UTF-8 or not, is one row. One the
+    manifest cannot hold as text is recorded unreadable, with escapes and a reason
+    (such a name stopped the run with an internal error before), and is reused after."""
+    base = tmp_path_factory.mktemp("names")
+    folder = base / "photos"
+    folder.mkdir()
+    for name in names:
+        with open(os.path.join(os.fsencode(folder), name), "wb") as out:
+            out.write(b"not a photo")
+    dataset = base / "ds"
+    report = ingest([folder], dataset, IngestOptions(workers=1))
+    assert report.files == len(names)
+    frame = _manifest(dataset)
+    for name in names:
+        try:
+            shown, utf8 = name.decode("utf-8"), True
+        except UnicodeDecodeError:
+            shown, utf8 = name.decode("utf-8", "backslashreplace"), False
+        row = frame.loc[shown]
+        if utf8:
+            assert row["error"] != ingest_module.NOT_UTF8
+        else:
+            assert row["read_status"] == "unreadable" and row["error"] == ingest_module.NOT_UTF8
+    again = ingest([folder], dataset, IngestOptions(workers=1))
+    assert (again.read, again.files) == (0, len(names))
