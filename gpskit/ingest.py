@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -26,6 +28,7 @@ from gpskit import arguments, checks, storage
 from gpskit.dataset import Dataset
 from gpskit.engines import Engine, EngineOptions, map_isolated
 from gpskit.errors import InputError, SchemaError, UsageError
+from gpskit.extsort import KEY, RunFile, RunSorter, RunWriter, aligned, merge, sort_key
 from gpskit.imaging import (
     SUPPORTED_FORMATS,
 )
@@ -48,6 +51,9 @@ ProgressCallback = Callable[[int, int], None]
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MAX_PIXELS = 256_000_000  # above a 200 MP phone photo, below a decompression bomb
 DEFAULT_MAX_MEMORY = 6 * 1024**3  # address space per worker: a bad file fails, not the machine
+#: Keys (of files found, of earlier rows) held in memory before a sorted run of them is
+#: spilled to disk: what bounds the memory of ``gpskit ingest`` (~0.2 GB a million).
+SORT_ROWS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,7 @@ class IngestOptions:
     force: bool = False
     prune: bool = False  # drop rows of every file not found, not just in the folders scanned
     journal_rows: int = 256  # rows per journal shard (how much a kill can cost)
+    sort_rows: int = SORT_ROWS  # keys held in memory before a sorted run is spilled to disk
     engine: EngineOptions = field(default_factory=EngineOptions)  # where files are read
 
     def validate(self) -> None:
@@ -72,6 +79,7 @@ class IngestOptions:
         arguments.number("--max-pixels", self.max_pixels, minimum=1, integer=True)
         arguments.optional_number("--max-memory", self.max_memory, minimum=64 * 1024**2)
         arguments.number("journal_rows", self.journal_rows, minimum=1, integer=True)
+        arguments.number("--sort-rows", self.sort_rows, minimum=1, integer=True)
         self.engine.validate()
         unknown = set(self.thresholds) - set(checks.default_thresholds())
         if unknown:
@@ -169,35 +177,32 @@ class Roots:
 
 
 class ScannedFiles:
-    """The files a scan found, columnar (``root_id``, ``path``, ``size``, ``mtime_ns``),
-    sorted by (root, path) without duplicates: ~50 bytes a file where a list of FileRef
-    objects took ~270."""
+    """The files a scan found, sorted by (root, path) without duplicates, as Arrow batches
+    (``key``, ``root_id``, ``path``, ``size``, ``mtime_ns``, ``named``: the name is valid
+    UTF-8). They wait in sorted runs (:class:`~gpskit.extsort.RunSorter`), spilled to disk
+    past ``run_rows`` files: ~50 bytes a file in memory, and never more than a run."""
 
-    def __init__(self, table: pa.Table, roots: Roots) -> None:
-        self.table, self.roots = table, roots
-        self._root_ids = table["root_id"].to_numpy()
-        self._paths = table["path"]
-        self._sizes = table["size"].to_numpy()
-        self._mtimes = table["mtime_ns"].to_numpy()
-        self.named = table["named"].to_numpy(zero_copy_only=False)  # name is valid UTF-8
+    def __init__(self, sorter: RunSorter, roots: Roots, root_ids: set[int]) -> None:
+        self.sorter, self.roots, self.root_ids = sorter, roots, root_ids
 
-    def __len__(self) -> int:
-        return int(self.table.num_rows)
+    def batches(self) -> Iterator[pa.Table]:
+        """The files in order (once)."""
+        return self.sorter.merged()
 
-    def __getitem__(self, index: int) -> FileRef:
-        return FileRef(
-            self.roots.names[int(self._root_ids[index])],
-            self._paths[index].as_py(),
-            int(self._sizes[index]),
-            int(self._mtimes[index]),
-        )
-
-    def __iter__(self) -> Iterator[FileRef]:
-        return (self[i] for i in range(len(self)))
+    def refs(self) -> Iterator[FileRef]:
+        """The files in order as :class:`FileRef` (once)."""
+        for batch in self.batches():
+            yield from _refs(batch, self.roots)
 
     def root_names(self) -> list[str]:
         """The roots that hold the files, sorted."""
-        return sorted(self.roots.names[i] for i in np.unique(self._root_ids))
+        return sorted(self.roots.names[i] for i in self.root_ids)
+
+
+def _refs(table: pa.Table, roots: Roots) -> Iterator[FileRef]:
+    columns = table.select(["root_id", "path", "size", "mtime_ns"]).to_pydict()
+    for root_id, path, size, mtime_ns in zip(*columns.values(), strict=True):
+        yield FileRef(roots.names[root_id], path, size, mtime_ns)
 
 
 #: Files found per Arrow batch of a scan.
@@ -205,7 +210,7 @@ SCAN_BATCH = 65_536
 
 _SCANNED = pa.schema(
     [
-        ("root_id", pa.int32()), ("path", pa.string()), ("size", pa.int64()),
+        (KEY, pa.string()), ("root_id", pa.int32()), ("path", pa.string()), ("size", pa.int64()),
         ("mtime_ns", pa.int64()), ("named", pa.bool_()),
     ]
 )  # fmt: skip
@@ -213,16 +218,16 @@ _SCANNED = pa.schema(
 
 class _ScanBuffer:
     """Files as they are found, turned into Arrow every 64k files (Python objects for one
-    file apiece would be most of the memory of a scan of millions)."""
+    file apiece would be most of the memory of a scan of millions) and sorted in runs."""
 
-    def __init__(self, roots: Roots) -> None:
-        self.roots = roots
+    def __init__(self, roots: Roots, sorter: RunSorter) -> None:
+        self.roots, self.sorter = roots, sorter
         self.root_ids: list[int] = []
         self.paths: list[str] = []
         self.sizes: list[int] = []
         self.mtimes: list[int] = []
         self.named: list[bool] = []
-        self.parts: list[pa.Table] = []
+        self.used: set[int] = set()
 
     def add(self, root_id: int, path: str, size: int, mtime_ns: int, named: bool = True) -> None:
         self.root_ids.append(root_id)
@@ -234,32 +239,22 @@ class _ScanBuffer:
             self._flush()
 
     def _flush(self) -> None:
-        if self.paths:
-            columns = [self.root_ids, self.paths, self.sizes, self.mtimes, self.named]
-            self.parts.append(pa.table(dict(zip(_SCANNED.names, columns, strict=True)), _SCANNED))
-            self.root_ids, self.paths, self.sizes, self.mtimes, self.named = [], [], [], [], []
+        if not self.paths:
+            return
+        root_ids = pa.array(self.root_ids, pa.int32())
+        paths = pa.array(self.paths, pa.string())
+        self.used.update(pc.unique(root_ids).to_pylist())
+        columns = [
+            sort_key(self.roots.strings(root_ids), paths), root_ids, paths, self.sizes,
+            self.mtimes, self.named,
+        ]  # fmt: skip
+        self.sorter.add(pa.table(dict(zip(_SCANNED.names, columns, strict=True)), _SCANNED))
+        self.root_ids, self.paths, self.sizes, self.mtimes, self.named = [], [], [], [], []
 
     def files(self) -> ScannedFiles:
         """Sorted by (root, path); a file found twice (inputs that overlap) once."""
         self._flush()
-        table = pa.concat_tables(self.parts) if self.parts else _SCANNED.empty_table()
-        self.parts = []
-        rank = self.roots.ranks()[table["root_id"].to_numpy()] if table.num_rows else []
-        order = pc.sort_indices(
-            pa.table({"rank": pa.array(rank, pa.int32()), "path": table["path"]}),
-            sort_keys=[("rank", "ascending"), ("path", "ascending")],
-        )
-        table = table.take(order).combine_chunks()
-        if table.num_rows > 1:
-            ids, paths = table["root_id"], table["path"]
-            repeated = pc.and_(
-                pc.equal(ids.slice(1), ids.slice(0, len(ids) - 1)),
-                pc.equal(paths.slice(1), paths.slice(0, len(paths) - 1)),
-            )  # the same file as the next row: keep the later one, as a later input
-            keep = np.append(~repeated.to_numpy(zero_copy_only=False), True)
-            if not keep.all():
-                table = table.filter(pa.array(keep))
-        return ScannedFiles(table, self.roots)
+        return ScannedFiles(self.sorter, self.roots, self.used)
 
 
 def _root_for(base: Path, known_roots: Iterable[str]) -> Path | None:
@@ -269,11 +264,16 @@ def _root_for(base: Path, known_roots: Iterable[str]) -> Path | None:
 
 
 def scan_scoped(
-    inputs: Sequence[Path | str], exclude: Iterable[Path] = (), roots: Roots | None = None
+    inputs: Sequence[Path | str],
+    spill: Path,
+    exclude: Iterable[Path] = (),
+    roots: Roots | None = None,
+    run_rows: int | None = None,
 ) -> tuple[ScannedFiles, list[Scope]]:
     """Every regular file under the inputs (local paths or fsspec URLs), sorted, without
-    duplicates, and what each input covers. A folder inside a root ``roots`` knows
-    already, or inside another input, is filed under that root."""
+    duplicates, and what each input covers; sorted runs of more than ``run_rows`` files
+    wait in ``spill``. A folder inside a root ``roots`` knows already, or inside another
+    input, is filed under that root."""
     excluded = [p.resolve() for p in exclude]
     roots = roots or Roots()
     # a folder inside another folder of this run, or one the manifest has, is filed under
@@ -283,7 +283,8 @@ def scan_scoped(
         for given in inputs
         if storage.is_url(given) or Path(given).is_dir()
     ]
-    found = _ScanBuffer(roots)
+    sorter = RunSorter(spill, _SCANNED, run_rows=run_rows or SORT_ROWS)
+    found = _ScanBuffer(roots, sorter)
     scopes: list[Scope] = []
     for given in inputs:
         if storage.is_url(given):
@@ -333,7 +334,8 @@ def _scan_url(url: str, known: list[str], found: _ScanBuffer) -> Scope:
 
 def scan(inputs: Sequence[Path | str], exclude: Iterable[Path] = ()) -> list[FileRef]:
     """Every regular file under the inputs (recursively), sorted, without duplicates."""
-    return list(scan_scoped(inputs, exclude)[0])
+    with tempfile.TemporaryDirectory(prefix="gpskit-scan-") as spill:
+        return list(scan_scoped(inputs, Path(spill), exclude)[0].refs())
 
 
 def _add(found: _ScanBuffer, root_id: int, absolute: str, rel: str) -> None:
@@ -379,98 +381,112 @@ _KEY_SOURCE_COLUMNS = [
 ]  # fmt: skip
 
 
-def _previous_keys(dataset: Dataset, notes: list[str], gather: RowGather, roots: Roots) -> pa.Table:
-    """Rows known already, as keys only (root id, path, size, mtime, stale) and where each
-    lives (``source``: a file registered with ``gather``; ``row``: its number there): the
-    manifest's, and the journal of an interrupted run (newer, so it wins for a file in
-    both). The rows themselves stay on disk until the manifest is assembled."""
-    pieces: list[pa.Table] = []
-    files = 0
-    if dataset.manifest_path.exists():
-        try:
-            pieces += _file_keys(dataset.manifest_path, gather, roots)
-            files += 1
-        except SchemaError as exc:
-            notes.append(
-                f"the existing manifest cannot be reused ({exc}); every file is read again"
-            )
-    journaled = 0
-    for shard in sorted(dataset.journal_dir.glob(SHARD_GLOB)):
-        try:
-            found = _file_keys(shard, gather, roots)
-        except SchemaError:
-            continue  # cut short by a crash while being written: its rows are read again
-        pieces += found
-        files += 1
-        journaled += sum(piece.num_rows for piece in found)
-    if journaled:
-        notes.append(f"resumed an interrupted run: {journaled} files were read already")
-    if not pieces:
-        return _KEYS.empty_table()
-    keys = pa.concat_tables(pieces).combine_chunks()
-    if files == 1:
-        return keys  # a manifest's keys never repeat (its writer checks they rise)
-    order = pa.array(np.arange(keys.num_rows))
-    last = (
-        pa.table({"root_id": keys["root_id"], "path": keys["path"], "order": order})
-        .group_by(["root_id", "path"], use_threads=False)
-        .aggregate([("order", "max")])
-    )
-    return keys.take(np.sort(last["order_max"].to_numpy())).combine_chunks()
-
-
-def _file_keys(path: Path, gather: RowGather, roots: Roots) -> list[pa.Table]:
-    """The keys of every row of one manifest or journal file, a row group at a time."""
-    reader = RowGroupReader(path, _manifest_schema())
-    source = gather.add(path, reader)
-    pieces, start = [], 0
-    for index, count in enumerate(reader.row_counts):
-        part = reader.read(index, columns=_KEY_SOURCE_COLUMNS)
-        pieces.append(
-            _key_table(
-                root_id=roots.encode(part["root"]), path=part["path"],
-                file_size=part["file_size"], mtime_ns=part["mtime_ns"],
-                stale=_needs_decoding(part), source=np.full(count, source, dtype=np.int32),
-                row=np.arange(start, start + count, dtype=np.int64),
-            )
-        )  # fmt: skip
-        start += count
-    return pieces
-
-
-_KEYS = pa.schema(
+_PREVIOUS = pa.schema(
     [
-        ("root_id", pa.int32()), ("path", pa.string()), ("file_size", pa.int64()),
-        ("mtime_ns", pa.int64()), ("stale", pa.bool_()), ("source", pa.int32()),
-        ("row", pa.int64()),
+        (KEY, pa.string()), ("root_id", pa.int32()), ("path", pa.string()),
+        ("file_size", pa.int64()), ("mtime_ns", pa.int64()), ("stale", pa.bool_()),
+        ("source", pa.int32()), ("row", pa.int64()),
+    ]
+)  # fmt: skip
+
+# an earlier row in the manifest again: where it lives (``source``: a file registered with
+# the run's RowGather; ``row``: its number there), in key order
+_KEPT = pa.schema(
+    [
+        (KEY, pa.string()), ("root_id", pa.int32()), ("path", pa.string()),
+        ("source", pa.int32()), ("row", pa.int64()),
+    ]
+)  # fmt: skip
+
+_TO_READ = pa.schema(
+    [
+        ("root_id", pa.int32()), ("path", pa.string()), ("size", pa.int64()),
+        ("mtime_ns", pa.int64()),
     ]
 )  # fmt: skip
 
 
-def _key_table(**columns: Any) -> pa.Table:
-    """Keys of rows (see :func:`_previous_keys`); columns not given are left out."""
-    schema = pa.schema([f for f in _KEYS if f.name in columns])
+def _previous_keys(
+    dataset: Dataset, notes: list[str], gather: RowGather, roots: Roots, spill: Path, run_rows: int
+) -> RunSorter:
+    """Rows known already, as sorted keys (root, path, size, mtime, stale) and where each
+    lives: the manifest's, and the journal of an interrupted run (newer, so it wins for a
+    file in both). The rows themselves stay on disk until the manifest is assembled."""
+
+    def sorter() -> RunSorter:
+        return RunSorter(spill, _PREVIOUS, run_rows=run_rows, newest="source")
+
+    keys = sorter()
+    if dataset.manifest_path.exists():
+        try:
+            for part in _file_keys(dataset.manifest_path, gather, roots):
+                keys.add(part)
+        except SchemaError as exc:
+            notes.append(
+                f"the existing manifest cannot be reused ({exc}); every file is read again"
+            )
+            keys = sorter()
+    journaled = 0
+    for shard in sorted(dataset.journal_dir.glob(SHARD_GLOB)):
+        try:
+            found = list(_file_keys(shard, gather, roots))  # a shard is a few hundred rows
+        except SchemaError:
+            continue  # cut short by a crash while being written: its rows are read again
+        for part in found:
+            keys.add(part)
+            journaled += part.num_rows
+    if journaled:
+        notes.append(f"resumed an interrupted run: {journaled} files were read already")
+    return keys
+
+
+def _file_keys(path: Path, gather: RowGather, roots: Roots) -> Iterator[pa.Table]:
+    """The keys of every row of one manifest or journal file, a row group at a time."""
+    reader = RowGroupReader(path, _manifest_schema())
+    source = gather.add(path, reader)
+    start = 0
+    for index, count in enumerate(reader.row_counts):
+        part = reader.read(index, columns=_KEY_SOURCE_COLUMNS)
+        yield _key_table(
+            _PREVIOUS,
+            key=sort_key(part["root"], part["path"]), root_id=roots.encode(part["root"]),
+            path=part["path"], file_size=part["file_size"], mtime_ns=part["mtime_ns"],
+            stale=_needs_decoding(part), source=np.full(count, source, dtype=np.int32),
+            row=np.arange(start, start + count, dtype=np.int64),
+        )  # fmt: skip
+        start += count
+
+
+def _key_table(schema: pa.Schema, **columns: Any) -> pa.Table:
     return pa.table({f.name: columns[f.name] for f in schema}, schema=schema)
 
 
-def _rekey(previous: pa.Table, scopes: list[Scope], roots: Roots) -> pa.Table:
-    """Rows of a root that lies inside a folder scanned now, filed under the new root, so
-    a file never gets two rows (``photos/day1`` then ``photos``)."""
+def _refiled(scopes: list[Scope], roots: Roots, known: int) -> dict[int, tuple[int, str]]:
+    """Earlier roots (ids below ``known``) that lie inside a folder scanned now: the root
+    their rows move to and the prefix their paths get, so a file never has two rows
+    (``photos/day1`` then ``photos``)."""
     folders = [s.root.rstrip("/") or "/" for s in scopes if not s.exact]
-    root_id, path = previous["root_id"], previous["path"]
-    for old_id in pc.unique(root_id).to_pylist():
+    moves = {}
+    for old_id in range(known):
         old = roots.names[old_id]
         outer = [f for f in folders if old.startswith(f + "/")]
-        if not outer:
-            continue
-        new_root = min(outer, key=len)
+        if outer:
+            new_root = min(outer, key=len)
+            moves[old_id] = (roots.id(new_root), old[len(new_root) + 1 :] + "/")
+    return moves
+
+
+def _refile(keys: pa.Table, moves: dict[int, tuple[int, str]], roots: Roots) -> pa.Table:
+    """Rows of ``keys`` under the roots they move to (see :func:`_refiled`)."""
+    root_id, path = keys["root_id"], keys["path"]
+    for old_id, (new_id, prefix) in moves.items():
         moved = pc.equal(root_id, old_id)
-        path = pc.if_else(
-            moved, pc.binary_join_element_wise(old[len(new_root) + 1 :], path, "/"), path
-        )
-        root_id = pc.if_else(moved, pa.scalar(roots.id(new_root), pa.int32()), root_id)
-    previous = previous.set_column(previous.schema.get_field_index("root_id"), "root_id", root_id)
-    return previous.set_column(previous.schema.get_field_index("path"), "path", path)
+        path = pc.if_else(moved, pc.binary_join_element_wise(prefix, path, ""), path)
+        root_id = pc.if_else(moved, pa.scalar(new_id, pa.int32()), root_id)
+    changes = {"root_id": root_id, "path": path, KEY: sort_key(roots.strings(root_id), path)}
+    for name, column in changes.items():
+        keys = keys.set_column(keys.schema.get_field_index(name), name, column)
+    return keys
 
 
 def _needs_decoding(previous: pa.Table) -> pa.Array:
@@ -493,14 +509,24 @@ def _failure_row(status: str, detail: str | None) -> dict[str, Any]:
 
 
 class _ReadTasks(Sequence[tuple[str, bool, int]]):
-    """The reader's arguments for each file to read, made when a worker asks for them
-    (a million tuples made up front would be a few hundred MB)."""
+    """The reader's arguments for each file to read, made from the spilled list of files
+    when a worker asks for them (a million tuples made up front would be a few hundred MB)."""
 
-    def __init__(self, files: ScannedFiles, to_read: npt.NDArray[np.int64], options: IngestOptions):
-        self.files, self.to_read, self.options = files, to_read, options
+    def __init__(self, files: RunFile, roots: Roots, options: IngestOptions):
+        self.files, self.roots, self.options = files, roots, options
+        self._batches: dict[int, list[FileRef]] = {}  # a few, by number: asked in rough order
 
     def __len__(self) -> int:
-        return len(self.to_read)
+        return len(self.files)
+
+    def ref(self, index: int) -> FileRef:
+        number, offset = self.files.locate(index)
+        refs = self._batches.get(number)
+        if refs is None:
+            if len(self._batches) >= 4:
+                del self._batches[next(iter(self._batches))]
+            refs = self._batches[number] = list(_refs(self.files.batch(number), self.roots))
+        return refs[offset]
 
     @overload
     def __getitem__(self, index: int) -> tuple[str, bool, int]: ...
@@ -513,28 +539,25 @@ class _ReadTasks(Sequence[tuple[str, bool, int]]):
     ) -> tuple[str, bool, int] | list[tuple[str, bool, int]]:
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
-        ref = self.files[int(self.to_read[index])]
-        return (ref.absolute, self.options.decode, self.options.max_pixels)
+        return (self.ref(index).absolute, self.options.decode, self.options.max_pixels)
 
 
 def _read_files(
-    files: ScannedFiles,
-    to_read: npt.NDArray[np.int64],
+    plan: _Plan,
+    roots: Roots,
     options: IngestOptions,
-    sink: Callable[[int, dict[str, Any]], None],
+    sink: Callable[[dict[str, Any]], None],
     log: Path | None,
 ) -> None:
-    """Read the files at ``to_read`` in isolated workers; hand each row to ``sink``. A file
-    whose name is not UTF-8 is not read: its row says why."""
-    for index in to_read[~files.named[to_read]]:
-        sink(
-            int(index),
-            manifest_row(files[int(index)], _failure_row(checks.READ_UNREADABLE, NOT_UTF8)),
-        )
-    to_read = to_read[files.named[to_read]]
+    """Read the files the plan lists in isolated workers; hand each row to ``sink``. A
+    file whose name is not UTF-8 is not read: its row says why."""
+    for batch in plan.unnamed.batches():
+        for ref in _refs(batch, roots):
+            sink(manifest_row(ref, _failure_row(checks.READ_UNREADABLE, NOT_UTF8)))
+    tasks = _ReadTasks(plan.to_read, roots, options)
     for outcome in map_isolated(
         read_file,
-        _ReadTasks(files, to_read, options),
+        tasks,
         engine=options.engine,
         workers=options.workers,
         timeout=options.timeout,
@@ -548,8 +571,7 @@ def _read_files(
             crashed = outcome.failure != TIMED_OUT
             status = checks.READ_WORKER_CRASHED if crashed else checks.READ_TIMEOUT
             extracted = _failure_row(status, outcome.detail)
-        index = int(to_read[outcome.index])
-        sink(index, manifest_row(files[index], extracted))
+        sink(manifest_row(tasks.ref(outcome.index), extracted))
 
 
 def manifest_row(ref: FileRef, extracted: dict[str, Any]) -> dict[str, Any]:
@@ -628,42 +650,51 @@ def _judged_alike(path: Path, options: IngestOptions) -> bool:
     return isinstance(settings, dict) and all(settings.get(k) == v for k, v in mine.items())
 
 
+def _rebatched(tables: Iterable[pa.Table], rows: int) -> Iterator[pa.Table]:
+    """``tables`` cut and joined into tables of ``rows`` rows (the last one shorter)."""
+    held: list[pa.Table] = []
+    count = 0
+    for table in tables:
+        held.append(table)
+        count += table.num_rows
+        while count >= rows:
+            joined = pa.concat_tables(held)
+            yield joined.slice(0, rows)
+            held, count = [joined.slice(rows)], count - rows
+    if count:
+        yield pa.concat_tables(held)
+
+
 def _assemble_manifest(
     dataset: Dataset,
-    keys: pa.Table,
+    kept: RunFile,
     gather: RowGather,
     written: list[Path],
     files: ScannedFiles,
     options: IngestOptions,
     judged: set[int],
+    spill: Path,
 ) -> ManifestCounts:
-    """Write manifest.parquet from the kept earlier rows (``keys``) and this run's journal
-    shards (``written``), sorted by (root, path) and judged, a row group at a time: memory
-    holds the keys and one row group, never the whole manifest. Rows of the files in
-    ``judged`` (and of this run's shards, judged as they were read) keep their verdicts;
-    the others are judged again."""
+    """Write manifest.parquet from the kept earlier rows (``kept``, in key order) and this
+    run's journal shards (``written``, their keys sorted in runs), merged in (root, path)
+    order and judged, a row group at a time: memory holds a run of keys and one row
+    group, never the whole manifest. Rows of the files in ``judged`` (and of this run's
+    shards, judged as they were read) keep their verdicts; the others are judged again."""
     roots = files.roots
     judged = set(judged)
-    parts = [keys]
+    fresh = RunSorter(spill, _KEPT, run_rows=options.sort_rows)
     for shard in written:
         found = read_table(shard, _manifest_schema(), columns=["root", "path"])
         source = gather.add(shard)
         judged.add(source)
-        parts.append(
+        fresh.add(
             _key_table(
-                root_id=roots.encode(found["root"]), path=found["path"],
-                source=np.full(found.num_rows, source, dtype=np.int32),
+                _KEPT,
+                key=sort_key(found["root"], found["path"]), root_id=roots.encode(found["root"]),
+                path=found["path"], source=np.full(found.num_rows, source, dtype=np.int32),
                 row=np.arange(found.num_rows, dtype=np.int64),
             )
         )  # fmt: skip
-    everything = pa.concat_tables(parts).combine_chunks()
-    del parts
-    rank = roots.ranks()[everything["root_id"].to_numpy()]
-    order = pc.sort_indices(
-        pa.table({"rank": pa.array(rank, pa.int32()), "path": everything["path"]}),
-        sort_keys=[("rank", "ascending"), ("path", "ascending")],
-    )
-    del rank
     settings = {
         "inputs": files.root_names(),
         "decode": options.decode,
@@ -673,6 +704,7 @@ def _assemble_manifest(
     metadata = {"gpskit.ingest": json.dumps(settings, sort_keys=True)}
     counts = ManifestCounts()
     schema = _manifest_schema()
+    steps = _rebatched(merge([kept.batches(), fresh.merged()]), MANIFEST_ROW_GROUP)
     with table_writer(
         dataset.manifest_path,
         schema,
@@ -680,8 +712,7 @@ def _assemble_manifest(
         row_group_rows=MANIFEST_ROW_GROUP,
         ordered=True,
     ) as write:
-        for start in range(0, max(len(order), 1), MANIFEST_ROW_GROUP):
-            step = everything.take(order.slice(start, MANIFEST_ROW_GROUP))
+        for step in steps:
             try:
                 rows = gather.take(step["source"].to_numpy(), step["row"].to_numpy())
             except SchemaError as exc:  # keys read fine, the rest of a row group did not
@@ -690,7 +721,7 @@ def _assemble_manifest(
                     hint=f"move {dataset.manifest_path.name} away and run ingest again: the "
                     "rows this run read are journaled and will be reused",
                 ) from None
-            # rows re-filed under a new root (see _rekey)
+            # rows re-filed under a new root (see _refiled)
             rows = rows.set_column(
                 rows.schema.get_field_index("root"), "root", roots.strings(step["root_id"])
             )
@@ -699,6 +730,8 @@ def _assemble_manifest(
                 rows = judge_table(rows, options.thresholds, options.strict_quality)
             counts.add(rows)
             write(rows)
+        if not counts.files:
+            write(schema.arrow_schema().empty_table())
     return counts
 
 
@@ -708,66 +741,71 @@ def _manifest_schema() -> Schema:
 
 @dataclass
 class _Plan:
-    """Which previous rows a run reuses and keeps (from folders not named), which files it
-    reads, and how many rows it drops."""
+    """What a run does with each file and earlier row, in spilled lists in key order:
+    the files to read (and those not read for their names), the earlier rows that stay
+    (reused, or of folders not named); and how many of each."""
 
-    reused: npt.NDArray[np.int64]  # row numbers in the previous table
-    to_read: npt.NDArray[np.int64]  # indices into the scanned files
-    kept: npt.NDArray[np.int64]
+    to_read: RunFile
+    unnamed: RunFile  # names that are not UTF-8: recorded, not read
+    kept: RunFile  # earlier rows in the manifest again
+    files: int  # files scanned
+    reused: int
+    kept_rows: int  # rows kept from folders not named in this run
     removed: int
+
+    @property
+    def read(self) -> int:
+        return len(self.to_read) + len(self.unnamed)
 
 
 def _plan(
-    files: ScannedFiles, scopes: list[Scope], previous: pa.Table, options: IngestOptions
+    scanned: Iterable[pa.Table],
+    previous: Iterable[pa.Table],
+    scopes: list[Scope],
+    roots: Roots,
+    options: IngestOptions,
+    spill: Path,
 ) -> _Plan:
-    """Match the scanned files against the previous rows by (root, path): per root, each
-    scanned path looked up among that root's previous paths (a hash set of paths, not a
-    join that copies both sides)."""
-    match = np.full(len(files), -1, dtype=np.int64)  # the previous row of each file
-    scanned_by_root = _by_root(files.table["root_id"].to_numpy())
-    previous_by_root = _by_root(previous["root_id"].to_numpy())
-    for root_id, scanned in scanned_by_root.items():
-        known = previous_by_root.get(root_id)
-        if known is None:
-            continue
-        found = pc.index_in(
-            files.table["path"].take(scanned), value_set=previous["path"].take(known)
-        )
-        at = np.asarray(pc.fill_null(found, -1).to_numpy(), dtype=np.int64)
+    """Match the scanned files against the earlier rows, both in key order, a stretch of
+    keys at a time (a merge join: memory holds one stretch, not either side)."""
+    to_read, unnamed = RunWriter(spill, _TO_READ), RunWriter(spill, _TO_READ)
+    kept = RunWriter(spill, _KEPT)
+    files = reused = kept_rows = removed = 0
+    for found, known in aligned([scanned, previous]):
+        found = found if found is not None else _SCANNED.empty_table()
+        known = known if known is not None else _PREVIOUS.empty_table()
+        files += found.num_rows
+        at = np.full(found.num_rows, -1, dtype=np.int64)  # the earlier row of each file
+        if known.num_rows and found.num_rows:
+            index = pc.index_in(found[KEY], value_set=known[KEY])
+            at = np.asarray(pc.fill_null(index, -1).to_numpy(), dtype=np.int64)
         hit = at >= 0
-        match[scanned[hit]] = known[at[hit]]
-    both = np.flatnonzero(match >= 0)
-    rows = match[both]
-    same = (files.table["size"].to_numpy()[both] == previous["file_size"].to_numpy()[rows]) & (
-        files.table["mtime_ns"].to_numpy()[both] == previous["mtime_ns"].to_numpy()[rows]
-    )
-    if options.decode:
-        same &= ~previous["stale"].to_numpy(zero_copy_only=False)[rows]
-    if options.force:
-        same[:] = False
-    read = np.ones(len(files), dtype=bool)
-    read[both[same]] = False
-    found_again = np.zeros(previous.num_rows, dtype=bool)
-    found_again[rows] = True
-    gone = np.flatnonzero(~found_again)
-    in_scope = _covered(previous, gone, scopes, files.roots, options.prune)
+        rows = at[hit]
+        same = np.zeros(found.num_rows, dtype=bool)
+        if not options.force and len(rows):
+            alike = (found["size"].to_numpy()[hit] == known["file_size"].to_numpy()[rows]) & (
+                found["mtime_ns"].to_numpy()[hit] == known["mtime_ns"].to_numpy()[rows]
+            )
+            if options.decode:
+                alike &= ~known["stale"].to_numpy(zero_copy_only=False)[rows]
+            same[hit] = alike
+        named = found["named"].to_numpy(zero_copy_only=False)
+        to_read.write(found.filter(pa.array(~same & named)))
+        unnamed.write(found.filter(pa.array(~same & ~named)))
+        found_again = np.zeros(known.num_rows, dtype=bool)
+        found_again[rows] = True
+        gone = np.flatnonzero(~found_again)
+        inside = _covered(known, gone, scopes, roots, options.prune)
+        reused += int(same.sum())
+        kept_rows += int((~inside).sum())
+        removed += int(inside.sum())
+        kept.write(known.take(pa.array(np.sort(np.concatenate([at[same], gone[~inside]])))))
+    for writer in (to_read, unnamed, kept):
+        writer.close()
     return _Plan(
-        reused=np.sort(rows[same]),
-        to_read=np.flatnonzero(read),
-        kept=gone[~in_scope],
-        removed=int(in_scope.sum()),
-    )
-
-
-def _by_root(root_ids: npt.NDArray[np.int32]) -> dict[int, npt.NDArray[np.int64]]:
-    """The row numbers of each root id, each in rising order."""
-    if not len(root_ids):
-        return {}
-    order = np.argsort(root_ids, kind="stable")
-    ids, starts = np.unique(root_ids[order], return_index=True)
-    return {
-        int(root_id): rows for root_id, rows in zip(ids, np.split(order, starts[1:]), strict=True)
-    }
+        RunFile(to_read.path), RunFile(unnamed.path), RunFile(kept.path),
+        files, reused, kept_rows, removed,
+    )  # fmt: skip
 
 
 def _covered(
@@ -810,7 +848,12 @@ def ingest(
     options.validate()
     dataset = Dataset.at(dataset_dir)
     with dataset.writing("ingest"):
-        return _ingest(inputs, dataset, options, progress)
+        spill = dataset.state_dir / "ingest-sort"  # sorted runs of keys; gone after the run
+        shutil.rmtree(spill, ignore_errors=True)
+        try:
+            return _ingest(inputs, dataset, options, progress, spill)
+        finally:
+            shutil.rmtree(spill, ignore_errors=True)
 
 
 def _ingest(
@@ -818,47 +861,53 @@ def _ingest(
     dataset: Dataset,
     options: IngestOptions,
     progress: ProgressCallback | None,
+    spill: Path,
 ) -> IngestReport:
     notes: list[str] = []
     gather = RowGather([], _manifest_schema())
     roots = Roots()
-    previous = _previous_keys(dataset, notes, gather, roots)
+    previous = _previous_keys(dataset, notes, gather, roots, spill, options.sort_rows)
+    known_roots = len(roots.names)
     manifest = [i for i, path in enumerate(gather.paths) if path == dataset.manifest_path]
     judged = {i for i in manifest if _judged_alike(dataset.manifest_path, options)}
-    # reading keys and joining them leave freed Arrow buffers that the allocator keeps
-    # (~0.3 GB a million rows): give them back before the scan and before the reading
-    pa.default_memory_pool().release_unused()
-    files, scopes = scan_scoped(inputs, exclude=[dataset.root], roots=roots)
-    previous = _rekey(previous, scopes, roots)
-    plan = _plan(files, scopes, previous, options)
+    files, scopes = scan_scoped(
+        inputs, spill, exclude=[dataset.root], roots=roots, run_rows=options.sort_rows
+    )
+    moves = _refiled(scopes, roots, known_roots)
+    if moves:  # rows moved under another root sort elsewhere: sort them again
+        refiled = RunSorter(spill, _PREVIOUS, run_rows=options.sort_rows, newest="source")
+        for batch in previous.merged():
+            refiled.add(_refile(batch, moves, roots))
+        previous = refiled
+    plan = _plan(files.batches(), previous.merged(), scopes, roots, options, spill)
+    del previous
     pa.default_memory_pool().release_unused()
     if len(plan.to_read) and options.engine.engine == Engine.LOCAL.value:
         start_forkserver([read_file.__module__])  # its start overlaps what follows
     # rows go to disk as they arrive and are not kept here: memory does not grow with them
     journal = ShardWriter(dataset.journal_dir, _manifest_schema(), rows=options.journal_rows)
-    done = len(files) - len(plan.to_read)
+    done = plan.files - plan.read
     if progress:
-        progress(done, len(files))
+        progress(done, plan.files)
 
-    def sink(index: int, row: dict[str, Any]) -> None:
+    def sink(row: dict[str, Any]) -> None:
         nonlocal done
         judge(row, options.thresholds, options.strict_quality)
         journal.add(row)
         done += 1
         if progress:
-            progress(done, len(files))
+            progress(done, plan.files)
 
     dataset.log_dir.mkdir(parents=True, exist_ok=True)
-    _read_files(files, plan.to_read, options, sink, dataset.log_dir / "ingest.log")
+    _read_files(plan, roots, options, sink, dataset.log_dir / "ingest.log")
     journal.flush()
-    keep = np.sort(np.concatenate([plan.reused, plan.kept]))
-    kept = previous.select(["root_id", "path", "source", "row"]).take(pa.array(keep))
-    del previous, keep
-    counts = _assemble_manifest(dataset, kept, gather, journal.written, files, options, judged)
+    counts = _assemble_manifest(
+        dataset, plan.kept, gather, journal.written, files, options, judged, spill
+    )
     remove_shards(dataset.journal_dir)
     report = counts.report(dataset)
-    report.read, report.reused = len(plan.to_read), len(files) - len(plan.to_read)
-    report.removed, report.kept = plan.removed, len(plan.kept)
+    report.read, report.reused = plan.read, plan.files - plan.read
+    report.removed, report.kept = plan.removed, plan.kept_rows
     report.notes = notes + _scope_notes(plan, options) + _inside_inputs(dataset, inputs)
     return report
 
@@ -877,8 +926,8 @@ def _inside_inputs(dataset: Dataset, inputs: Sequence[Path | str]) -> list[str]:
 
 def _scope_notes(plan: _Plan, options: IngestOptions) -> list[str]:
     notes = []
-    if len(plan.kept):
-        notes.append(f"kept {len(plan.kept)} rows of folders not named in this run")
+    if plan.kept_rows:
+        notes.append(f"kept {plan.kept_rows} rows of folders not named in this run")
     if plan.removed:
         where = (
             "not found in this run (--prune)" if options.prune else "gone from the folders scanned"

@@ -182,6 +182,7 @@ BAD_OPTIONS = [
     (["ingest", "photos", "--max-fix-age", "nan"], "--max-fix-age"),
     (["ingest", "photos", "--workers", "-1"], "--workers"),
     (["ingest", "photos", "--max-memory", "lots"], "--max-memory"),
+    (["ingest", "photos", "--sort-rows", "0"], "--sort-rows"),
     (["dedup", "--burst-seconds", "nan"], "--burst-seconds"),
     (["dedup", "--conflict", "-1"], "--conflict"),
     (["split", "--ratios", "0.5,0.1,0.1"], "sum to 1"),

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gpskit import extsort
 from gpskit import ingest as ingest_module
 from gpskit.dataset import Dataset
 from gpskit.errors import InputError, SchemaError
@@ -391,20 +392,32 @@ def test_overlapping_inputs_give_one_row_per_file(tmp_path: Path) -> None:
 def test_manifest_is_assembled_a_row_group_at_a_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Runs that reuse, re-root and add rows, assembled in row groups of 3 from journal
-    shards of 2, give exactly the rows one run gives, in bounded row groups."""
+    """Runs that reuse, re-root, add and drop rows, assembled in row groups of 3 from
+    journal shards of 2, with every key spilled to disk in sorted runs of 2 and merged in
+    batches of 2, give exactly the rows one in-memory run gives, in bounded row groups."""
     photos = tmp_path / "photos"
     for day, count in (("day1", 7), ("day2", 5)):
         for i in range(count):
             save_photo(photo(seed=i + 10 * count), photos / day / f"p{i}.jpg", good_exif())
     ingest([photos], tmp_path / "whole", FAST)
     monkeypatch.setattr(ingest_module, "MANIFEST_ROW_GROUP", 3)
+    monkeypatch.setattr(extsort, "SPILL_BATCH", 2)
     small = tmp_path / "small"
-    ingest([photos / "day1"], small, IngestOptions(workers=2, journal_rows=2))
-    report = ingest([photos], small, IngestOptions(workers=2, journal_rows=2))
+    spilled = IngestOptions(workers=2, journal_rows=2, sort_rows=2)
+    ingest([photos / "day1"], small, spilled)
+    report = ingest([photos], small, spilled)
     assert (report.reused, report.read, report.files) == (7, 5, 12)
     assert pq.ParquetFile(small / "manifest.parquet").metadata.num_row_groups == 4
     assert Dataset(small).load_manifest().equals(Dataset(tmp_path / "whole").load_manifest())
+
+    (photos / "day1" / "p3.jpg").unlink()
+    save_photo(photo(seed=99), photos / "day2" / "p0.jpg", good_exif())  # changed
+    save_photo(photo(seed=98), photos / "day0.jpg", good_exif())  # sorts between roots' rows
+    ingest([photos], tmp_path / "whole", FAST)
+    report = ingest([photos], small, spilled)
+    assert (report.reused, report.read, report.removed) == (10, 2, 1)
+    assert Dataset(small).load_manifest().equals(Dataset(tmp_path / "whole").load_manifest())
+    assert not (small / ".gpskit" / "ingest-sort").exists()
 
 
 def test_a_second_writer_is_told_the_dataset_is_busy(reason_set: Path, tmp_path: Path) -> None:
@@ -563,7 +576,9 @@ _NAMES = st.sampled_from(["a.jpg", "b.jpg", "a/b.jpg", "a/c.jpg", "a0.jpg", "é.
 _ROOTS = st.sampled_from(["/p", "/p/a", "/q"])
 
 
-@settings(max_examples=200, deadline=None)
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     previous=st.dictionaries(
         st.tuples(_ROOTS, _NAMES),
@@ -582,6 +597,8 @@ _ROOTS = st.sampled_from(["/p", "/p/a", "/q"])
     decode=st.booleans(),
     force=st.booleans(),
     prune=st.booleans(),
+    run_rows=st.sampled_from([1, 2, 5, 1_000]),
+    spill_batch=st.sampled_from([1, 3, 4096]),
 )
 def test_plan_matches_files_to_earlier_rows_like_a_dictionary_would(
     previous: dict[tuple[str, str], tuple[int, int, bool]],
@@ -590,27 +607,54 @@ def test_plan_matches_files_to_earlier_rows_like_a_dictionary_would(
     decode: bool,
     force: bool,
     prune: bool,
+    run_rows: int,
+    spill_batch: int,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Any earlier rows against any scanned files and scopes: which files are read again,
-    which rows are reused, kept or dropped, as a plain dictionary lookup decides it."""
+    which rows are reused, kept or dropped, as a plain dictionary lookup decides it; with
+    keys spilled in sorted runs of any size and merged in batches of any size."""
     roots = ingest_module.Roots()
     keys = list(previous)
-    table = ingest_module._key_table(
-        root_id=pa.array([roots.id(r) for r, _ in keys], pa.int32()),
-        path=pa.array([p for _, p in keys], pa.string()),
-        file_size=pa.array([previous[k][0] for k in keys], pa.int64()),
-        mtime_ns=pa.array([previous[k][1] for k in keys], pa.int64()),
-        stale=pa.array([previous[k][2] for k in keys], pa.bool_()),
+    spill = tmp_path_factory.mktemp("spill")
+    monkeypatch.setattr(extsort, "SPILL_BATCH", spill_batch)
+    earlier = extsort.RunSorter(spill, ingest_module._PREVIOUS, run_rows=run_rows, newest="source")
+    for at, key in enumerate(keys):
+        earlier.add(
+            ingest_module._key_table(
+                ingest_module._PREVIOUS,
+                key=extsort.sort_key(pa.array([key[0]]), pa.array([key[1]])),
+                root_id=pa.array([roots.id(key[0])], pa.int32()),
+                path=pa.array([key[1]], pa.string()),
+                file_size=pa.array([previous[key][0]], pa.int64()),
+                mtime_ns=pa.array([previous[key][1]], pa.int64()),
+                stale=pa.array([previous[key][2]], pa.bool_()),
+                source=pa.array([0], pa.int32()),
+                row=pa.array([at], pa.int64()),
+            )
+        )
+    found = ingest_module._ScanBuffer(
+        roots, extsort.RunSorter(spill, ingest_module._SCANNED, run_rows=run_rows)
     )
-    found = ingest_module._ScanBuffer(roots)
     for (root, path), (size, mtime) in scanned.items():
         found.add(roots.id(root), path, size, mtime)
     files = found.files()
     options = IngestOptions(decode=decode, force=force, prune=prune)
-    plan = ingest_module._plan(files, scopes, table, options)
+    plan = ingest_module._plan(files.batches(), earlier.merged(), scopes, roots, options, spill)
 
-    refs = list(files)
-    assert [(f.root, f.path) for f in refs] == sorted(scanned)
+    def listed(run: extsort.RunFile) -> list[tuple[str, str]]:
+        table = pa.concat_tables([ingest_module._TO_READ.empty_table(), *run.batches()])
+        return [
+            (roots.names[r], p)
+            for r, p in zip(table["root_id"].to_pylist(), table["path"].to_pylist(), strict=True)
+        ]
+
+    to_read = listed(plan.to_read)
+    assert to_read == sorted(to_read)
+    kept = pa.concat_tables([ingest_module._KEPT.empty_table(), *plan.kept.batches()])
+    assert kept["key"].to_pylist() == sorted(kept["key"].to_pylist())
+    kept_keys = [keys[row] for row in kept["row"].to_pylist()]
     fresh = {
         key
         for key, (size, mtime) in scanned.items()
@@ -621,9 +665,12 @@ def test_plan_matches_files_to_earlier_rows_like_a_dictionary_would(
     }
     gone = [key for key in keys if key not in scanned]
     inside = [key for key in gone if prune or any(s.covers(*key) for s in scopes)]
-    assert {(refs[i].root, refs[i].path) for i in plan.to_read} == set(scanned) - fresh
-    assert {keys[i] for i in plan.reused} == fresh
-    assert {keys[i] for i in plan.kept} == set(gone) - set(inside)
+    assert set(to_read) == set(scanned) - fresh
+    assert len(to_read) == len(set(scanned) - fresh) and not len(plan.unnamed)
+    assert plan.files == len(scanned)
+    assert plan.reused == len(fresh)
+    assert sorted(kept_keys) == sorted(fresh | (set(gone) - set(inside)))
+    assert plan.kept_rows == len(set(gone) - set(inside))
     assert plan.removed == len(inside)
 
 
@@ -637,16 +684,18 @@ def test_plan_matches_files_to_earlier_rows_like_a_dictionary_would(
     ).map(lambda paths: sorted({"/".join(p) for p in paths})),
     picks=st.lists(st.integers(0, 30), min_size=1, max_size=4),
     batch=st.sampled_from([1, 3, 65_536]),
+    run_rows=st.sampled_from([1, 4, 1_000_000]),
 )
 def test_scan_finds_every_file_once_in_order(
     tmp_path_factory: pytest.TempPathFactory,
     tree: list[str],
     picks: list[int],
     batch: int,
+    run_rows: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Any tree, any overlapping folders and files named as inputs: every file under them
-    once, sorted by (root, path)."""
+    once, sorted by (root, path), however the found files are batched and spilled."""
     base = tmp_path_factory.mktemp("tree")
     made = []
     for rel in tree:
@@ -659,6 +708,7 @@ def test_scan_finds_every_file_once_in_order(
     candidates = [base, *sorted({p.parent for p in made}), *made]
     inputs = [candidates[i % len(candidates)] for i in picks]
     monkeypatch.setattr(ingest_module, "SCAN_BATCH", batch)
+    monkeypatch.setattr(ingest_module, "SORT_ROWS", run_rows)
     found = ingest_module.scan(inputs)
     want = {
         str(p.resolve())
