@@ -11,6 +11,9 @@ Sections:
 - ``manifest``: a re-run over R files whose rows are all in the manifest already (the
   common case of a growing collection): time and peak memory at R/10 and R, so memory per
   million rows can be read off.
+- ``kept``: a run over a few files beside K earlier rows of a folder not named (all
+  kept): the keys of every row are sorted (in spilled runs of ``--sort-rows``) and every
+  row rewritten; peak memory at each K shows whether it grows with the rows.
 - ``resume``: ingest killed (SIGKILL) half-way, then run again: files read again and
   whether the manifest equals an uninterrupted run's.
 - ``coverage``: ``gpskit coverage`` on manifests of C synthetic rows, spots of 8 photos
@@ -202,6 +205,46 @@ def _fake_manifest(template: Path, folder: Path, out: Path) -> None:
         extra_metadata=settings,
         row_group_rows=MANIFEST_ROW_GROUP,
     )
+
+
+def kept_rows(work: Path, sizes: list[int], sort_rows: list[str]) -> None:
+    """Earlier rows of a folder this run does not name, all kept, beside 1,000 files read
+    (then reused): the manifest's keys are sorted and every row is written again."""
+    print("\n## kept: earlier rows of a folder not named, all kept")
+    print(f"{'rows':>11} {'--sort-rows':>12} {'seconds':>8} {'peak GB':>8}")
+    template = work / "template"
+    make_photos(template, 1, (640, 480))
+    base = work / "kept-base"
+    if not (base / "manifest.parquet").exists():
+        folder = work / "kept-files"
+        for i in range(1000):
+            (folder / f"d{i // 100}").mkdir(parents=True, exist_ok=True)
+            (folder / f"d{i // 100}" / f"p{i:04d}.jpg").write_bytes(b"x")
+        _fake_manifest(template, folder, base)
+    few = make_photos(work / "kept-few", 1000, (64, 48))
+    for n in sizes:
+        out = work / f"kept-{n}"
+        _copies(base / "manifest.parquet", out / "manifest.parquet", n)
+        run(["ingest", str(few), "--out", str(out)])  # reads the 1,000 files once
+        for rows in sort_rows:
+            seconds, peak = run(["ingest", str(few), "--out", str(out), "--sort-rows", rows])
+            print(f"{n:>11} {rows:>12} {seconds:>8.1f} {peak:>8.2f}", flush=True)
+
+
+def _copies(source: Path, target: Path, rows: int) -> None:
+    """``rows`` rows: the source's, again and again under paths ``c0/...``, ``c1/...``
+    (still sorted), with its metadata."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    template = pq.read_table(source)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with pq.ParquetWriter(target, template.schema) as out:
+        for copy in range(-(-rows // template.num_rows)):
+            part = template.slice(0, rows - copy * template.num_rows)
+            index = part.schema.get_field_index("path")
+            paths = pc.binary_join_element_wise(f"c{copy:05d}", part["path"], "/")
+            out.write_table(part.set_column(index, part.schema.field(index), paths), 16_384)
 
 
 def resume(work: Path, count: int) -> None:
@@ -446,6 +489,8 @@ def main() -> None:
     parser.add_argument("--big", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--kept-rows", default="1000000,10000000")
+    parser.add_argument("--sort-rows", default="1000000,100000", help="--sort-rows to try")
     parser.add_argument("--resume-photos", type=int, default=2000)
     parser.add_argument("--coverage-rows", default="1000000,10000000")
     parser.add_argument("--dedup-rows", default="1000000,10000000")
@@ -462,6 +507,9 @@ def main() -> None:
         reads(work, args.tiny, args.big, args.runs, engines, args.s3_max)
     if "manifest" not in args.skip:
         manifest_rows(work, args.rows)
+    if "kept" not in args.skip:
+        sizes = [int(s) for s in args.kept_rows.split(",")]
+        kept_rows(work, sizes, args.sort_rows.split(","))
     if "resume" not in args.skip:
         resume(work, args.resume_photos)
     if "coverage" not in args.skip:

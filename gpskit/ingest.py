@@ -325,10 +325,12 @@ def _scan_url(url: str, known: list[str], found: _ScanBuffer) -> Scope:
     root = min(holders, key=len) if holders else listed_root
     root_id = found.roots.id(root)
     inside = listed_root[len(root) + 1 :] + "/" if root != listed_root else ""
+    last = ""
     for item in listed:
-        found.add(root_id, inside + item.relative, item.size, item.mtime_ns)
+        last = inside + item.relative
+        found.add(root_id, last, item.size, item.mtime_ns)
     if url.rstrip("/") != listed_root:  # one object
-        return Scope(root, inside + listed[0].relative, exact=True)
+        return Scope(root, last, exact=True)
     return Scope(root, inside, exact=False)
 
 

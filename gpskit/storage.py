@@ -9,8 +9,10 @@ S3-compatible endpoint by ``AWS_ENDPOINT_URL``. ``file://`` URLs are plain local
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -102,10 +104,15 @@ def _mtime_ns(entry: dict[str, Any]) -> int:
     return 0
 
 
-def list_remote(url: str) -> tuple[str, list[Listed]]:
-    """The root and every object under ``url`` (itself, if it is one object), sorted.
+#: Objects taken from a store's listing at a time (one S3 LIST page holds 1,000).
+LIST_CHUNK = 1000
 
-    A missing location is one clear error; a prefix with nothing under it is an empty list.
+
+def list_remote(url: str) -> tuple[str, Iterator[Listed]]:
+    """The root and every object under ``url`` (itself, if it is one object), as the store
+    lists them: S3 is read a page at a time, so memory holds a page, not the listing.
+
+    A missing location is one clear error; a prefix with nothing under it lists nothing.
     """
     fs, path = filesystem(url)
     scheme = url.split("://", 1)[0]
@@ -113,22 +120,67 @@ def list_remote(url: str) -> tuple[str, list[Listed]]:
         if fs.isfile(path):
             info = fs.info(path)
             parent, name = path.rstrip("/").rsplit("/", 1)
-            return f"{scheme}://{parent}", [Listed(name, int(info["size"]), _mtime_ns(info))]
-        fs.invalidate_cache(path)  # a listing cached earlier in this process may be stale
-        found = fs.find(path, detail=True)
+            return f"{scheme}://{parent}", iter([Listed(name, int(info["size"]), _mtime_ns(info))])
+        entries = _entries(fs, path)
+        first = next(entries, None)
     except (OSError, PermissionError) as exc:  # botocore errors surface as OSError subclasses
         raise InputError(
             f"{url}: cannot be listed ({exc})", hint="check the URL and credentials"
         ) from None
-    if not found and not fs.exists(path):
+    if first is None and not fs.exists(path):
         raise InputError(f"{url}: no such location", hint="check the bucket and prefix")
+    head = [first] if first is not None else []
+    return url.rstrip("/"), _objects(url, path, itertools.chain(head, entries))
+
+
+def _objects(url: str, path: str, entries: Iterator[dict[str, Any]]) -> Iterator[Listed]:
+    """The objects (not folder markers) among ``entries``, named relative to ``path``."""
     prefix = path.rstrip("/") + "/"
-    listed = [
-        Listed(name[len(prefix) :], int(entry.get("size") or 0), _mtime_ns(entry))
-        for name, entry in found.items()
-        if entry.get("type", "file") == "file" and name.startswith(prefix)
-    ]
-    return url.rstrip("/"), sorted(listed, key=lambda item: item.relative)
+    try:
+        for entry in entries:
+            name = entry["name"]
+            is_object = entry.get("type", "file") == "file" and not name.endswith("/")
+            if is_object and name.startswith(prefix):
+                yield Listed(name[len(prefix) :], int(entry.get("size") or 0), _mtime_ns(entry))
+    except (OSError, PermissionError) as exc:
+        raise InputError(
+            f"{url}: the listing failed part-way ({exc})",
+            hint="run ingest again: rows already read are journaled and reused",
+        ) from None
+
+
+def _entries(fs: Any, path: str) -> Iterator[dict[str, Any]]:
+    """Every object under ``path``: page by page from S3 (s3fs's listing iterator), one
+    ``find`` elsewhere."""
+    fs.invalidate_cache(path)  # a listing cached earlier in this process may be stale
+    pages = getattr(fs, "_iterdir", None)
+    if pages is None or "s3" not in fs.protocol:
+        yield from fs.find(path, detail=True).values()
+        return
+    bucket, key, _ = fs.split_path(path)
+    stream = pages(bucket, delimiter="", prefix=key.rstrip("/") + "/" if key else "")
+    done = False
+    while not done:
+        chunk, done = _sync(fs.loop, _take, stream, LIST_CHUNK)
+        yield from chunk
+
+
+async def _take(stream: Any, count: int) -> tuple[list[dict[str, Any]], bool]:
+    """Up to ``count`` items of an async iterator, and whether it is used up."""
+    items: list[dict[str, Any]] = []
+    try:
+        while len(items) < count:
+            items.append(await stream.__anext__())
+    except StopAsyncIteration:
+        return items, True
+    return items, False
+
+
+def _sync(loop: Any, func: Any, *args: Any) -> Any:
+    """Run an async function on fsspec's event loop (fsspec is imported only here)."""
+    from fsspec.asyn import sync
+
+    return sync(loop, func, *args)
 
 
 def read_bytes(location: str) -> bytes:

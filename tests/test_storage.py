@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from gpskit import storage
 from gpskit.cli import app
 from gpskit.errors import MissingDependencyError
 from gpskit.imaging import decode_oriented
@@ -110,6 +111,21 @@ def test_missing_bucket_or_prefix_is_one_line(s3: Any, tmp_path: Path) -> None:
         assert result.exit_code != 0
         assert message in result.output and "Traceback" not in result.output
         assert url in result.output
+
+
+def test_a_listing_streams_page_by_page(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More objects than one LIST page (1,000), taken 7 at a time: every object once, folder
+    markers left out, and never through ``find`` (which holds the whole listing, and
+    caches it)."""
+    names = {f"walk/d{i % 3}/p{i:04d}.jpg": b"x" * (i % 5) for i in range(1_003)}
+    s3.pipe({f"photos/{name}": data for name, data in names.items()})
+    s3.pipe("photos/walk/d0/", b"")  # a folder marker, as consoles make them
+    monkeypatch.setattr(storage, "LIST_CHUNK", 7)
+    monkeypatch.setattr(type(s3), "find", lambda *a, **k: pytest.fail("listed whole"))
+    root, listed = storage.list_remote("s3://photos/walk")
+    assert root == "s3://photos/walk" and not isinstance(listed, list)
+    found = {item.relative: item.size for item in listed}
+    assert found == {name.removeprefix("walk/"): len(data) for name, data in names.items()}
 
 
 def test_urls_and_paths_are_told_apart() -> None:
