@@ -162,15 +162,6 @@ class Roots:
         found = pc.index_in(column, value_set=pa.array(self.names, pa.string()))
         return np.asarray(found.to_numpy(zero_copy_only=False), dtype=np.int32)
 
-    def ranks(self) -> npt.NDArray[np.int32]:
-        """Each id's place among the roots sorted as text: sorting by (rank, path) is
-        sorting by (root, path)."""
-        ranks = np.empty(len(self.names), dtype=np.int32)
-        ranks[np.argsort(np.array(self.names, dtype=object), kind="stable")] = np.arange(
-            len(self.names), dtype=np.int32
-        )
-        return ranks
-
     def strings(self, ids: pa.Array | pa.ChunkedArray) -> pa.Array:
         """The root strings of ``ids``."""
         return pa.array(self.names, pa.string()).take(ids)

@@ -145,7 +145,7 @@ def _objects(url: str, path: str, entries: Iterator[dict[str, Any]]) -> Iterator
     except (OSError, PermissionError) as exc:
         raise InputError(
             f"{url}: the listing failed part-way ({exc})",
-            hint="run ingest again: rows already read are journaled and reused",
+            hint="check the connection and credentials, then run ingest again",
         ) from None
 
 

@@ -52,6 +52,7 @@ def test_sorter_gives_every_key_once_in_order_whatever_the_runs(
     step = max(1, len(rows) // pieces)
     for start in range(0, len(rows), step):
         sorter.add(_table(rows[start : start + step]))
+        assert sorter.pending_rows < run_rows  # memory holds less than a run; the rest is on disk
     merged = pa.concat_tables([_SCHEMA.empty_table(), *sorter.merged()])
     keys = merged[extsort.KEY].to_pylist()
     assert keys == sorted({key for key, _, _ in rows})

@@ -8,6 +8,7 @@ import math
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -389,6 +390,14 @@ def test_overlapping_inputs_give_one_row_per_file(tmp_path: Path) -> None:
     assert (again.files, again.read) == (2, 0)
 
 
+def _counting(method: Any, calls: list[Any]) -> Any:
+    def counted(self: Any) -> None:
+        calls.append(self)
+        method(self)
+
+    return counted
+
+
 def test_manifest_is_assembled_a_row_group_at_a_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -404,8 +413,14 @@ def test_manifest_is_assembled_a_row_group_at_a_time(
     monkeypatch.setattr(extsort, "SPILL_BATCH", 2)
     small = tmp_path / "small"
     spilled = IngestOptions(workers=2, journal_rows=2, sort_rows=2)
+    runs: list[Any] = []
+    monkeypatch.setattr(extsort.RunSorter, "_spill", _counting(extsort.RunSorter._spill, runs))
     ingest([photos / "day1"], small, spilled)
+    stale = small / ".gpskit" / "ingest-sort"
+    stale.mkdir()
+    (stale / "run-999999.arrow").write_bytes(b"left by a killed run")
     report = ingest([photos], small, spilled)
+    assert len(runs) >= 12  # every key went through runs of 2 on disk
     assert (report.reused, report.read, report.files) == (7, 5, 12)
     assert pq.ParquetFile(small / "manifest.parquet").metadata.num_row_groups == 4
     assert Dataset(small).load_manifest().equals(Dataset(tmp_path / "whole").load_manifest())

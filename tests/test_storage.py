@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from gpskit import storage
 from gpskit.cli import app
-from gpskit.errors import MissingDependencyError
+from gpskit.errors import InputError, MissingDependencyError
 from gpskit.imaging import decode_oriented
 from gpskit.ingest import IngestOptions, ingest
 from gpskit.schema import load_schema, read_table
@@ -126,6 +129,56 @@ def test_a_listing_streams_page_by_page(s3: Any, monkeypatch: pytest.MonkeyPatch
     assert root == "s3://photos/walk" and not isinstance(listed, list)
     found = {item.relative: item.size for item in listed}
     assert found == {name.removeprefix("walk/"): len(data) for name, data in names.items()}
+
+
+_SEGMENT = st.text(
+    st.characters(blacklist_categories=["Cs", "Cc"], blacklist_characters="/"),
+    min_size=1,
+    max_size=8,
+).filter(lambda seg: seg not in {".", ".."})
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    keys=st.sets(st.lists(_SEGMENT, min_size=1, max_size=3).map("/".join), min_size=1, max_size=5),
+    markers=st.booleans(),
+)
+def test_any_object_names_are_listed_and_read_as_they_are(
+    s3: Any, keys: set[str], markers: bool, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Any object names (any Unicode but controls, spaces, ``%``, ``+``, ``?``, ``#``...),
+    with or without folder markers beside them: each object listed once under its own name
+    and size, the markers not at all, and each read by ingest (here: not an image)."""
+    prefix = f"named/{uuid.uuid4().hex}"
+    objects = {key: key.encode()[:7] for key in keys}
+    s3.pipe({f"photos/{prefix}/{key}": data for key, data in objects.items()})
+    if markers:
+        s3.pipe({f"photos/{prefix}/{key.rsplit('/', 1)[0]}/": b"" for key in keys if "/" in key})
+    root, listed = list_remote(f"s3://photos/{prefix}")
+    assert root == f"s3://photos/{prefix}"
+    found = [(item.relative, item.size) for item in listed]
+    assert sorted(found) == sorted((key, len(data)) for key, data in objects.items())
+    dataset = tmp_path_factory.mktemp("named")
+    ingest([f"s3://photos/{prefix}"], dataset, IngestOptions(workers=1))
+    table = read_table(dataset / "manifest.parquet", load_schema("manifest"))
+    rows = dict(zip(table["path"].to_pylist(), table["read_status"].to_pylist(), strict=True))
+    assert rows == {key: "not_image" if objects[key] else "empty" for key in objects}
+
+
+def test_a_listing_that_fails_part_way_is_one_clear_error() -> None:
+    """A store that stops answering in the middle of a listing: one line naming the URL,
+    not a traceback."""
+
+    def entries() -> Iterator[dict[str, Any]]:
+        yield {"name": "bucket/p/a.jpg", "size": 1, "type": "file"}
+        raise OSError("connection reset")
+
+    listed = storage._objects("s3://bucket/p", "bucket/p", entries())
+    assert next(listed).relative == "a.jpg"
+    with pytest.raises(InputError, match=r"s3://bucket/p: the listing failed part-way"):
+        next(listed)
 
 
 def test_urls_and_paths_are_told_apart() -> None:
