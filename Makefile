@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.gpskit-installed
 
-.PHONY: setup test lint typecheck unit demo bench fuzz clean
+.PHONY: setup test test-fast lint typecheck unit unit-fast demo bench fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,12 @@ typecheck: setup
 unit: setup
 	$(BIN)/pytest -q
 
-test: lint typecheck unit
+test: lint typecheck unit  ## everything, as CI runs it (slow tests too)
+
+unit-fast: setup
+	$(BIN)/pytest -q -m "not slow"
+
+test-fast: lint typecheck unit-fast  ## for the edit-test loop: skips @pytest.mark.slow (training, kills, demo, browser)
 
 fuzz: setup  ## the long fuzz budget (thousands of hostile files); `make test` runs a short one
 	GPSKIT_FUZZ=long $(BIN)/pytest -q -p no:warnings tests/test_fuzz.py

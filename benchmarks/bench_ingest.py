@@ -34,7 +34,7 @@ GPSKIT = [sys.executable, "-m", "gpskit"]
 
 def make_photos(folder: Path, count: int, size: tuple[int, int]) -> Path:
     from gpskit.exifwrite import save_photo
-    from gpskit.samples import phone_exif, textured_image
+    from gpskit.synth.samples import phone_exif, textured_image
 
     if folder.exists() and len(list(folder.glob("*.jpg"))) >= count:
         return folder

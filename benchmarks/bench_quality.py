@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def cost() -> None:
     print("## cost per photo (median of 200 calls)")
-    from gpskit.samples import textured_image
+    from gpskit.synth.samples import textured_image
 
     for name, size, colour in (
         ("12 MP JPEG (luma 504x378)", (504, 378), False),

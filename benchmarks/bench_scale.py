@@ -70,7 +70,7 @@ def run(args: list[str], env: dict[str, str] | None = None) -> tuple[float, floa
 
 def make_photos(folder: Path, count: int, size: tuple[int, int]) -> Path:
     from gpskit.exifwrite import save_photo
-    from gpskit.samples import phone_exif, textured_image
+    from gpskit.synth.samples import phone_exif, textured_image
 
     folder.mkdir(parents=True, exist_ok=True)
     if len(list(folder.glob("*.jpg"))) >= count:
@@ -180,7 +180,8 @@ def _fake_manifest(template: Path, folder: Path, out: Path) -> None:
     with the settings an ingest with default options records."""
     import pyarrow as pa
 
-    from gpskit.ingest import MANIFEST_ROW_GROUP, IngestOptions, ingest, scan
+    from gpskit.ingest import IngestOptions, ingest, scan
+    from gpskit.ingest.assemble import MANIFEST_ROW_GROUP
     from gpskit.schema import file_metadata, load_schema, read_table, write_table
 
     shutil.rmtree(out, ignore_errors=True)

@@ -109,8 +109,8 @@ def pipeline_rate(
 
     from gpskit.split.write import embed_from_path
     from gpskit.train.data import SplitDataset
-    from gpskit.train.engine import _loader
     from gpskit.train.loss import TargetScaler
+    from gpskit.train.session import make_loader as _loader
 
     folder = cache / "phone-64-1024"
     make_photos(folder, 64, (1024, 768))
@@ -245,10 +245,10 @@ def descriptors(runs: list[Path]) -> None:
 
     from gpskit.geo import haversine_m
     from gpskit.train.data import SplitDataset, read_split
-    from gpskit.train.engine import _loader
     from gpskit.train.evaluate import load_run
     from gpskit.train.model import Descriptor
     from gpskit.train.retrieval import HEADING_WINDOW, RetrievalIndex, embed
+    from gpskit.train.session import make_loader as _loader
 
     print(f"  {'run':<28}{'descriptor':<12}{'val m':>8}{'test m':>8}")
     for run_dir in runs:

@@ -121,7 +121,7 @@ def check_defects(truth: pd.DataFrame, dataset: Dataset) -> list[dict[str, Any]]
 
 def demo_train_options(size: DemoSize) -> Any:
     """The CPU-sized model of the demo."""
-    from gpskit.train.engine import TrainOptions
+    from gpskit.train.options import TrainOptions
 
     return TrainOptions(
         arch="resnet18",
@@ -170,8 +170,8 @@ def _pipeline(out: Path, size: DemoSize, workers: int | None, step: Any) -> dict
 
 def _quality_sheet(dataset: Path) -> dict[str, int]:
     """The worst photos of each image-quality check, drawn for the report; counts."""
-    from gpskit.ingest import quality_offenders
-    from gpskit.plots import quality_sheet
+    from gpskit.info import quality_offenders
+    from gpskit.plots.sheets import quality_sheet
 
     offenders = quality_offenders(dataset)
     quality_sheet(offenders, dataset / "quality.png")

@@ -60,11 +60,11 @@ def sector_names(heading: ArrayLike) -> list[str | None]:
     return [SECTORS[s] if s >= 0 else None for s in heading_sector(heading)]
 
 
-def label_noise(lat: Any, lon: Any, spot_lat: Any, spot_lon: Any, spot_id: Any) -> dict[str, Any]:
-    """Scatter of GPS fixes around their spot's median position (m): the floor no model beats.
-
-    Only spots with two or more photos count (a lone fix is its own median).
-    """
+def label_noise_distances(
+    lat: Any, lon: Any, spot_lat: Any, spot_lon: Any, spot_id: Any
+) -> npt.NDArray[np.float64]:
+    """Each fix's distance to its spot's median (m), for spots of two or more photos only
+    (a lone fix is its own median: counting it would pull the floor towards 0 m)."""
     spot_id = np.asarray(spot_id)
     _, inverse, counts = np.unique(spot_id, return_inverse=True, return_counts=True)
     multi = counts[inverse] > 1
@@ -77,6 +77,14 @@ def label_noise(lat: Any, lon: Any, spot_lat: Any, spot_lon: Any, spot_id: Any) 
         ),
         dtype=float,
     )
+    return d
+
+
+def label_noise(lat: Any, lon: Any, spot_lat: Any, spot_lon: Any, spot_id: Any) -> dict[str, Any]:
+    """Scatter of GPS fixes around their spot's median position (m): the floor no model
+    beats, over the photos given (a split's, or all of them): see
+    :func:`label_noise_distances`."""
+    d = label_noise_distances(lat, lon, spot_lat, spot_lon, spot_id)
     if not len(d):
         return {"photos": 0}
     return {

@@ -14,6 +14,14 @@ PACKAGE = ROOT / "gpskit"
 #: The renderer's vectorised kernels: long by nature (one pass over every pixel layer).
 LONG_ALLOWED = {("gpskit/synth/render.py", "render")}
 MAX_LINES = 60
+#: About 500 lines: a module a newcomer reads in one sitting (vendored code and the
+#: renderer's kernels aside).
+MAX_FILE_LINES = 530
+FILE_LIMIT_EXEMPT = {"gpskit/synth/render.py"}
+#: The pipeline's steps: each a package with ``options.py`` at the bottom.
+STEP_PACKAGES = ("ingest", "dedup", "coverage", "split", "train", "synth")
+#: A package whose ``__init__`` is only the guard of an optional extra (submodules use it).
+GUARD_PACKAGES = {"gpskit.train"}
 #: Modules that run the whole pipeline (and so may import every part of it).
 ENTRY_POINTS = {"gpskit.__main__", "gpskit.demo"}
 
@@ -61,7 +69,7 @@ def _graph() -> dict[str, set[str]]:
 
 def test_no_import_cycles() -> None:
     graph = _graph()
-    assert {"gpskit.dataset", "gpskit.geo"} <= graph["gpskit.coverage"]  # the graph is read
+    assert {"gpskit.dataset", "gpskit.coverage.spots"} <= graph["gpskit.coverage"]  # read
     state: dict[str, int] = {}
     stack: list[str] = []
 
@@ -115,3 +123,55 @@ def test_architecture_md_lists_every_module() -> None:
     actual = {p.relative_to(ROOT).as_posix() for p in PACKAGE.rglob("*.py")}
     assert not actual - listed, f"add to ARCHITECTURE.md: {sorted(actual - listed)}"
     assert not listed - actual, f"no such module (remove from ARCHITECTURE.md): {sorted(listed - actual)}"
+
+
+def test_modules_are_short_enough_to_read() -> None:
+    long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if "_vendor" in path.parts or rel in FILE_LIMIT_EXEMPT:
+            continue
+        lines = len(path.read_text(encoding="utf-8").splitlines())
+        if lines > MAX_FILE_LINES:
+            long.append(f"{rel} ({lines} lines)")
+    assert not long, f"split these into modules with one job each: {', '.join(long)}"
+
+
+@pytest.mark.parametrize("step", STEP_PACKAGES)
+def test_every_step_is_a_package_with_options_at_the_bottom(step: str) -> None:
+    """``gpskit/<step>/``: the runner in ``__init__``, the steps in modules, ``options.py``
+    at the bottom: what options import never needs options, and no module imports the
+    runner (arrows run down only)."""
+    package = PACKAGE / step
+    assert (package / "__init__.py").is_file(), f"gpskit/{step}.py should be a package"
+    assert (package / "options.py").is_file(), f"gpskit/{step}/ has no options.py"
+    graph = _graph()
+    name, options = f"gpskit.{step}", f"gpskit.{step}.options"
+    assert name not in graph[options], f"{options} imports its runner {name}"
+    below = set(graph[options])
+    frontier = list(below)
+    while frontier:  # everything options depends on, however indirectly
+        for dep in graph[frontier.pop()]:
+            if dep not in below:
+                below.add(dep)
+                frontier.append(dep)
+    assert options not in below, f"{options} depends on a module that depends on it"
+    if name in GUARD_PACKAGES:
+        return
+    for module in sorted(m for m in graph if m.startswith(name + ".")):
+        assert name not in _raw_imports(module), f"{module} imports {name} (its runner)"
+
+
+def _raw_imports(module: str) -> set[str]:
+    """The modules ``module`` imports, its own package included (which _graph drops)."""
+    modules = _modules()
+    return _imports(modules[module], module, set(modules))
+
+
+def test_options_modules_import_no_optional_extra() -> None:
+    """``--help`` and option checks work without torch: no options module imports it."""
+    for step in STEP_PACKAGES:
+        tree = ast.parse((PACKAGE / step / "options.py").read_text(encoding="utf-8"))
+        imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert not {m for m in imported if m.split(".")[0] in {"torch", "torchvision"}}, step

@@ -14,7 +14,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from gpskit.cli import app
-from gpskit.coverage import CoverageOptions, coverage, walking_order
+from gpskit.coverage import CoverageOptions, coverage
+from gpskit.coverage.route import walking_order
 from gpskit.dataset import COVERAGE_FILE, Dataset
 from gpskit.geo import LocalProjection
 from gpskit.graph import pairs_within
@@ -176,7 +177,7 @@ def test_plan_files_hold_any_text(name: str, todo: str) -> None:
     import re
     import xml.etree.ElementTree as ET
 
-    from gpskit.coverage import plan_gpx, plan_kml
+    from gpskit.coverage.export import plan_gpx, plan_kml
 
     plan = pd.DataFrame(
         {"order": [1, 2], "kind": ["spot", "cell"], "ref": ["s<1>", "c&2"],
@@ -245,7 +246,7 @@ def test_pairs_within_matches_brute_force() -> None:
 def test_a_plan_of_many_stops_is_a_complete_short_walk_quickly() -> None:
     """Above the greedy limit the walk follows a Hilbert curve: every stop once, and far
     shorter than visiting them in a random order."""
-    from gpskit.coverage import GREEDY_LIMIT
+    from gpskit.coverage.route import GREEDY_LIMIT
 
     rng = np.random.default_rng(1)
     n = GREEDY_LIMIT * 4

@@ -18,9 +18,9 @@ from gpskit.dataset import CONTACT_SHEET_FILE, DUPLICATES, DUPLICATES_FILE, OVER
 from gpskit.dedup import DedupOptions, dedup
 from gpskit.exifwrite import save_photo
 from gpskit.ingest import IngestOptions, ingest
-from gpskit.samples import panorama, view
+from gpskit.synth.samples import panorama, view
 
-from .conftest import TAKEN, good_exif
+from .helpers import TAKEN, good_exif
 
 FAST = IngestOptions(workers=2)
 SPOTS = 12
@@ -358,7 +358,7 @@ def test_real_copies_made_by_other_tools(shared_samples: Path, tmp_path: Path) -
 
 
 def test_a_radius_too_costly_for_the_collection_is_refused() -> None:
-    from gpskit.dedup import check_search_cost
+    from gpskit.dedup.links import check_search_cost
     from gpskit.errors import UsageError
 
     check_search_cost(1_000_000, DedupOptions())  # the defaults: fine at a million photos
@@ -369,7 +369,7 @@ def test_a_radius_too_costly_for_the_collection_is_refused() -> None:
 def test_at_ten_million_photos_the_refusal_says_what_to_do() -> None:
     """The crop join at 10M photos (180M crop hashes) is refused with a way forward that
     works, not a smaller radius than the default."""
-    from gpskit.dedup import check_search_cost
+    from gpskit.dedup.links import check_search_cost
     from gpskit.errors import UsageError
 
     with pytest.raises(UsageError) as refused:
@@ -384,7 +384,7 @@ def test_dedup_reads_only_the_columns_it_uses(
     """Projection push-down: the manifest columns read are the keys, hashes and what the
     burst and keeper rules look at (23 of 49), plus the crop and turned hashes only when
     those searches run; at 10M photos each column read is memory."""
-    from gpskit import dedup as dedup_module
+    from gpskit.dedup import options as dedup_options
 
     asked: list[list[str]] = []
     snapshot = Dataset.manifest_snapshot
@@ -400,6 +400,6 @@ def test_dedup_reads_only_the_columns_it_uses(
     dedup(tmp_path / "ds", DedupOptions(crop_variants=False, dihedral=False), contact_sheet=False)
     dedup(tmp_path / "ds", DedupOptions(), contact_sheet=False)
     lean, full = set(asked[0]), set(asked[1])
-    assert lean == set(dedup_module.READ_COLUMNS)
-    assert full == lean | set(dedup_module.CROP_COLUMNS) | set(dedup_module.DIHEDRAL_COLUMNS)
+    assert lean == set(dedup_options.READ_COLUMNS)
+    assert full == lean | set(dedup_options.CROP_COLUMNS) | set(dedup_options.DIHEDRAL_COLUMNS)
     assert not lean & {"reasons", "warnings", "sharpness", "entropy_bits", "error", "gps_flags"}

@@ -6,10 +6,7 @@ only where Ray is not installed (``pip install 'gpskit[ray]'``).
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,26 +16,15 @@ import pytest
 
 from gpskit.engines import EngineOptions, map_isolated, require_ray
 from gpskit.errors import InputError, MissingDependencyError
-from gpskit.exifwrite import save_photo
 from gpskit.ingest import IngestOptions, ingest
 from gpskit.pool import CRASHED, TIMED_OUT
 from gpskit.split import SplitOptions
 from gpskit.split.write import embed_images
 
-from .conftest import good_exif, photo
-from .test_ingest import kill_ingest_half_way
+from . import helpers
+from .helpers import good_exif, kill_ingest_half_way, work, write_photos
 
 RAY = EngineOptions("ray")
-
-
-def work(kind: str) -> str:
-    if kind == "crash":
-        os.kill(os.getpid(), signal.SIGKILL)
-    if kind == "hang":
-        time.sleep(120)
-    if kind == "memory":
-        raise MemoryError("too big")
-    return kind.upper()
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +37,9 @@ def ray_cluster() -> Iterator[Any]:
         log_to_driver=False,
         configure_logging=False,
     )
-    # this module is not importable in Ray's workers: send its functions by value
+    # these modules are not importable in Ray's workers: send their functions by value
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ray.cloudpickle.register_pickle_by_value(helpers)  # where the task ``work`` lives
     try:
         yield ray
     finally:
@@ -78,9 +65,7 @@ def test_a_crash_or_a_hang_costs_one_task_on_either_engine(
 
 
 def _photos(folder: Path, count: int, size: tuple[int, int] = (320, 240)) -> Path:
-    for i in range(count):
-        save_photo(photo(size, seed=i), folder / f"p{i:03d}.jpg", good_exif(heading=i * 45.0))
-    return folder
+    return write_photos(folder, count, size, exif=lambda i: good_exif(heading=i * 45.0))
 
 
 def test_ray_ingest_writes_the_local_engines_manifest_byte_for_byte(

@@ -19,7 +19,7 @@ from gpskit.exif import (
 from gpskit.exifwrite import PhoneExif, save_photo
 from gpskit.imaging import open_image
 
-from .conftest import TAKEN, good_exif, photo
+from .helpers import TAKEN, good_exif, photo
 
 
 def _meta(tmp_path: Path, exif: PhoneExif, name: str = "x.jpg") -> Metadata:

@@ -20,18 +20,14 @@ from typer.testing import CliRunner
 from gpskit.cli import app
 from gpskit.dataset import Dataset
 from gpskit.exifwrite import RawTag, raw_exif
-from gpskit.ingest import (
-    DEFAULT_MAX_PIXELS,
-    FileRef,
-    judge,
-    manifest_row,
-    manifest_table,
-    read_file,
-)
+from gpskit.ingest.find import FileRef
+from gpskit.ingest.options import DEFAULT_MAX_PIXELS
+from gpskit.ingest.rows import judge, manifest_row, manifest_table
+from gpskit.reader import read_file
 from gpskit.schema import load_schema, validate_table
 
-from .conftest import SHARED
 from .fuzzing import exif_blocks, mutations, photo_bytes
+from .helpers import SHARED
 
 #: Pillow warns about every broken tag it skips: expected here, by the thousand.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")

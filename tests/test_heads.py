@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gpskit.train.heads import HEADS, Head, PositionHead, make_cells, output_size
+from gpskit.train.heads import PositionHead, make_cells, output_size
 from gpskit.train.loss import TargetScaler
+from gpskit.train.options import HEADS, Head
 
 torch = pytest.importorskip("torch", reason="gpskit[train] not installed")
 

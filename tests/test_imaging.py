@@ -11,7 +11,7 @@ from PIL import Image, ImageOps
 from gpskit.exifwrite import PhoneExif, save_photo
 from gpskit.imaging import decode_oriented, hamming, phash, pixel_hash, sniff_format
 
-from .conftest import photo
+from .helpers import photo
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))

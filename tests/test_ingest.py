@@ -17,15 +17,25 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gpskit import extsort
-from gpskit import ingest as ingest_module
+from gpskit import checks, extsort
 from gpskit.dataset import Dataset
 from gpskit.errors import InputError, SchemaError
 from gpskit.exifwrite import save_photo
 from gpskit.ingest import IngestOptions, ingest
+from gpskit.ingest import assemble as ingest_assemble
+from gpskit.ingest import find as ingest_find
+from gpskit.ingest import plan as ingest_plan
+from gpskit.ingest import read as ingest_read
 from gpskit.pool import CRASHED, TIMED_OUT, Outcome
 
-from .conftest import REASON_FILES, good_exif, photo, write_reason_set
+from .helpers import (
+    REASON_FILES,
+    good_exif,
+    kill_ingest_half_way,
+    photo,
+    write_photos,
+    write_reason_set,
+)
 
 FAST = IngestOptions(workers=2)
 
@@ -127,7 +137,7 @@ def test_crashed_and_hung_workers_are_recorded(
             value = None if failure else func(*tasks[i])
             yield Outcome(i, value, failure, "worker killed by SIGSEGV" if failure else None)
 
-    monkeypatch.setattr(ingest_module, "map_isolated", fake_pool)
+    monkeypatch.setattr(ingest_read, "map_isolated", fake_pool)
     ingest([reason_set], tmp_path / "ds", FAST)
     frame = _manifest(tmp_path / "ds").sort_index()
     codes = [r[0] if len(r) else None for r in frame["reasons"]]
@@ -276,43 +286,11 @@ def test_manifest_of_another_version_is_read_again_with_a_note(
     assert Dataset(dataset).load_manifest().num_rows == 1
 
 
-def kill_ingest_half_way(photos: Path, dataset: Path, files: int, engine: str = "local") -> int:
-    """Start an ingest in another process and SIGKILL it (workers too) half way through;
-    returns how many rows its journal holds."""
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    code = (
-        "import sys; from pathlib import Path; from gpskit.ingest import IngestOptions, ingest; "
-        "from gpskit.engines import EngineOptions; ingest([Path(sys.argv[1])], Path(sys.argv[2]), "
-        f"IngestOptions(workers=1, journal_rows=4, engine=EngineOptions({engine!r})))"
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, str(photos), str(dataset)], start_new_session=True
-    )
-    journal = Dataset(dataset).journal_dir
-    deadline = time.monotonic() + 180
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if len(list(journal.glob("part-*.parquet"))) * 4 >= files // 2:
-                break
-            time.sleep(0.01)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the ingest finished before it could be killed"
-    return sum(1 for _ in pq.ParquetDataset(journal).read().to_pylist())
-
-
 def test_killed_ingest_resumes_where_it_stopped(tmp_path: Path) -> None:
     """SIGKILL half way, then a re-run: only unfinished files are read, and the manifest is
     byte for byte the one an uninterrupted run writes."""
-    photos = tmp_path / "photos"
     files = 80
-    for i in range(files):
-        save_photo(photo((1600, 1200), seed=i), photos / f"p{i:03d}.jpg", good_exif())
+    photos = write_photos(tmp_path / "photos", files, (1600, 1200))
     journaled = kill_ingest_half_way(photos, tmp_path / "killed", files)
     assert files // 2 <= journaled < files
     assert not (tmp_path / "killed" / "manifest.parquet").exists()
@@ -409,7 +387,7 @@ def test_manifest_is_assembled_a_row_group_at_a_time(
         for i in range(count):
             save_photo(photo(seed=i + 10 * count), photos / day / f"p{i}.jpg", good_exif())
     ingest([photos], tmp_path / "whole", FAST)
-    monkeypatch.setattr(ingest_module, "MANIFEST_ROW_GROUP", 3)
+    monkeypatch.setattr(ingest_assemble, "MANIFEST_ROW_GROUP", 3)
     monkeypatch.setattr(extsort, "SPILL_BATCH", 2)
     small = tmp_path / "small"
     spilled = IngestOptions(workers=2, journal_rows=2, sort_rows=2)
@@ -576,7 +554,7 @@ def test_verdicts_are_kept_only_while_the_rules_and_thresholds_are_the_same(
     assert "marker" not in _manifest(dataset).loc["good.jpg", "warnings"].tolist()
 
     _set_verdict(manifest, "good.jpg", "marker")
-    monkeypatch.setattr(ingest_module.checks, "fingerprint", lambda: "rules-changed")
+    monkeypatch.setattr(checks, "fingerprint", lambda: "rules-changed")
     ingest([reason_set], dataset, stricter)
     assert "marker" not in _manifest(dataset).loc["good.jpg", "warnings"].tolist()
 
@@ -605,7 +583,7 @@ _ROOTS = st.sampled_from(["/p", "/p/a", "/q"])
     ),
     scopes=st.lists(
         st.builds(
-            ingest_module.Scope, _ROOTS, st.sampled_from(["", "a/", "a.jpg", "b/"]), st.booleans()
+            ingest_find.Scope, _ROOTS, st.sampled_from(["", "a/", "a.jpg", "b/"]), st.booleans()
         ),
         max_size=3,
     ),
@@ -618,7 +596,7 @@ _ROOTS = st.sampled_from(["/p", "/p/a", "/q"])
 def test_plan_matches_files_to_earlier_rows_like_a_dictionary_would(
     previous: dict[tuple[str, str], tuple[int, int, bool]],
     scanned: dict[tuple[str, str], tuple[int, int]],
-    scopes: list[ingest_module.Scope],
+    scopes: list[ingest_find.Scope],
     decode: bool,
     force: bool,
     prune: bool,
@@ -630,15 +608,15 @@ def test_plan_matches_files_to_earlier_rows_like_a_dictionary_would(
     """Any earlier rows against any scanned files and scopes: which files are read again,
     which rows are reused, kept or dropped, as a plain dictionary lookup decides it; with
     keys spilled in sorted runs of any size and merged in batches of any size."""
-    roots = ingest_module.Roots()
+    roots = ingest_find.Roots()
     keys = list(previous)
     spill = tmp_path_factory.mktemp("spill")
     monkeypatch.setattr(extsort, "SPILL_BATCH", spill_batch)
-    earlier = extsort.RunSorter(spill, ingest_module._PREVIOUS, run_rows=run_rows, newest="source")
+    earlier = extsort.RunSorter(spill, ingest_plan.PREVIOUS, run_rows=run_rows, newest="source")
     for at, key in enumerate(keys):
         earlier.add(
-            ingest_module._key_table(
-                ingest_module._PREVIOUS,
+            ingest_plan.key_table(
+                ingest_plan.PREVIOUS,
                 key=extsort.sort_key(pa.array([key[0]]), pa.array([key[1]])),
                 root_id=pa.array([roots.id(key[0])], pa.int32()),
                 path=pa.array([key[1]], pa.string()),
@@ -649,17 +627,17 @@ def test_plan_matches_files_to_earlier_rows_like_a_dictionary_would(
                 row=pa.array([at], pa.int64()),
             )
         )
-    found = ingest_module._ScanBuffer(
-        roots, extsort.RunSorter(spill, ingest_module._SCANNED, run_rows=run_rows)
+    found = ingest_find.ScanBuffer(
+        roots, extsort.RunSorter(spill, ingest_find.SCANNED, run_rows=run_rows)
     )
     for (root, path), (size, mtime) in scanned.items():
         found.add(roots.id(root), path, size, mtime)
     files = found.files()
     options = IngestOptions(decode=decode, force=force, prune=prune)
-    plan = ingest_module._plan(files.batches(), earlier.merged(), scopes, roots, options, spill)
+    plan = ingest_plan.make_plan(files.batches(), earlier.merged(), scopes, roots, options, spill)
 
     def listed(run: extsort.RunFile) -> list[tuple[str, str]]:
-        table = pa.concat_tables([ingest_module._TO_READ.empty_table(), *run.batches()])
+        table = pa.concat_tables([ingest_plan.TO_READ.empty_table(), *run.batches()])
         return [
             (roots.names[r], p)
             for r, p in zip(table["root_id"].to_pylist(), table["path"].to_pylist(), strict=True)
@@ -667,7 +645,7 @@ def test_plan_matches_files_to_earlier_rows_like_a_dictionary_would(
 
     to_read = listed(plan.to_read)
     assert to_read == sorted(to_read)
-    kept = pa.concat_tables([ingest_module._KEPT.empty_table(), *plan.kept.batches()])
+    kept = pa.concat_tables([ingest_plan.KEPT.empty_table(), *plan.kept.batches()])
     assert kept["key"].to_pylist() == sorted(kept["key"].to_pylist())
     kept_keys = [keys[row] for row in kept["row"].to_pylist()]
     fresh = {
@@ -722,9 +700,9 @@ def test_scan_finds_every_file_once_in_order(
         made.append(target)
     candidates = [base, *sorted({p.parent for p in made}), *made]
     inputs = [candidates[i % len(candidates)] for i in picks]
-    monkeypatch.setattr(ingest_module, "SCAN_BATCH", batch)
-    monkeypatch.setattr(ingest_module, "SORT_ROWS", run_rows)
-    found = ingest_module.scan(inputs)
+    monkeypatch.setattr(ingest_find, "SCAN_BATCH", batch)
+    monkeypatch.setattr(ingest_find, "SORT_ROWS", run_rows)
+    found = ingest_find.scan(inputs)
     want = {
         str(p.resolve())
         for given in inputs
@@ -769,8 +747,8 @@ def test_any_file_name_gets_one_row_and_never_stops_the_run(
             shown, utf8 = name.decode("utf-8", "backslashreplace"), False
         row = frame.loc[shown]
         if utf8:
-            assert row["error"] != ingest_module.NOT_UTF8
+            assert row["error"] != ingest_find.NOT_UTF8
         else:
-            assert row["read_status"] == "unreadable" and row["error"] == ingest_module.NOT_UTF8
+            assert row["read_status"] == "unreadable" and row["error"] == ingest_find.NOT_UTF8
     again = ingest([folder], dataset, IngestOptions(workers=1))
     assert (again.read, again.files) == (0, len(names))

@@ -11,15 +11,7 @@ import pytest
 
 from gpskit.pool import CRASHED, TIMED_OUT, run_isolated
 
-
-def work(kind: str) -> str:
-    if kind == "crash":
-        os.kill(os.getpid(), signal.SIGKILL)
-    if kind == "hang":
-        time.sleep(60)
-    if kind == "memory":
-        raise MemoryError("too big")
-    return kind.upper()
+from .helpers import work, write_photos
 
 
 def test_crash_and_hang_are_reported_and_the_rest_completes() -> None:
@@ -81,15 +73,7 @@ def test_worker_stderr_goes_to_the_log(tmp_path, capfd) -> None:  # type: ignore
 def big_photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Photos large enough that reading them takes a few seconds in all (on a fast day
     30 of them were read before the interrupt landed, which then met the exit)."""
-    from gpskit.exifwrite import save_photo
-    from gpskit.samples import textured_image
-
-    from .conftest import good_exif
-
-    folder = tmp_path_factory.mktemp("big")
-    for i in range(80):
-        save_photo(textured_image(2000, 1500, seed=i), folder / f"p{i:03d}.jpg", good_exif())
-    return folder
+    return write_photos(tmp_path_factory.mktemp("big"), 80, (2000, 1500))
 
 
 def _ingest_process(photos, dataset):  # type: ignore[no-untyped-def]

@@ -22,7 +22,7 @@ from gpskit.exifwrite import save_photo
 from gpskit.ingest import IngestOptions, ingest
 from gpskit.reader import read_file
 
-from .conftest import good_exif, photo
+from .helpers import good_exif, photo
 
 QUALITY = set(checks.quality_codes())
 

@@ -150,7 +150,8 @@ def test_every_schema_declares_a_primary_key_of_its_own_columns() -> None:
 def test_python_enums_match_the_schemas() -> None:
     """Values listed in Python and declared in schemas/*.json are the same values."""
     from gpskit import checks
-    from gpskit.dedup import KINDS, LINKS, MATCHES
+    from gpskit.dedup.groups import KINDS
+    from gpskit.dedup.links import LINKS, MATCHES
     from gpskit.geo import SECTORS
     from gpskit.split import SPLIT_NAMES, SplitName
 

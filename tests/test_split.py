@@ -21,11 +21,10 @@ from gpskit.errors import UsageError
 from gpskit.exifwrite import save_photo
 from gpskit.geo import LocalProjection, haversine_m
 from gpskit.ingest import IngestOptions, ingest
-from gpskit.samples import panorama, view
 from gpskit.split import SPLIT_NAMES, SplitOptions, parse_ratios, split
+from gpskit.synth.samples import panorama, view
 
-from .conftest import good_exif
-from .helpers import write_manifest
+from .helpers import good_exif, write_manifest
 
 CAMPUS = LocalProjection(39.9515, -75.1915)
 

@@ -23,7 +23,7 @@ from gpskit.ingest import IngestOptions, ingest
 from gpskit.schema import load_schema, read_table
 from gpskit.storage import as_location, is_url, join, list_remote
 
-from .conftest import REASON_FILES
+from .helpers import REASON_FILES
 
 pytest.importorskip("s3fs", reason="S3 tests need s3fs (pip install 'gpskit[s3]')")
 moto_server = pytest.importorskip("moto.server", reason="S3 tests need moto[server]")

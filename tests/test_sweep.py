@@ -14,9 +14,10 @@ from typer.testing import CliRunner
 
 from gpskit.cli import app
 from gpskit.errors import GpskitError, UsageError
-from gpskit.train.engine import TrainOptions
+from gpskit.train.options import TrainOptions
 from gpskit.train.sweep import PRESETS, parse_grid, parse_settings, plan, run_name
 
+from .helpers import kill_in_epoch_two
 from .toy_positions import toy_dataset
 
 SMALL = [
@@ -140,8 +141,7 @@ def test_any_grid_text_is_planned_or_refused_in_one_line(texts: list[str]) -> No
     except GpskitError as exc:
         assert "\n" not in str(exc)
         return
-    from gpskit.train.heads import HEADS
-    from gpskit.train.model import ARCHS, FREEZABLE
+    from gpskit.train.options import ARCHS, FREEZABLE, HEADS
 
     for run in runs:  # what would otherwise fail only once that run starts training
         assert run.options.arch in ARCHS and run.options.head in HEADS
@@ -160,16 +160,8 @@ def test_interrupted_runs_resume_and_runs_of_other_options_start_over(
     )
     runs = plan(base, parse_grid(["lr=0.003"], []))
     out, fresh = tmp_path / "sweep", tmp_path / "fresh"
-    batches = 0
-
-    def kill_in_epoch_two(step: int, total: int) -> None:
-        nonlocal batches
-        batches += 1
-        if batches == total + 1:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        engine.train(splits, out / runs[0].name, runs[0].options, on_batch=kill_in_epoch_two)
+        engine.train(splits, out / runs[0].name, runs[0].options, on_batch=kill_in_epoch_two(1))
     resumed: list[bool] = []
     real_train = engine.train
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -95,11 +96,38 @@ def test_same_seed_same_photos(small_campus: Path, tmp_path: Path) -> None:
     assert (again / name).read_bytes() == (small_campus / name).read_bytes()
 
 
+def _blueness(img: Image.Image) -> np.ndarray:
+    """Per row, mean blue minus mean red: sky is blue (> 0), grass and stone are not (< 0)."""
+    pixels = np.asarray(img, dtype=float)
+    return pixels[:, :, 2].mean(axis=1) - pixels[:, :, 0].mean(axis=1)
+
+
 def test_render_size_and_sky_above_ground() -> None:
     world = build_world(load_region("penn_campus"), 20, seed=0)
     rng = np.random.default_rng(1)
     img = render(world, *world.spots[0], 0.0, 20.0, light_at(10, rng), (320, 240), rng)
     assert isinstance(img, Image.Image) and img.size == (320, 240)
+    # this view down a walkway has open sky at the top and ground at the bottom
+    rows = _blueness(img)
+    assert rows[:60].mean() > rows[-60:].mean() + 50, rows.round()
+    top = np.asarray(img, dtype=float)[:60]  # mostly blue pixels up there
+    assert (top[:, :, 2] > top[:, :, 0]).mean() > 0.9 and (top[:, :, 2] > top[:, :, 1]).mean() > 0.9
+    # with nothing standing, the horizon is the middle row at pitch 0: sky above, ground below
+    empty = {
+        "boxes": (0, 4), "box_height": (0,), "box_colour": (0, 3), "box_window": (0, 3),
+        "box_pattern": (0, 3), "circles": (0, 3), "circle_z": (0, 2), "circle_colour": (0, 3),
+    }  # fmt: skip
+    open_ground = dataclasses.replace(world, **{k: np.zeros(v) for k, v in empty.items()})
+    level, tilted = (
+        _blueness(
+            render(open_ground, *world.spots[0], 0.0, pitch, light_at(10, rng), (320, 240), rng)
+        )
+        for pitch in (0.0, 20.0)
+    )
+    assert (level[:108] > 15).all() and (level[132:] < 0).all(), level.round()
+    assert level[0] > level[100]  # the sky is deepest overhead, palest at the horizon
+    # looking up 20°, the horizon moves down (by f·tan 20° ≈ 90 rows): more sky
+    assert (tilted > 0).sum() > (level > 0).sum() + 60, (level.round(), tilted.round())
 
 
 def test_synth_cli(tmp_path: Path) -> None:
@@ -134,7 +162,7 @@ def test_synth_cli(tmp_path: Path) -> None:
 
 def test_every_defect_says_what_must_catch_it() -> None:
     from gpskit import checks
-    from gpskit.dedup import KINDS
+    from gpskit.dedup.groups import KINDS
     from gpskit.synth.defects import DEFECTS
 
     assert DEFECTS, "no defects registered"

@@ -21,6 +21,7 @@ from gpskit.errors import MissingDependencyError
 from gpskit.geo import label_noise
 from gpskit.train.metrics import by_sector, summary
 
+from .helpers import free_port, kill_in_epoch_two
 from .toy_positions import toy_dataset
 
 torch = pytest.importorskip("torch", reason="gpskit[train] not installed")
@@ -193,16 +194,8 @@ def test_resume_after_a_kill_mid_epoch_gives_the_same_numbers(
         workers=workers, dropout=0.3,
     )  # fmt: skip
     whole = train(splits, tmp_path / "whole", options)
-    batches = 0
-
-    def kill_in_epoch_two(step: int, total: int) -> None:
-        nonlocal batches
-        batches += 1
-        if batches == total + total // 2:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        train(splits, tmp_path / "killed", options, on_batch=kill_in_epoch_two)
+        train(splits, tmp_path / "killed", options, on_batch=kill_in_epoch_two())
     resumed = train(splits, tmp_path / "killed", options, resume=True)
     for a, b in zip(whole.history, resumed.history, strict=True):
         assert a["epoch"] == b["epoch"]
@@ -248,7 +241,7 @@ def test_ddp_with_two_cpu_processes(trained: dict, tmp_path: Path) -> None:
             "--nproc_per_node",
             "2",
             "--master_port",
-            "29517",
+            str(free_port()),
             "-m",
             "gpskit",
             "train",
@@ -463,16 +456,8 @@ def test_runs_saved_before_heads_still_resume_and_evaluate(trained: dict, tmp_pa
         arch="resnet18", weights="none", epochs=2, batch_size=32, image_size=32, workers=0,
         head="regression", knn=0,
     )  # fmt: skip
-    batches = 0
-
-    def kill_in_epoch_two(step: int, total: int) -> None:
-        nonlocal batches
-        batches += 1
-        if batches == total + 1:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        train(splits, run, options, on_batch=kill_in_epoch_two)
+        train(splits, run, options, on_batch=kill_in_epoch_two(batch=1))
     for name in ("last.pt", "best.pt"):
         state = torch.load(run / name, weights_only=True)
         del state["head"], state["options"]["head"], state["options"]["knn"]

@@ -16,8 +16,7 @@ from gpskit.coverage import CoverageOptions, coverage
 from gpskit.exifwrite import save_photo
 from gpskit.geo import LocalProjection
 
-from .conftest import good_exif, photo
-from .helpers import write_manifest
+from .helpers import good_exif, photo, write_manifest
 
 PROJ = LocalProjection(40.0, -75.0)
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")

@@ -13,7 +13,7 @@ from gpskit.geo import LocalProjection
 from gpskit.ingest import IngestOptions, ingest
 from gpskit.split import SplitOptions, split
 
-from .conftest import good_exif
+from .helpers import good_exif
 
 CAMPUS = LocalProjection(39.9515, -75.1915)
 

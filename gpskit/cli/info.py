@@ -10,7 +10,7 @@ from rich.table import Table
 
 from gpskit.cli._common import DatasetArg, JsonOpt, console, dataset_at, print_json
 from gpskit.cli.ingest import show_report
-from gpskit.ingest import manifest_info, quality_offenders
+from gpskit.info import manifest_info, quality_offenders
 
 EPILOG = """
 Examples:
@@ -40,7 +40,7 @@ def info_command(
     report, settings = manifest_info(target)
     offenders = quality_offenders(target)
     if contact_sheet is not None:
-        from gpskit.plots import quality_sheet
+        from gpskit.plots.sheets import quality_sheet
 
         quality_sheet(offenders, contact_sheet)
     if as_json:

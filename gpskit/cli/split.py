@@ -164,7 +164,8 @@ def show(report: SplitReport) -> None:
     noise = report.label_noise_m
     if noise.get("photos"):
         console.print(
-            f"label noise floor (fixes around their spot median): median {noise['median_m']:.1f} m, "
+            f"label-noise floor, all splits (fixes around their spot median, spots of 2+ photos): "
+            f"median {noise['median_m']:.1f} m, "
             f"p90 {noise['p90_m']:.1f} m"
         )
     excluded = ", ".join(f"{k} {v}" for k, v in report.excluded.items() if v)

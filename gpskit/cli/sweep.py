@@ -71,7 +71,7 @@ def sweep_command(
     """
     from dataclasses import asdict
 
-    from gpskit.train.engine import TrainOptions
+    from gpskit.train.options import TrainOptions
     from gpskit.train.sweep import parse_grid, parse_settings, plan, sweep
 
     dataset = dataset_at(None)

@@ -15,12 +15,7 @@ from rich.table import Table
 from gpskit.cli._common import JsonOpt, console, dataset_at, err_console, print_json
 from gpskit.errors import UsageError
 from gpskit.split.options import SplitName
-from gpskit.train.data import Augment, Target
-from gpskit.train.engine import TrainOptions
-from gpskit.train.heads import Head
-from gpskit.train.loss import Loss
-from gpskit.train.model import Arch, Part
-from gpskit.train.predictor import Method
+from gpskit.train.options import Arch, Augment, Head, Loss, Method, Part, Target, TrainOptions
 
 _D = TrainOptions()
 
@@ -87,7 +82,7 @@ def train_command(
         typer.Option(
             "--out",
             "-o",
-            help="Run folder (default: DATASET/runs/<date>-<arch>).",
+            help="Run folder (default: a new one in DATASET/runs/, named by date, time and arch).",
             show_default=False,
         ),
     ] = None,
@@ -212,6 +207,16 @@ def _print_choice(run_dir: Any) -> None:
     )
 
 
+def epoch_line(stats: Any, epochs: int) -> str:
+    """One epoch in under 80 columns: loss, validation error, rate (the learning rate and
+    the rest are in metrics.csv and TensorBoard)."""
+    return (
+        f"epoch {stats.epoch:>3}/{epochs}  loss {stats.train_loss:.4g}  "
+        f"val mean {stats.val_mean_m:.1f} m, median {stats.val_median_m:.1f} m  "
+        f"{stats.images_per_s:.0f} img/s"
+    )
+
+
 def _train_with_progress(
     splits_dir: Path, out: Path | None, options: TrainOptions, resume: bool, as_json: bool
 ) -> Any:
@@ -224,11 +229,7 @@ def _train_with_progress(
 
     def on_epoch(stats: Any) -> None:
         if show:
-            err_console.print(
-                f"epoch {stats.epoch:>3}/{options.epochs}  loss {stats.train_loss:8.4f}  "
-                f"val mean {stats.val_mean_m:7.1f} m  median {stats.val_median_m:7.1f} m  "
-                f"lr {stats.lr:.2e}  {stats.images_per_s:6.1f} img/s"
-            )
+            err_console.print(epoch_line(stats, options.epochs), soft_wrap=True)
 
     columns = (TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=True, disable=not show) as progress:
@@ -286,7 +287,7 @@ def eval_command(
     noise = result["label_noise_floor"]
     if noise.get("photos"):
         console.print(
-            f"label-noise floor (GPS fixes around their spot median): median "
+            f"label-noise floor on this split (fixes around their spot median, spots of 2+ photos): median "
             f"{noise['median_m']:.1f} m, p90 {noise['p90_m']:.1f} m, RMS {noise['rms_m']:.1f} m"
         )
     sectors = ", ".join(f"{k} {v['mean_m']:.0f} m" for k, v in result["by_heading"].items())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -14,19 +13,10 @@ from gpskit.errors import InputError, MissingStepError
 from gpskit.imaging import ImageColumn
 from gpskit.train import require_torch
 from gpskit.train.loss import TargetScaler
+from gpskit.train.options import AUGMENTS, TARGETS, Augment, Target
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-class Target(str, Enum):
-    """What a photo's label is: its own GPS fix, or its spot's median (less noisy)."""
-
-    PHOTO = "photo"
-    SPOT = "spot"
-
-
-TARGETS = tuple(t.value for t in Target)
 
 
 def read_split(splits_dir: Path, name: str) -> pd.DataFrame:
@@ -49,25 +39,6 @@ def target_columns(target: str) -> tuple[str, str]:
     if target == Target.PHOTO.value:
         return ("latitude", "longitude")
     return ("spot_latitude", "spot_longitude")
-
-
-class Augment(str, Enum):
-    """How much a training photo is changed each time it is seen.
-
-    ``standard`` is the study's: random resized crops (60-100 % of the photo), rotation up
-    to ±10° and colour jitter including hue. ``light`` keeps crops of 80-100 % and colour
-    jitter without hue or rotation: a phone is held upright and a small model trained for
-    few epochs learns more from photos closer to the real ones (the demo's CPU model: val
-    retrieval error 47.9 m against 51.1 m with ``standard``). ``none``: the evaluation
-    transform (resize and centre crop).
-    """
-
-    STANDARD = "standard"
-    LIGHT = "light"
-    NONE = "none"
-
-
-AUGMENTS = tuple(a.value for a in Augment)
 
 
 def transforms(

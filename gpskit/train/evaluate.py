@@ -11,22 +11,23 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from gpskit import arguments
+from gpskit import arguments, runfolder
 from gpskit.atomic import write_text
 from gpskit.dataset import Dataset
-from gpskit.errors import InputError, MissingStepError
-from gpskit.geo import label_noise
+from gpskit.errors import InputError
+from gpskit.geo import label_noise, label_noise_distances
 from gpskit.imaging import decode_oriented
 from gpskit.schema import load_schema, write_table
 from gpskit.train import require_torch
 from gpskit.train.data import SplitDataset, read_split, target_columns, transforms
-from gpskit.train.engine import _loader, load_checkpoint, pick_device
-from gpskit.train.heads import Head, PositionHead, output_size
+from gpskit.train.heads import PositionHead, output_size
 from gpskit.train.loss import TargetScaler
 from gpskit.train.metrics import by_sector, errors_m, summary
 from gpskit.train.model import build_model
-from gpskit.train.predictor import Method, load_choice, variants
+from gpskit.train.options import Head, Method
+from gpskit.train.predictor import load_choice, variants
 from gpskit.train.retrieval import RetrievalIndex
+from gpskit.train.session import load_checkpoint, make_loader, pick_device
 
 
 @dataclass
@@ -46,35 +47,21 @@ class LoadedRun:
 
 
 def latest_run(dataset_dir: Path | None = None) -> Path:
-    """The newest run folder (with a checkpoint) under DATASET_DIR/runs/."""
-    runs = Dataset.at(dataset_dir).runs_dir
-    candidates = sorted(
-        (p for p in runs.glob("*") if (p / "best.pt").exists() or (p / "last.pt").exists()),
-        key=lambda p: (p.stat().st_mtime, p.name),
-    )
-    if not candidates:
-        raise MissingStepError(
-            f"no trained run under {runs}", hint="run `gpskit train` first, or pass RUN"
-        )
-    return candidates[-1]
+    """The run under DATASET_DIR/runs/ whose model was written last."""
+    return runfolder.latest_run(Dataset.at(dataset_dir).runs_dir).root
 
 
 def load_run(run_dir: Path, device: str = "auto") -> LoadedRun:
     """The best checkpoint of a run (last.pt if there is no best.pt; or a published model
     folder), its head, retrieval index and default method: everything predict needs, from
     the folder alone."""
-    from gpskit.train.export import is_model_folder, load_model_folder
+    from gpskit.train.export import load_model_folder
 
-    path = run_dir / "best.pt" if (run_dir / "best.pt").exists() else run_dir / "last.pt"
-    if path.exists():
-        checkpoint = load_checkpoint(path)
-    elif is_model_folder(run_dir):  # published: model.safetensors + config.json
-        checkpoint = load_model_folder(run_dir)
-    else:
-        raise MissingStepError(
-            f"{run_dir}: no best.pt, last.pt or model.safetensors",
-            hint="is this a gpskit run folder, or one from `gpskit publish model`?",
-        )
+    folder = runfolder.open_model_folder(run_dir)
+    if isinstance(folder, runfolder.RunFolder):
+        checkpoint = load_checkpoint(folder.require_model())
+    else:  # published: model.safetensors + config.json
+        checkpoint = load_model_folder(folder.root)
     options = checkpoint["options"]
     scaler = TargetScaler.from_dict(checkpoint["normalisation"])
     spec = checkpoint.get("head", {"head": Head.REGRESSION.value, "cells": []})
@@ -126,7 +113,7 @@ def split_variants(
     dataset = SplitDataset(
         frame, run.scaler, options["target"], transforms(image_size, False), image_size
     )
-    loader = _loader(dataset, int(options["batch_size"]), int(options.get("workers", 0)))
+    loader = make_loader(dataset, int(options["batch_size"]), int(options.get("workers", 0)))
     headings = frame.heading.to_numpy(float, na_value=np.nan)
     found = variants(run.model, loader, run.device, run.head, run.index, knn, tta, headings, window)
     return {m: run.scaler.decode(p[:, 0], p[:, 1]) for m, p in found.items()}
@@ -169,17 +156,14 @@ def _draw(
     splits_dir: Path,
 ) -> list[str]:
     """error_cdf-<split>.png and map-<split>.png in the run folder."""
-    from gpskit.plots import error_cdf, prediction_map
+    from gpskit.plots.charts import error_cdf, prediction_map
 
-    noise = errors_m(
-        frame.latitude.to_numpy(float),
-        frame.longitude.to_numpy(float),
-        frame.spot_latitude.to_numpy(float),
-        frame.spot_longitude.to_numpy(float),
+    noise = label_noise_distances(
+        frame.latitude, frame.longitude, frame.spot_latitude, frame.spot_longitude, frame.spot_id
     )
     cdf, where = run.run_dir / f"error_cdf-{split}.png", run.run_dir / f"map-{split}.png"
     error_cdf(
-        {**curves, "GPS label noise (fix vs spot)": noise},
+        {**curves, f"GPS label noise on {split} (fix vs spot median)": noise},
         cdf,
         title=f"{run.checkpoint['arch']} on {split}: error CDF",
     )
@@ -244,7 +228,8 @@ def evaluate(
             "heading_sector": frame.heading_sector.to_numpy(),
         }
     )
-    target = run_dir / f"predictions-{split}.parquet"
+    folder = runfolder.RunFolder(run_dir)
+    target = folder.predictions_path(split)
     write_table(
         pa.Table.from_pandas(table, preserve_index=False), target, load_schema("predictions")
     )
@@ -255,9 +240,9 @@ def evaluate(
             "predict the training centre": baseline,
         }
         written += _draw(run, split, frame, found, curves, splits_dir)
-    result["written"] = [*written, str(run_dir / f"eval-{split}.json")]
+    result["written"] = [*written, str(folder.evaluation_path(split))]
     write_text(
-        run_dir / f"eval-{split}.json", json.dumps(result, indent=2, sort_keys=True, default=str)
+        folder.evaluation_path(split), json.dumps(result, indent=2, sort_keys=True, default=str)
     )
     return result
 

@@ -19,10 +19,17 @@ import numpy as np
 from gpskit import __version__
 from gpskit.atomic import atomic_path, write_text
 from gpskit.errors import InputError, MissingStepError, require_module
+from gpskit.runfolder import (
+    BEST_CHECKPOINT,
+    CONFIG_FILE,
+    INDEX_FILE,
+    LAST_CHECKPOINT,
+    PREDICTION_FILE,
+    WEIGHTS_FILE,
+    RunFolder,
+)
 from gpskit.train import require_torch
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
 FORMAT = "gpskit-model"
 FORMAT_VERSION = 1
 
@@ -55,13 +62,16 @@ def model_config(checkpoint: dict[str, Any], choice: dict[str, Any]) -> dict[str
 
 def publish_model(run_dir: Path, out: Path, license_id: str = "cc-by-4.0") -> list[str]:
     """Write the model folder for ``run_dir`` into ``out``; returns the files written."""
-    from gpskit.train.engine import load_checkpoint
-    from gpskit.train.predictor import PREDICTION_FILE, load_choice
-    from gpskit.train.retrieval import INDEX_FILE, RetrievalIndex
+    from gpskit.train.predictor import load_choice
+    from gpskit.train.retrieval import RetrievalIndex
+    from gpskit.train.session import load_checkpoint
 
-    path = run_dir / "best.pt" if (run_dir / "best.pt").exists() else run_dir / "last.pt"
-    if not path.exists():
-        raise MissingStepError(f"{run_dir}: no best.pt or last.pt", hint="train a run first")
+    run = RunFolder(run_dir)
+    path = run.model_file
+    if path is None:
+        raise MissingStepError(
+            f"{run_dir}: no {BEST_CHECKPOINT} or {LAST_CHECKPOINT}", hint="train a run first"
+        )
     checkpoint = load_checkpoint(path)
     out.mkdir(parents=True, exist_ok=True)
     weights = {k: v.contiguous() for k, v in checkpoint["model"].items()}
@@ -70,23 +80,18 @@ def publish_model(run_dir: Path, out: Path, license_id: str = "cc-by-4.0") -> li
     config = model_config(checkpoint, load_choice(run_dir))
     write_text(out / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True) + "\n")
     written = [WEIGHTS_FILE, CONFIG_FILE]
-    if (run_dir / PREDICTION_FILE).exists():
-        shutil.copyfile(run_dir / PREDICTION_FILE, out / PREDICTION_FILE)
+    if run.prediction_path.exists():
+        shutil.copyfile(run.prediction_path, out / PREDICTION_FILE)
         written.append(PREDICTION_FILE)
     index = RetrievalIndex.load(run_dir)
     if index is not None:  # file names only: local paths say nothing to others
         index.paths = np.array([Path(str(p)).name for p in index.paths])
         index.save(out)
         written.append(INDEX_FILE)
-    evaluation = _evaluation(run_dir)
+    evaluation = run.evaluation("test")  # None when older than the model
     write_text(out / "README.md", model_card(config, evaluation, license_id))
     written.append("README.md")
     return [str(out / name) for name in written]
-
-
-def _evaluation(run_dir: Path) -> dict[str, Any] | None:
-    path = run_dir / "eval-test.json"
-    return json.loads(path.read_text()) if path.exists() else None
 
 
 def model_card(config: dict[str, Any], evaluation: dict[str, Any] | None, license_id: str) -> str:
@@ -124,10 +129,6 @@ def model_card(config: dict[str, Any], evaluation: dict[str, Any] | None, licens
         if noise.get("photos"):
             lines += ["", f"GPS label-noise floor: median {noise['median_m']:.1f} m."]
     return "\n".join(lines) + "\n"
-
-
-def is_model_folder(path: Path) -> bool:
-    return (path / CONFIG_FILE).is_file() and (path / WEIGHTS_FILE).is_file()
 
 
 def load_model_folder(path: Path) -> dict[str, Any]:

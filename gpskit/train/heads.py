@@ -18,7 +18,6 @@ in the run with the weights, so eval and predict need nothing else.
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -26,17 +25,7 @@ import numpy.typing as npt
 
 from gpskit.train import require_torch
 from gpskit.train.loss import GeoLoss, TargetScaler
-
-
-class Head(str, Enum):
-    """The network's output: coordinates, cell scores, or cell scores and offsets."""
-
-    REGRESSION = "regression"
-    CELLS = "cells"
-    HYBRID = "hybrid"
-
-
-HEADS = tuple(h.value for h in Head)
+from gpskit.train.options import Head
 
 
 def output_size(head: str, cells: int) -> int:

@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Any
 
 from gpskit.geo import LocalProjection, haversine_m
-
-
-class Loss(str, Enum):
-    """The training losses: the study's (MSE + alpha x haversine), or either term alone."""
-
-    MSE_HAVERSINE = "mse+haversine"
-    MSE = "mse"
-    HAVERSINE = "haversine"
-
-
-LOSSES = tuple(loss.value for loss in Loss)
+from gpskit.train.options import LOSSES
 
 
 class TargetScaler:

@@ -8,30 +8,7 @@ from typing import Any
 
 from gpskit.errors import InputError, UsageError
 from gpskit.train import require_torch
-
-
-class Arch(str, Enum):
-    """The torchvision ResNets gpskit trains."""
-
-    RESNET18 = "resnet18"
-    RESNET34 = "resnet34"
-    RESNET50 = "resnet50"
-    RESNET101 = "resnet101"
-    RESNET152 = "resnet152"
-
-
-class Part(str, Enum):
-    """Parts of a ResNet that ``--freeze`` can stop training (stem = conv1 + bn1)."""
-
-    STEM = "stem"
-    LAYER1 = "layer1"
-    LAYER2 = "layer2"
-    LAYER3 = "layer3"
-    LAYER4 = "layer4"
-
-
-ARCHS = tuple(a.value for a in Arch)
-FREEZABLE = tuple(p.value for p in Part)
+from gpskit.train.options import ARCHS, FREEZABLE
 
 
 class WeightsUnavailableError(InputError):

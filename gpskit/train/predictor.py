@@ -18,7 +18,6 @@ data unless told otherwise; so is whether retrieval keeps to photos facing the s
 from __future__ import annotations
 
 import json
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +25,11 @@ import numpy as np
 import numpy.typing as npt
 
 from gpskit.atomic import write_text
+from gpskit.runfolder import PREDICTION_FILE
 from gpskit.train import require_torch
 from gpskit.train.heads import PositionHead
+from gpskit.train.options import Method
 from gpskit.train.retrieval import RetrievalIndex, embed
-
-PREDICTION_FILE = "prediction.json"
-
-
-class Method(str, Enum):
-    """How a run places a photo (see the module docstring)."""
-
-    HEAD = "head"
-    RETRIEVAL = "retrieval"
-    BLEND = "blend"
 
 
 def tta_views(images: Any) -> list[Any]:

@@ -26,10 +26,10 @@ import numpy.typing as npt
 
 from gpskit.atomic import atomic_path
 from gpskit.errors import InputError
+from gpskit.runfolder import INDEX_FILE
 from gpskit.train import require_torch
 from gpskit.train.model import DESCRIPTOR, Descriptor, features
 
-INDEX_FILE = "retrieval.npz"
 #: Softmax temperature of the cosine similarities that weight the neighbours.
 TEMPERATURE = 0.02
 #: Cosine similarity within this of 1 is the same photo (float16 storage costs ~1e-7).

@@ -26,8 +26,10 @@ import pyarrow as pa
 
 from gpskit.atomic import write_text
 from gpskit.errors import UsageError
+from gpskit.runfolder import RunFolder
 from gpskit.schema import load_schema, write_table
-from gpskit.train.engine import TrainOptions, load_checkpoint
+from gpskit.train.options import TrainOptions
+from gpskit.train.session import load_checkpoint
 
 #: Options a sweep may not vary: where and how a run executes, not what it learns.
 FIXED = ("device", "workers")
@@ -163,7 +165,7 @@ def _finished(run_dir: Path, options: TrainOptions) -> dict[str, Any] | None:
 def _resumable(run_dir: Path, options: TrainOptions) -> bool:
     """Whether the run folder holds an interrupted run of exactly these options (one of
     other options, from an earlier grid, is trained again from scratch)."""
-    path = run_dir / "last.pt"
+    path = RunFolder(run_dir).last_path
     if not path.exists():
         return False
     try:
@@ -236,7 +238,7 @@ def sweep(
 
 def write_results(out_dir: Path, table: pd.DataFrame) -> list[Path]:
     """sweep.parquet (schema ``sweep``), sweep.png and sweep.html."""
-    from gpskit.plots import sweep_chart
+    from gpskit.plots.charts import sweep_chart
 
     parquet, chart, page = out_dir / RESULT_FILE, out_dir / "sweep.png", out_dir / "sweep.html"
     write_table(pa.Table.from_pandas(table, preserve_index=False), parquet, load_schema("sweep"))

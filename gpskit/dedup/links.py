@@ -1,0 +1,338 @@
+"""The link registry: every way two photos can be linked, each with the code that finds it.
+
+A link kind is one function decorated with :func:`link`: given the photos of a dataset
+(and, to compare two datasets, another's), it returns the matching pairs. The registry
+(:data:`LINKS`, in the order of the ``match`` codes of ``schemas/duplicates.json``) is
+what dedup, the overlap with another dataset, the pairs CSV and the split's leakage
+report all read; the heading veto and the adding of pairs live once, in
+:func:`find_links`. A new link is one decorated function here and a new value of the
+``match`` enum in the schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from gpskit.dedup.hashes import Pairs, crops, hashed, join, trimmed, turned, whole
+from gpskit.dedup.options import DedupOptions
+from gpskit.errors import UsageError
+from gpskit.geo import angle_difference, haversine_m
+from gpskit.hashindex import estimate_seconds
+from gpskit.imaging import DIHEDRAL, compose, inverse
+
+#: A finder: the pairs of ``mine`` that match, among themselves (``theirs`` None) or with
+#: the rows of ``theirs``; ``a`` indexes ``mine``, ``b`` the other side.
+Finder = Callable[[pd.DataFrame, "pd.DataFrame | None", DedupOptions], list[Pairs]]
+
+
+def _code(name: str) -> int:
+    """The transform code of a dihedral transform name (identity is 0)."""
+    return 0 if name == "identity" else 1 + DIHEDRAL.index(name)
+
+
+#: Transform codes: 0 is "the same way up", k is DIHEDRAL[k - 1] (see gpskit.imaging).
+TRANSFORM_NAMES: tuple[str | None, ...] = (None, *DIHEDRAL)
+INVERSE = np.array([_code(inverse(t or "identity")) for t in TRANSFORM_NAMES], np.int8)
+COMPOSE = np.array(
+    [
+        [_code(compose(a or "identity", b or "identity")) for b in TRANSFORM_NAMES]
+        for a in TRANSFORM_NAMES
+    ],
+    np.int8,
+)
+
+
+@dataclass(frozen=True)
+class LinkKind:
+    """One way two photos can be linked (the ``match`` column of duplicates.parquet)."""
+
+    match: str
+    kind: str  # the group kind the link implies: exact, near or burst
+    priority: int  # which link describes a pair when several apply (0 first)
+    description: str
+    find: Finder = field(repr=False, compare=False)
+    perceptual: bool = False  # looks alike: vetoed when the compass headings disagree
+    across: bool = True  # also sought between two datasets (``dedup --against``)
+
+
+#: Every link, in the order of their codes (registration order).
+LINKS: list[LinkKind] = []
+
+
+def link(
+    match: str,
+    kind: str,
+    priority: int,
+    description: str,
+    *,
+    perceptual: bool = False,
+    across: bool = True,
+) -> Callable[[Finder], Finder]:
+    """Register a finder as the link ``match``."""
+
+    def register(find: Finder) -> Finder:
+        LINKS.append(LinkKind(match, kind, priority, description, find, perceptual, across))
+        return find
+
+    return register
+
+
+def _pairs(a: Any, b: Any, transform: Any = 0, distance: Any = 0) -> Pairs:
+    a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+    return Pairs(
+        a,
+        b,
+        np.broadcast_to(np.asarray(transform, np.int8), a.shape).copy(),
+        np.broadcast_to(np.asarray(distance, np.int64), a.shape).copy(),
+    )
+
+
+def _same_value(mine: pd.DataFrame, theirs: pd.DataFrame | None, column: str) -> Pairs:
+    """Rows with the same (non-null) value: within a dataset, every row star-linked to the
+    first with its value; between two, every pair."""
+    if theirs is not None:
+        left = mine[[column]].dropna().reset_index(names="m")
+        right = theirs[[column]].dropna().reset_index(names="o")
+        merged = left.merge(right, on=column)
+        return _pairs(merged.m.to_numpy(), merged.o.to_numpy())
+    present = mine[column].dropna()
+    if present.empty:
+        return _pairs([], [])
+    codes, _ = pd.factorize(present)
+    _, first_position = np.unique(codes, return_index=True)
+    rows = present.index.to_numpy()
+    first = rows[first_position[codes]]
+    mask = rows != first
+    return _pairs(rows[mask], first[mask])
+
+
+@link("bytes", "exact", 0, "the same SHA-256 of the file")
+def _bytes(mine: pd.DataFrame, theirs: pd.DataFrame | None, options: DedupOptions) -> list[Pairs]:
+    return [_same_value(mine, theirs, "sha256")]
+
+
+@link("pixels", "exact", 1, "the same decoded pixels, oriented or as stored")
+def _pixels(mine: pd.DataFrame, theirs: pd.DataFrame | None, options: DedupOptions) -> list[Pairs]:
+    return [_same_value(mine, theirs, column) for column in ("pixel_hash", "stored_pixel_hash")]
+
+
+@link("phash", "near", 3, "64-bit pHashes within --near bits, confirmed", perceptual=True)
+def _phash(mine: pd.DataFrame, theirs: pd.DataFrame | None, options: DedupOptions) -> list[Pairs]:
+    """Re-encoded, resized, brightened copies; with ``dihedral``, also copies saved without
+    their Orientation tag (shown sideways), turned by hand, or flipped by an editor."""
+    mine = hashed(mine)
+    other = None if theirs is None else whole(hashed(theirs))
+    found = [join(whole(mine), other, options.near_threshold, options)]
+    if options.dihedral:
+        index = whole(mine) if other is None else other
+        found.append(join(turned(mine), index, options.near_threshold, options))
+    return found
+
+
+@link("crop", "near", 4, "a pHash within --crop bits of a 95 % or 90 % crop hash", perceptual=True)
+def _crop(mine: pd.DataFrame, theirs: pd.DataFrame | None, options: DedupOptions) -> list[Pairs]:
+    """Slightly cropped copies, which the whole-photo hash misses."""
+    if not options.crop_variants:
+        return []
+    mine = hashed(mine)
+    if theirs is None:
+        return [join(whole(mine), crops(mine), options.crop_threshold, options)]
+    theirs = hashed(theirs)
+    return [
+        join(whole(mine), crops(theirs), options.crop_threshold, options),
+        join(whole(theirs), crops(mine), options.crop_threshold, options).swapped(INVERSE),
+    ]
+
+
+@link("border", "near", 5, "the same picture inside uniform borders (a screenshot)", perceptual=True)
+def _border(mine: pd.DataFrame, theirs: pd.DataFrame | None, options: DedupOptions) -> list[Pairs]:
+    """Photos shown inside uniform borders (screenshots, letterboxed or padded copies),
+    matched by the picture inside with photos and with each other."""
+    mine = hashed(mine)
+    radius = options.near_threshold
+    if theirs is None:
+        return [
+            join(trimmed(mine), whole(mine), radius, options),
+            join(trimmed(mine), None, radius, options),
+        ]
+    theirs = hashed(theirs)
+    return [
+        join(trimmed(mine), whole(theirs), radius, options),
+        join(trimmed(theirs), whole(mine), radius, options).swapped(INVERSE),
+        join(trimmed(mine), trimmed(theirs), radius, options),
+    ]
+
+
+@link("burst", "burst", 2, "another shot of the same place and heading, seconds apart", across=False)
+def _burst(mine: pd.DataFrame, theirs: pd.DataFrame | None, options: DedupOptions) -> list[Pairs]:
+    """Two distinct shots (capture times differ) of the same place and heading, taken
+    ``burst_seconds`` apart or less. Two distinct shots seconds apart are a burst even when
+    they also look alike, so burst outranks the perceptual links."""
+    seconds, clock = capture_seconds(mine)
+    usable = (
+        (clock >= 0)
+        & mine.latitude.notna().to_numpy()
+        & mine.longitude.notna().to_numpy()
+        & mine.img_direction.notna().to_numpy()
+    )
+    labels = mine.index.to_numpy()
+    pos = np.flatnonzero(usable)
+    if pos.size < 2:
+        return []
+    pos = pos[np.lexsort((seconds[pos], clock[pos]))]
+    t, c = seconds[pos], clock[pos]
+    lat = mine.latitude.to_numpy(float)[pos]
+    lon = mine.longitude.to_numpy(float)[pos]
+    heading = mine.img_direction.to_numpy(float)[pos]
+    found = []
+    # compare each photo with the next ones in time order while they are close enough in time
+    for step in range(1, pos.size):
+        i = np.arange(pos.size - step)
+        j = i + step
+        dt = t[j] - t[i]
+        close_in_time = (c[i] == c[j]) & (dt <= options.burst_seconds)
+        if not close_in_time.any():
+            break
+        distinct = close_in_time & (dt > 0)  # the same instant is a copy, not another shot
+        i, j = i[distinct], j[distinct]
+        same = (haversine_m(lat[i], lon[i], lat[j], lon[j]) <= options.burst_radius_m) & (
+            angle_difference(heading[i], heading[j]) <= options.burst_heading_deg
+        )
+        found.append(_pairs(labels[pos[i[same]]], labels[pos[j[same]]]))
+    return found
+
+
+MATCHES = tuple(link.match for link in LINKS)
+BY_MATCH = {link.match: link for link in LINKS}
+
+
+def match_code(match: str) -> int:
+    """The int8 code of a link in :class:`Links`."""
+    return MATCHES.index(match)
+
+
+def capture_seconds(frame: pd.DataFrame) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int8]]:
+    """Capture time in seconds and its clock: 1 = UTC (offset known), 0 = local, -1 = none."""
+    utc = pd.to_datetime(frame.datetime_original_utc, utc=True)
+    local = pd.to_datetime(frame.datetime_original, errors="coerce")
+    seconds = np.full(len(frame), np.nan)
+    clock = np.full(len(frame), -1, np.int8)
+    has_utc = utc.notna().to_numpy()
+    epoch_utc = pd.Timestamp("1970-01-01", tz="UTC")
+    seconds[has_utc] = ((utc[has_utc] - epoch_utc).dt.total_seconds()).to_numpy()
+    clock[has_utc] = 1
+    has_local = (~has_utc) & local.notna().to_numpy()
+    seconds[has_local] = (
+        (local[has_local] - pd.Timestamp("1970-01-01")).dt.total_seconds()
+    ).to_numpy()
+    clock[has_local] = 0
+    return seconds, clock
+
+
+@dataclass
+class Links:
+    """Pairs of row positions with how they are linked."""
+
+    a: list[npt.NDArray[np.int64]] = field(default_factory=list)
+    b: list[npt.NDArray[np.int64]] = field(default_factory=list)
+    match: list[npt.NDArray[np.int8]] = field(default_factory=list)
+    transform: list[npt.NDArray[np.int8]] = field(default_factory=list)
+
+    def add(self, a: Any, b: Any, match: str, transform: Any = 0) -> None:
+        """Link photos ``a`` and ``b`` (b looks like a turned by ``transform``, a code)."""
+        a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+        if not a.size:
+            return
+        codes = np.broadcast_to(np.asarray(transform, np.int8), a.shape)
+        swap = a > b
+        self.a.append(np.where(swap, b, a))
+        self.b.append(np.where(swap, a, b))
+        self.match.append(np.full(a.size, match_code(match), np.int8))
+        self.transform.append(np.where(swap, INVERSE[codes], codes).astype(np.int8))
+
+    def frame(self) -> pd.DataFrame:
+        """One row per linked pair, keeping its strongest link (the same way up first)."""
+        if not self.a:
+            return pd.DataFrame({"a": [], "b": [], "match": [], "transform": []}, dtype=np.int64)
+        frame = pd.DataFrame(
+            {
+                "a": np.concatenate(self.a),
+                "b": np.concatenate(self.b),
+                "match": np.concatenate(self.match),
+                "transform": np.concatenate(self.transform),
+            }
+        )
+        frame = frame[frame.a != frame.b]
+        frame["priority"] = frame.match.map(lambda code: LINKS[code].priority)
+        frame["turned"] = frame["transform"] != 0
+        frame = frame.sort_values(["a", "b", "priority", "turned"]).drop_duplicates(["a", "b"])
+        return frame.drop(columns=["priority", "turned"]).reset_index(drop=True)
+
+
+def same_heading(
+    a: npt.NDArray[np.int64],
+    b: npt.NDArray[np.int64],
+    heading: pd.Series,
+    options: DedupOptions,
+) -> npt.NDArray[np.bool_]:
+    """False for perceptual links between photos whose compass headings disagree.
+
+    A copy keeps its heading tag (or loses all tags); two photos of one spot 45° apart
+    are different views, however alike their coarse structure. Both headings must be
+    known for the veto to apply.
+    """
+    if options.max_heading_diff is None or not len(a):
+        return np.ones(len(a), bool)
+    values = heading.to_numpy(float, na_value=np.nan)
+    position = pd.Index(heading.index).get_indexer(np.concatenate([a, b]))
+    diff = angle_difference(values[position[: len(a)]], values[position[len(a) :]])
+    keep: npt.NDArray[np.bool_] = ~(diff > options.max_heading_diff)  # unknown keeps it
+    return keep
+
+
+def find_links(frame: pd.DataFrame, options: DedupOptions) -> pd.DataFrame:
+    """Every linked pair of rows (positions in ``frame``), with its strongest link."""
+    links = Links()
+    ok = frame[frame.read_status == "ok"]
+    heading = ok.img_direction.astype(float)
+    for kind in LINKS:
+        for pairs in kind.find(ok, None, options):
+            keep = pairs.a != pairs.b
+            if kind.perceptual:
+                keep &= same_heading(pairs.a, pairs.b, heading, options)
+            links.add(pairs.a[keep], pairs.b[keep], kind.match, pairs.transform[keep])
+    return links.frame()
+
+
+#: Longest predicted hash search accepted before a run starts (seconds).
+MAX_SEARCH_SECONDS = 3600.0
+
+
+def check_search_cost(photos: int, options: DedupOptions) -> None:
+    """Refuse radii whose exact search would take too long on this many photos (the
+    predicted time, from :func:`gpskit.hashindex.estimate_seconds`, is in the message)."""
+    defaults = DedupOptions()
+    crop_entries = 18 * photos if options.crop_variants else 0
+    for flag, radius, index, default in (
+        ("--near", options.near_threshold, photos, defaults.near_threshold),
+        ("--crop", options.crop_threshold, crop_entries, defaults.crop_threshold),
+    ):
+        seconds = estimate_seconds(photos, index, radius)
+        if seconds > MAX_SEARCH_SECONDS:
+            if radius > default:
+                hint = f"use a smaller {flag} (the default is {default})"
+            elif flag == "--crop":
+                hint = "run with --no-crops (near and turned copies are still found)"
+            else:
+                hint = "dedup each area's photos as its own dataset (copies are of one place)"
+            raise UsageError(
+                f"{flag} {radius} on {photos:,} photos would take about {seconds / 3600:.1f} h "
+                "(an exact search compares almost every pair at that radius)",
+                hint=hint,
+            )

@@ -1,0 +1,118 @@
+"""``gpskit ingest``: walk folders of photos and write one validated Parquet manifest.
+
+Every file found appears in the manifest, accepted or rejected with reason codes. Files are
+read in isolated worker processes (:mod:`gpskit.pool`), so a decoder crash, a huge
+allocation or a hang costs one row, not the run. Re-runs re-read only new or changed
+files (same path, size and mtime are reused), and the manifest is replaced atomically.
+
+The steps of a run, each in its module: find the files (:mod:`~gpskit.ingest.find`),
+match them against the earlier rows (:mod:`~gpskit.ingest.plan`), read the rest in
+workers (:mod:`~gpskit.ingest.read`) into judged rows (:mod:`~gpskit.ingest.rows`),
+journaled as they arrive, then write the manifest (:mod:`~gpskit.ingest.assemble`) and
+count what it holds (:mod:`~gpskit.ingest.report`).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from gpskit.dataset import Dataset
+from gpskit.engines import Engine
+from gpskit.extsort import RunSorter
+from gpskit.ingest.assemble import assemble_manifest, judged_alike
+from gpskit.ingest.find import Roots, scan, scan_scoped
+from gpskit.ingest.options import IngestOptions, ProgressCallback
+from gpskit.ingest.plan import PREVIOUS, make_plan, previous_keys, refile_keys, root_moves
+from gpskit.ingest.read import read_files
+from gpskit.ingest.report import IngestReport, inside_inputs, scope_notes
+from gpskit.ingest.rows import judge, manifest_schema
+from gpskit.pool import start_forkserver
+from gpskit.reader import read_file
+from gpskit.shards import RowGather, ShardWriter, remove_shards
+
+__all__ = ["IngestOptions", "IngestReport", "ingest", "scan"]
+
+
+def ingest(
+    inputs: Sequence[Path | str],
+    dataset_dir: Path | Dataset,
+    options: IngestOptions | None = None,
+    progress: ProgressCallback | None = None,
+) -> IngestReport:
+    """Scan ``inputs``, read new or changed files, judge every row, write the manifest.
+
+    Rows of folders not named in this run are kept; rows of files that vanished from a
+    scanned folder are dropped (all rows not found, with ``prune``). Each row read is
+    journaled as it arrives, so a killed run resumes where it stopped.
+    """
+    options = options or IngestOptions()
+    options.validate()
+    dataset = Dataset.at(dataset_dir)
+    with dataset.writing("ingest"):
+        spill = dataset.state_dir / "ingest-sort"  # sorted runs of keys; gone after the run
+        shutil.rmtree(spill, ignore_errors=True)
+        try:
+            return _ingest(inputs, dataset, options, progress, spill)
+        finally:
+            shutil.rmtree(spill, ignore_errors=True)
+
+
+def _ingest(
+    inputs: Sequence[Path | str],
+    dataset: Dataset,
+    options: IngestOptions,
+    progress: ProgressCallback | None,
+    spill: Path,
+) -> IngestReport:
+    notes: list[str] = []
+    gather = RowGather([], manifest_schema())
+    roots = Roots()
+    previous = previous_keys(dataset, notes, gather, roots, spill, options.sort_rows)
+    known_roots = len(roots.names)
+    manifest = [i for i, path in enumerate(gather.paths) if path == dataset.manifest_path]
+    judged = {i for i in manifest if judged_alike(dataset.manifest_path, options)}
+    files, scopes = scan_scoped(
+        inputs, spill, exclude=[dataset.root], roots=roots, run_rows=options.sort_rows
+    )
+    moves = root_moves(scopes, roots, known_roots)
+    if moves:  # rows moved under another root sort elsewhere: sort them again
+        refiled = RunSorter(spill, PREVIOUS, run_rows=options.sort_rows, newest="source")
+        for batch in previous.merged():
+            refiled.add(refile_keys(batch, moves, roots))
+        previous = refiled
+    plan = make_plan(files.batches(), previous.merged(), scopes, roots, options, spill)
+    del previous
+    pa.default_memory_pool().release_unused()
+    if len(plan.to_read) and options.engine.engine == Engine.LOCAL.value:
+        start_forkserver([read_file.__module__])  # its start overlaps what follows
+    # rows go to disk as they arrive and are not kept here: memory does not grow with them
+    journal = ShardWriter(dataset.journal_dir, manifest_schema(), rows=options.journal_rows)
+    done = plan.files - plan.read
+    if progress:
+        progress(done, plan.files)
+
+    def sink(row: dict[str, Any]) -> None:
+        nonlocal done
+        judge(row, options.thresholds, options.strict_quality)
+        journal.add(row)
+        done += 1
+        if progress:
+            progress(done, plan.files)
+
+    dataset.log_dir.mkdir(parents=True, exist_ok=True)
+    read_files(plan, roots, options, sink, dataset.log_dir / "ingest.log")
+    journal.flush()
+    counts = assemble_manifest(
+        dataset, plan.kept, gather, journal.written, files, options, judged, spill
+    )
+    remove_shards(dataset.journal_dir)
+    report = counts.report(dataset)
+    report.read, report.reused = plan.read, plan.files - plan.read
+    report.removed, report.kept = plan.removed, plan.kept_rows
+    report.notes = notes + scope_notes(plan, options) + inside_inputs(dataset, inputs)
+    return report

@@ -1,0 +1,137 @@
+"""manifest.parquet assembled from the kept earlier rows and this run's journal, merged in
+key order a row group at a time, and the verdict settings it records.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from gpskit import checks
+from gpskit.dataset import Dataset
+from gpskit.errors import SchemaError
+from gpskit.extsort import RunFile, RunSorter, merge, sort_key
+from gpskit.ingest.find import ScannedFiles
+from gpskit.ingest.options import IngestOptions
+from gpskit.ingest.plan import KEPT, key_table
+from gpskit.ingest.report import ManifestCounts
+from gpskit.ingest.rows import judge_table, manifest_schema
+from gpskit.schema import (
+    file_metadata,
+    read_table,
+    table_writer,
+)
+from gpskit.shards import RowGather
+
+#: Rows per row group of manifest.parquet, and per step of its assembly: what bounds the
+#: memory of a run, whatever the number of rows (about 2 KB a row with every hash).
+MANIFEST_ROW_GROUP = 16_384
+
+
+def verdicts(options: IngestOptions) -> dict[str, Any]:
+    """What a row's verdict depends on besides the row (kept in the manifest's metadata)."""
+    return {
+        "thresholds": options.thresholds,
+        "strict_quality": options.strict_quality,
+        "checks": checks.fingerprint(),
+    }
+
+
+def judged_alike(path: Path, options: IngestOptions) -> bool:
+    """Whether the verdicts in an earlier manifest are the ones this run would give."""
+    try:
+        settings = json.loads(file_metadata(path).get("gpskit.ingest", "{}"))
+    except (OSError, ValueError, pa.ArrowException):
+        return False
+    mine = verdicts(options)
+    return isinstance(settings, dict) and all(settings.get(k) == v for k, v in mine.items())
+
+
+def _rebatched(tables: Iterable[pa.Table], rows: int) -> Iterator[pa.Table]:
+    """``tables`` cut and joined into tables of ``rows`` rows (the last one shorter)."""
+    held: list[pa.Table] = []
+    count = 0
+    for table in tables:
+        held.append(table)
+        count += table.num_rows
+        while count >= rows:
+            joined = pa.concat_tables(held)
+            yield joined.slice(0, rows)
+            held, count = [joined.slice(rows)], count - rows
+    if count:
+        yield pa.concat_tables(held)
+
+
+def assemble_manifest(
+    dataset: Dataset,
+    kept: RunFile,
+    gather: RowGather,
+    written: list[Path],
+    files: ScannedFiles,
+    options: IngestOptions,
+    judged: set[int],
+    spill: Path,
+) -> ManifestCounts:
+    """Write manifest.parquet from the kept earlier rows (``kept``, in key order) and this
+    run's journal shards (``written``, their keys sorted in runs), merged in (root, path)
+    order and judged, a row group at a time: memory holds a run of keys and one row
+    group, never the whole manifest. Rows of the files in ``judged`` (and of this run's
+    shards, judged as they were read) keep their verdicts; the others are judged again."""
+    roots = files.roots
+    judged = set(judged)
+    fresh = RunSorter(spill, KEPT, run_rows=options.sort_rows)
+    for shard in written:
+        found = read_table(shard, manifest_schema(), columns=["root", "path"])
+        source = gather.add(shard)
+        judged.add(source)
+        fresh.add(
+            key_table(
+                KEPT,
+                key=sort_key(found["root"], found["path"]), root_id=roots.encode(found["root"]),
+                path=found["path"], source=np.full(found.num_rows, source, dtype=np.int32),
+                row=np.arange(found.num_rows, dtype=np.int64),
+            )
+        )  # fmt: skip
+    settings = {
+        "inputs": files.root_names(),
+        "decode": options.decode,
+        "max_pixels": options.max_pixels,
+        **verdicts(options),
+    }
+    metadata = {"gpskit.ingest": json.dumps(settings, sort_keys=True)}
+    counts = ManifestCounts()
+    schema = manifest_schema()
+    steps = _rebatched(merge([kept.batches(), fresh.merged()]), MANIFEST_ROW_GROUP)
+    with table_writer(
+        dataset.manifest_path,
+        schema,
+        extra_metadata=metadata,
+        row_group_rows=MANIFEST_ROW_GROUP,
+        ordered=True,
+    ) as write:
+        for step in steps:
+            try:
+                rows = gather.take(step["source"].to_numpy(), step["row"].to_numpy())
+            except SchemaError as exc:  # keys read fine, the rest of a row group did not
+                raise SchemaError(
+                    exc.message,
+                    hint=f"move {dataset.manifest_path.name} away and run ingest again: the "
+                    "rows this run read are journaled and will be reused",
+                ) from None
+            # rows re-filed under a new root (see plan.root_moves)
+            rows = rows.set_column(
+                rows.schema.get_field_index("root"), "root", roots.strings(step["root_id"])
+            )
+            rows = rows.set_column(rows.schema.get_field_index("path"), "path", step["path"])
+            if not np.isin(step["source"].to_numpy(), list(judged)).all():
+                rows = judge_table(rows, options.thresholds, options.strict_quality)
+            counts.add(rows)
+            write(rows)
+        if not counts.files:
+            write(schema.arrow_schema().empty_table())
+    return counts

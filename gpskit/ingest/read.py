@@ -1,0 +1,83 @@
+"""Reading the planned files in isolated workers, one manifest row per file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, overload
+
+from gpskit import checks
+from gpskit.engines import map_isolated
+from gpskit.extsort import RunFile
+from gpskit.ingest.find import NOT_UTF8, FileRef, Roots, file_refs
+from gpskit.ingest.options import IngestOptions
+from gpskit.ingest.plan import Plan
+from gpskit.ingest.rows import failure_row, manifest_row
+from gpskit.pool import TIMED_OUT
+from gpskit.reader import WorkerInit, read_file
+
+
+class _ReadTasks(Sequence[tuple[str, bool, int]]):
+    """The reader's arguments for each file to read, made from the spilled list of files
+    when a worker asks for them (a million tuples made up front would be a few hundred MB)."""
+
+    def __init__(self, files: RunFile, roots: Roots, options: IngestOptions):
+        self.files, self.roots, self.options = files, roots, options
+        self._batches: dict[int, list[FileRef]] = {}  # a few, by number: asked in rough order
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def ref(self, index: int) -> FileRef:
+        number, offset = self.files.locate(index)
+        refs = self._batches.get(number)
+        if refs is None:
+            if len(self._batches) >= 4:
+                del self._batches[next(iter(self._batches))]
+            refs = self._batches[number] = list(file_refs(self.files.batch(number), self.roots))
+        return refs[offset]
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[str, bool, int]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[tuple[str, bool, int]]: ...
+
+    def __getitem__(
+        self, index: int | slice
+    ) -> tuple[str, bool, int] | list[tuple[str, bool, int]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return (self.ref(index).absolute, self.options.decode, self.options.max_pixels)
+
+
+def read_files(
+    plan: Plan,
+    roots: Roots,
+    options: IngestOptions,
+    sink: Callable[[dict[str, Any]], None],
+    log: Path | None,
+) -> None:
+    """Read the files the plan lists in isolated workers; hand each row to ``sink``. A
+    file whose name is not UTF-8 is not read: its row says why."""
+    for batch in plan.unnamed.batches():
+        for ref in file_refs(batch, roots):
+            sink(manifest_row(ref, failure_row(checks.READ_UNREADABLE, NOT_UTF8)))
+    tasks = _ReadTasks(plan.to_read, roots, options)
+    for outcome in map_isolated(
+        read_file,
+        tasks,
+        engine=options.engine,
+        workers=options.workers,
+        timeout=options.timeout,
+        max_memory=options.max_memory,
+        initializer=WorkerInit(options.max_pixels, str(log) if log else None),
+    ):
+        if outcome.failure is None:
+            assert outcome.value is not None
+            extracted = outcome.value
+        else:
+            crashed = outcome.failure != TIMED_OUT
+            status = checks.READ_WORKER_CRASHED if crashed else checks.READ_TIMEOUT
+            extracted = failure_row(status, outcome.detail)
+        sink(manifest_row(tasks.ref(outcome.index), extracted))
