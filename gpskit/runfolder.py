@@ -68,8 +68,8 @@ class ModelFolder:
         if found is None:
             raise MissingStepError(
                 f"{self.root}: no {BEST_CHECKPOINT}, {LAST_CHECKPOINT} or {WEIGHTS_FILE}",
-                hint="is this a gpskit run folder, or one from `gpskit publish model`? "
-                "(train one with `gpskit train`)",
+                hint="give a run folder from `gpskit train` or a folder from "
+                "`gpskit publish model`",
             )
         return found
 
@@ -159,6 +159,11 @@ class PublishedModel(ModelFolder):
 def open_model_folder(path: Path) -> RunFolder | PublishedModel:
     """The model folder at ``path``: a run (checkpoints win), else a published model; one
     clear error when it holds neither."""
+    if not Path(path).is_dir():
+        raise MissingStepError(
+            f"{path}: no such folder",
+            hint="give a run folder from `gpskit train` or a folder from `gpskit publish model`",
+        )
     run = RunFolder(path)
     if run.has_model():
         return run

@@ -63,3 +63,8 @@ def test_latest_run_is_the_newest_model(tmp_path: Path) -> None:
     assert latest_run(tmp_path).root.name == "a"
     with pytest.raises(MissingStepError, match="no trained run"):
         latest_run(tmp_path / "empty")
+
+
+def test_a_folder_that_does_not_exist_is_named_as_such(tmp_path: Path) -> None:
+    with pytest.raises(MissingStepError, match="no such folder"):
+        open_model_folder(tmp_path / "nowhere")

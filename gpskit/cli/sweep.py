@@ -1,4 +1,4 @@
-"""``gpskit sweep``: the study's experiments as one command (needs gpskit[train])."""
+"""``gpskit sweep``: Img2GPS's experiments as one command (needs gpskit[train])."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def sweep_command(
         list[str] | None,
         typer.Option(
             "--preset",
-            help="One of the study's questions: batch, loss, arch, freeze (or head); repeatable.",
+            help="One of Img2GPS's questions: batch, loss, arch, freeze (or head); repeatable.",
             show_default=False,
         ),
     ] = None,

@@ -62,7 +62,7 @@ Examples:
 
     gpskit train --freeze stem,layer1,layer2 --target spot
 
-    gpskit train --head regression --knn 0         # the study's regressor alone
+    gpskit train --head regression --knn 0         # Img2GPS's regressor alone
 
     gpskit train --out gpskit-data/runs/r1 --resume
 
@@ -100,7 +100,7 @@ def train_command(
         Head,
         typer.Option(
             help="What the last layer predicts: cells (scores over geographic cells), "
-            "hybrid (cells + offsets) or regression (the study's lat/lon)."
+            "hybrid (cells + offsets) or regression (Img2GPS's lat/lon)."
         ),
     ] = Head(_D.head),
     knn: Annotated[
@@ -111,7 +111,7 @@ def train_command(
         ),
     ] = _D.knn,
     loss: Annotated[
-        Loss, typer.Option(help="Loss of the regression head: mse+haversine (the study's), mse, haversine.")
+        Loss, typer.Option(help="Loss of the regression head: mse+haversine (Img2GPS's), mse, haversine.")
     ] = Loss(_D.loss),
     alpha: Annotated[float, typer.Option(help="Weight of the haversine term (metres).")] = _D.alpha,
     freeze: Annotated[
@@ -139,7 +139,7 @@ def train_command(
     augment: Annotated[
         Augment,
         typer.Option(
-            help="standard (the study's: crops, ±10° rotation, colour jitter), light "
+            help="standard (Img2GPS's: crops, ±10° rotation, colour jitter), light "
             "(milder crops, no rotation or hue: better for small models and few epochs) "
             "or none."
         ),
