@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("torch", reason="gpskit[train] not installed")
+pytestmark = pytest.mark.slow  # the demo trains a model: minutes on 2 cores
 
 
 @pytest.fixture(scope="module")

@@ -46,6 +46,7 @@ def ray_cluster() -> Iterator[Any]:
         ray.shutdown()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["local", "ray"])
 def test_a_crash_or_a_hang_costs_one_task_on_either_engine(
     engine: str, request: pytest.FixtureRequest
@@ -68,6 +69,7 @@ def _photos(folder: Path, count: int, size: tuple[int, int] = (320, 240)) -> Pat
     return write_photos(folder, count, size, exif=lambda i: good_exif(heading=i * 45.0))
 
 
+@pytest.mark.slow
 def test_ray_ingest_writes_the_local_engines_manifest_byte_for_byte(
     ray_cluster: Any, reason_set: Path, tmp_path: Path
 ) -> None:
@@ -78,6 +80,7 @@ def test_ray_ingest_writes_the_local_engines_manifest_byte_for_byte(
     assert (tmp_path / "ray" / "manifest.parquet").read_bytes() == local
 
 
+@pytest.mark.slow
 def test_ray_ingest_killed_half_way_resumes_to_the_same_manifest(
     ray_cluster: Any, tmp_path: Path
 ) -> None:
@@ -92,6 +95,7 @@ def test_ray_ingest_killed_half_way_resumes_to_the_same_manifest(
     assert (dataset / "manifest.parquet").read_bytes() == whole
 
 
+@pytest.mark.slow
 def test_split_embeds_the_same_bytes_on_ray(ray_cluster: Any, tmp_path: Path) -> None:
     photos = _photos(tmp_path / "photos", 6)
     frame = pd.DataFrame({"root": str(photos), "path": [f"p{i:03d}.jpg" for i in range(6)]})

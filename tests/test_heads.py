@@ -45,6 +45,7 @@ def _features(positions: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.cos(positions @ projection + phase) + rng.normal(0, 0.05, (len(positions), 64))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("head_name", HEADS)
 def test_each_head_learns_positions_far_better_than_the_centre(head_name: str) -> None:
     torch.manual_seed(0)

@@ -211,6 +211,7 @@ def _truth(shared_samples: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+@pytest.mark.slow
 def test_corpus_every_file_recorded(shared_samples: Path, corpus_manifest: pd.DataFrame) -> None:
     truth = _truth(shared_samples)
     missing = [r["path"] for r in truth if r["path"] not in corpus_manifest.index]
@@ -218,6 +219,7 @@ def test_corpus_every_file_recorded(shared_samples: Path, corpus_manifest: pd.Da
     assert set(corpus_manifest["status"]) <= {"accepted", "rejected"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("column", "truth_column", "tolerance"),
     [
@@ -246,6 +248,7 @@ def test_corpus_gps_agrees_with_exiftool(
     assert compared > 0
 
 
+@pytest.mark.slow
 def test_corpus_orientation_agrees_with_exiftool(
     shared_samples: Path, corpus_manifest: pd.DataFrame
 ) -> None:
@@ -259,6 +262,7 @@ def test_corpus_orientation_agrees_with_exiftool(
     assert compared > 100
 
 
+@pytest.mark.slow
 def test_corpus_no_position_where_exiftool_has_none(
     shared_samples: Path, corpus_manifest: pd.DataFrame
 ) -> None:
@@ -286,6 +290,7 @@ def test_manifest_of_another_version_is_read_again_with_a_note(
     assert Dataset(dataset).load_manifest().num_rows == 1
 
 
+@pytest.mark.slow
 def test_killed_ingest_resumes_where_it_stopped(tmp_path: Path) -> None:
     """SIGKILL half way, then a re-run: only unfinished files are read, and the manifest is
     byte for byte the one an uninterrupted run writes."""
@@ -490,6 +495,7 @@ def small_ingest(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return root / "photos", root / "ds" / "manifest.parquet"
 
 
+@pytest.mark.slow
 @settings(
     max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -714,6 +720,7 @@ def test_scan_finds_every_file_once_in_order(
     assert [(f.root, f.path) for f in found] == sorted((f.root, f.path) for f in found)
 
 
+@pytest.mark.slow
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -14,6 +14,7 @@ from gpskit.pool import CRASHED, TIMED_OUT, run_isolated
 from .helpers import work, write_photos
 
 
+@pytest.mark.slow
 def test_crash_and_hang_are_reported_and_the_rest_completes() -> None:
     tasks = [("a",), ("crash",), ("b",), ("hang",), ("c",), ("memory",), ("d",)]
     outcomes = {o.index: o for o in run_isolated(work, tasks, workers=2, timeout=2.0)}
@@ -97,6 +98,7 @@ def _wait_for_progress(dataset, proc) -> None:  # type: ignore[no-untyped-def]
     assert proc.poll() is None, "the ingest ended before the test could interrupt it"
 
 
+@pytest.mark.slow
 def test_ctrl_c_prints_one_line_and_keeps_the_old_outputs(tmp_path: Path, big_photos: Path) -> None:
     proc = _ingest_process(big_photos, tmp_path / "ds")
     _wait_for_progress(tmp_path / "ds", proc)
@@ -108,6 +110,7 @@ def test_ctrl_c_prints_one_line_and_keeps_the_old_outputs(tmp_path: Path, big_ph
     assert not (tmp_path / "ds" / "manifest.parquet").exists()
 
 
+@pytest.mark.slow
 def test_a_killed_parent_leaves_no_traceback(tmp_path: Path, big_photos: Path) -> None:
     proc = _ingest_process(big_photos, tmp_path / "ds")
     _wait_for_progress(tmp_path / "ds", proc)

@@ -153,6 +153,7 @@ EXPLAINED = {
 }
 
 
+@pytest.mark.slow
 def test_no_false_alarms_on_real_photos(shared_samples: Path) -> None:
     """The corpus's camera and phone photos (at least 0.3 MP, JPEG or HEIC) are clean,
     except the listed test frames, which are blank."""

@@ -78,6 +78,7 @@ def test_spot_split_runs_missing_steps_and_never_straddles(tmp_path: Path) -> No
     assert meta["counts"] == report.counts and meta["manifest_sha256"] and meta["gpskit_version"]
 
 
+@pytest.mark.slow
 @settings(
     max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -116,6 +116,7 @@ def test_missing_bucket_or_prefix_is_one_line(s3: Any, tmp_path: Path) -> None:
         assert url in result.output
 
 
+@pytest.mark.slow
 def test_a_listing_streams_page_by_page(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """More objects than one LIST page (1,000), taken 7 at a time: every object once, folder
     markers left out, and never through ``find`` (which holds the whole listing, and
@@ -138,6 +139,7 @@ _SEGMENT = st.text(
 ).filter(lambda seg: seg not in {".", ".."})
 
 
+@pytest.mark.slow
 @settings(
     max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

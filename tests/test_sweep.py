@@ -74,6 +74,7 @@ def _sweep(splits: Path, out: Path, *extra: str) -> dict:
     return json.loads(result.stdout)
 
 
+@pytest.mark.slow
 def test_sweep_writes_one_row_per_run_and_resumes(splits: Path, tmp_path: Path) -> None:
     out = tmp_path / "sweep"
     first = _sweep(splits, out, "--grid", "head=regression,cells")
@@ -99,6 +100,7 @@ def test_sweep_writes_one_row_per_run_and_resumes(splits: Path, tmp_path: Path) 
     )
 
 
+@pytest.mark.slow
 def test_changed_options_train_again(splits: Path, tmp_path: Path) -> None:
     out = tmp_path / "sweep"
     _sweep(splits, out, "--grid", "batch_size=16")
@@ -107,6 +109,7 @@ def test_changed_options_train_again(splits: Path, tmp_path: Path) -> None:
     assert (out / "batch_size-16" / "sweep-run.json").read_text() != stamp
 
 
+@pytest.mark.slow
 def test_dry_run_lists_and_trains_nothing(splits: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app,
@@ -149,6 +152,7 @@ def test_any_grid_text_is_planned_or_refused_in_one_line(texts: list[str]) -> No
         assert run.options.batch_size >= 1 and run.options.epochs >= 1
 
 
+@pytest.mark.slow
 def test_interrupted_runs_resume_and_runs_of_other_options_start_over(
     splits: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -161,7 +165,9 @@ def test_interrupted_runs_resume_and_runs_of_other_options_start_over(
     runs = plan(base, parse_grid(["lr=0.003"], []))
     out, fresh = tmp_path / "sweep", tmp_path / "fresh"
     with pytest.raises(KeyboardInterrupt):
-        engine.train(splits, out / runs[0].name, runs[0].options, on_batch=kill_in_epoch_two(1))
+        engine.train(
+            splits, out / runs[0].name, runs[0].options, on_batch=kill_in_epoch_two(batch=1)
+        )
     resumed: list[bool] = []
     real_train = engine.train
 

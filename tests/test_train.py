@@ -67,6 +67,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
+@pytest.mark.slow
 def test_tiny_run_beats_the_mean_predictor(trained: dict) -> None:
     result = trained["result"]
     assert result["best_epoch"] >= 1
@@ -97,6 +98,7 @@ def test_tiny_run_beats_the_mean_predictor(trained: dict) -> None:
     assert set(report["metrics"]["within_m"]) == {"5", "10", "25", "50", "100"}
 
 
+@pytest.mark.slow
 def test_checkpoint_is_data_and_round_trips(trained: dict) -> None:
     from gpskit.train.evaluate import load_run
 
@@ -111,6 +113,7 @@ def test_checkpoint_is_data_and_round_trips(trained: dict) -> None:
     assert torch.allclose(a, b)
 
 
+@pytest.mark.slow
 def test_predict_photos_and_folders(trained: dict, tmp_path: Path) -> None:
     new = tmp_path / "new"
     new.mkdir()
@@ -143,6 +146,7 @@ def test_predict_photos_and_folders(trained: dict, tmp_path: Path) -> None:
     assert (new / "a.jpg").read_bytes() == photo_bytes
 
 
+@pytest.mark.slow
 def test_resume_continues_from_last(trained: dict, tmp_path: Path) -> None:
     from gpskit.train.engine import TrainOptions, train
 
@@ -180,6 +184,7 @@ def test_resume_continues_from_last(trained: dict, tmp_path: Path) -> None:
     assert done.exit_code == 0 and "nothing left to resume" in done.output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [0, 2])
 def test_resume_after_a_kill_mid_epoch_gives_the_same_numbers(
     trained: dict, tmp_path: Path, workers: int
@@ -203,6 +208,7 @@ def test_resume_after_a_kill_mid_epoch_gives_the_same_numbers(
         assert a["train_loss"] == b["train_loss"], (a, b)
 
 
+@pytest.mark.slow
 def test_loader_workers_do_not_change_the_numbers(trained: dict, tmp_path: Path) -> None:
     """The same seed gives the same run whether items are made in the training process or
     in loader processes (augmentation draws never touch the training process's dropout)."""
@@ -230,6 +236,7 @@ def test_loader_workers_do_not_change_the_numbers(trained: dict, tmp_path: Path)
     assert runs[0].history[0]["val_mean_m"] == runs[1].history[0]["val_mean_m"]
 
 
+@pytest.mark.slow
 def test_ddp_with_two_cpu_processes(trained: dict, tmp_path: Path) -> None:
     run = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -276,6 +283,7 @@ def test_ddp_with_two_cpu_processes(trained: dict, tmp_path: Path) -> None:
 # --- units ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_weak_data_is_said_before_training(trained: dict, tmp_path: Path) -> None:
     from gpskit.train.engine import TrainOptions, train
 
@@ -375,6 +383,7 @@ def test_missing_torch_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> N
         require_torch()
 
 
+@pytest.mark.slow
 def test_eval_shows_each_method_side_by_side(trained: dict) -> None:
     result = CliRunner().invoke(app, ["eval", str(trained["run"]), "--json"])
     assert result.exit_code == 0, result.output
@@ -398,6 +407,7 @@ def test_eval_shows_each_method_side_by_side(trained: dict) -> None:
     assert max(len(line) for line in text.output.splitlines()) <= 80
 
 
+@pytest.mark.slow
 def test_retrieval_returns_a_training_photos_own_position(trained: dict) -> None:
     from gpskit.train.evaluate import evaluate
 
@@ -409,6 +419,7 @@ def test_retrieval_returns_a_training_photos_own_position(trained: dict) -> None
     assert tta["metrics"]["mean_m"] < 0.8 * tta["baseline_train_mean"]["mean_m"]
 
 
+@pytest.mark.slow
 def test_predict_by_each_method(trained: dict, tmp_path: Path) -> None:
     photo = trained["photos"] / "s00_0.jpg"
     found = {}
@@ -426,6 +437,7 @@ def test_predict_by_each_method(trained: dict, tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "--knn" in bad.output
 
 
+@pytest.mark.slow
 def test_run_folder_loads_without_gpskit_code(trained: dict) -> None:
     for name in ("best.pt", "last.pt"):
         state = torch.load(trained["run"] / name, map_location="cpu", weights_only=True)
@@ -434,6 +446,7 @@ def test_run_folder_loads_without_gpskit_code(trained: dict) -> None:
         assert index["embeddings"].shape[0] == len(index["paths"]) == len(index["positions"])
 
 
+@pytest.mark.slow
 def test_tensorboard_curves_when_installed(trained: dict) -> None:
     pytest.importorskip("tensorboard", reason="gpskit[tensorboard] not installed")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -446,6 +459,7 @@ def test_tensorboard_curves_when_installed(trained: dict) -> None:
     assert [e.value for e in val] == pytest.approx(history.val_mean_m.tolist(), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_runs_saved_before_heads_still_resume_and_evaluate(trained: dict, tmp_path: Path) -> None:
     """A run from before heads and retrieval (no "head" in its checkpoints or options) is a
     regression run without an index: it resumes, evaluates, and says retrieval is not there."""
@@ -473,6 +487,7 @@ def test_runs_saved_before_heads_still_resume_and_evaluate(trained: dict, tmp_pa
     assert "Traceback" not in asked.output
 
 
+@pytest.mark.slow
 def test_published_model_predicts_as_its_run_does(trained: dict, tmp_path: Path) -> None:
     """`gpskit publish model`: safetensors + config.json + card; `predict --run` on the
     folder gives the run's own answers, and nothing in it is a pickle or a local path."""

@@ -80,6 +80,7 @@ def _browser() -> str:
     pytest.skip("no Chromium/Chrome installed (apt-get install chromium) to check map.html")
 
 
+@pytest.mark.slow
 def test_the_map_draws_in_a_headless_browser(map_page: Path, tmp_path: Path) -> None:
     browser = _browser()
     flags = [browser, "--headless=new", "--no-sandbox", "--disable-gpu",
