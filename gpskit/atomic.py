@@ -3,8 +3,8 @@
 - :func:`atomic_path`: a temp file in the same folder, fsync, then rename over a regular
   file (or a new path). An interrupted run (Ctrl-C, crash, full disk) leaves the previous
   file intact, because ``os.replace`` within one folder is atomic on POSIX and Windows.
-  A symlink is written through (the link stays); a device, FIFO or socket is written in
-  place, never replaced by a regular file; a folder is refused. New files get the mode the
+  A symlink is written through (the link stays); a device, FIFO, socket or folder is
+  refused, never opened (a FIFO would block) nor replaced. New files get the mode the
   umask allows (not the temp file's 0600); replaced files keep theirs.
 - :func:`publish`: several files moved into a folder as one step, replacing only the files
   an earlier publish of the same step wrote; a publish cut short is rolled back by the next.
@@ -18,11 +18,11 @@ import contextlib
 import json
 import os
 import shutil
-import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from gpskit import paths
 from gpskit.errors import InputError, UsageError
 
 
@@ -37,32 +37,31 @@ def _umask() -> int:
     return mask
 
 
-def _resolve_target(target: Path) -> tuple[Path, bool]:
-    """Where to write, and whether to write in place (not a regular file or a new path)."""
-    if target.is_symlink():
-        target = target.resolve()
-    if not target.exists():
-        return target, False
-    mode = target.stat().st_mode
-    if stat.S_ISDIR(mode):
+def _resolve_target(target: Path) -> Path:
+    """Where to write (a symlink is written through); a FIFO, device or socket is refused
+    rather than opened (opening a FIFO blocks until a reader comes)."""
+    found = paths.kind(target)  # a symlink loop is one clear error
+    if found == paths.FOLDER:
         raise InputError(f"{target} is a folder, not a file", hint="give a file path")
-    return target, not stat.S_ISREG(mode)
+    if found not in (paths.FILE, paths.MISSING):
+        raise InputError(
+            f"{target} is {found}: gpskit writes files by temp file + rename, not into it",
+            hint="move it away, or give another path",
+        )
+    return target.resolve() if target.is_symlink() else target
 
 
 @contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; put its content at ``target`` on success."""
-    target, in_place = _resolve_target(target)
-    folder = Path(tempfile.gettempdir()) if in_place else target.parent
+    target = _resolve_target(target)
+    folder = target.parent
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
-        if in_place:
-            _copy_into(tmp, target)
-            return
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         mode = target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_umask()
@@ -71,15 +70,6 @@ def atomic_path(target: Path) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-
-
-def _copy_into(source: Path, target: Path) -> None:
-    """Write ``source``'s bytes into a device or FIFO (which cannot be replaced)."""
-    try:
-        with open(source, "rb") as src, open(target, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-    except OSError as exc:
-        raise InputError(f"could not write {target}: {exc.strerror or exc}") from None
 
 
 def write_bytes(target: Path, data: bytes) -> None:
@@ -161,8 +151,9 @@ class OwnedFolder:
 
     def claim(self, force: bool) -> None:
         """Check the folder may be written, and remove what the last run wrote."""
-        if self.root.exists() and not self.root.is_dir():
-            raise InputError(f"{self.root} is a file, not a folder", hint="give a folder path")
+        found = paths.kind(self.root)
+        if found not in (paths.FOLDER, paths.MISSING):
+            raise InputError(f"{self.root} is {found}, not a folder", hint="give a folder path")
         if self.marker.exists():
             self.clear()
         elif self.root.exists() and any(self.root.iterdir()) and not force:

@@ -32,6 +32,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from gpskit import paths
 from gpskit.config import DATASET_ENV, DEFAULT_DATASET_DIR
 from gpskit.errors import GpskitError, InputError, MissingStepError
 from gpskit.schema import file_metadata, load_schema, read_table
@@ -83,9 +84,10 @@ class Dataset:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        if self.root.exists() and not self.root.is_dir():
+        found = paths.kind(self.root)
+        if found not in (paths.FOLDER, paths.MISSING):
             raise InputError(
-                f"{self.root} is a file, not a dataset folder",
+                f"{self.root} is {found}, not a dataset folder",
                 hint="give a folder (it is created if missing)",
             )
 
@@ -199,6 +201,7 @@ class Dataset:
 
     def require_manifest(self) -> None:
         """Fail with the one "run ingest first" message when there is no manifest."""
+        paths.require_readable_file(self.manifest_path)
         if not self.manifest_path.exists():
             raise MissingStepError(
                 f"{self.manifest_path} does not exist",
@@ -244,6 +247,7 @@ class Dataset:
     def manifest_fingerprint(self) -> str:
         """SHA-256 of the manifest file's bytes: what later outputs record."""
         digest = hashlib.sha256()
+        paths.require_readable_file(self.manifest_path)
         with open(self.manifest_path, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from gpskit.atomic import atomic_path, write_text
 from gpskit.dataset import Dataset
 from gpskit.errors import InputError, MissingStepError, require_module
+from gpskit.outputs import output_folder
 from gpskit.schema import load_schema
 
 #: gpskit's split names and the names the Hub's viewer expects.
@@ -190,6 +191,7 @@ def publish_dataset(
     license_id: str = "cc-by-4.0",
 ) -> PublishedDataset:
     """Write the Hub-layout folder for a dataset's splits (which must embed their images)."""
+    output_folder(out, "--out")
     dataset = Dataset.at(dataset_dir)
     splits_dir = dataset.splits_dir
     sizes: dict[str, tuple[int, int]] = {}

@@ -27,6 +27,7 @@ from gpskit.atomic import atomic_path
 from gpskit.config import schemas_dir
 from gpskit.errors import MissingStepError, SchemaError
 from gpskit.imaging import ImageColumn
+from gpskit.paths import require_readable_file
 
 METADATA_KEY = b"gpskit.schema"
 
@@ -396,6 +397,7 @@ _UNREADABLE = (OSError, pa.ArrowException, ValueError)
 
 def schema_tag(path: Path) -> dict[str, Any] | None:
     """The ``{"name", "version"}`` tag of a Parquet file written by gpskit, or None."""
+    require_readable_file(path)
     meta = pq.read_schema(path).metadata or {}
     raw = meta.get(METADATA_KEY)
     return json.loads(raw) if raw else None
@@ -458,6 +460,7 @@ class RowGroupReader:
 
 def _checked_version(path: Path, schema: Schema, step_hint: str | None) -> int:
     """The schema version a gpskit file declares (refusing other schemas and versions)."""
+    require_readable_file(path)
     if not path.exists():
         hint = step_hint or "check the path"
         raise MissingStepError(f"{path} does not exist", hint=hint)
@@ -514,5 +517,6 @@ def upgrade(
 
 def file_metadata(path: Path) -> dict[str, str]:
     """All key-value metadata of a Parquet file, decoded."""
+    require_readable_file(path)
     meta = pq.read_schema(path).metadata or {}
     return {k.decode(): v.decode() for k, v in meta.items()}

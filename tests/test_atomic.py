@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-import threading
 from pathlib import Path
 
 import pytest
@@ -40,21 +39,17 @@ def test_symlink_is_written_through_and_stays_a_link(tmp_path: Path) -> None:
     assert link.is_symlink() and real.read_text() == "new"
 
 
-def test_fifo_is_written_in_place_not_replaced(tmp_path: Path) -> None:
+def test_fifo_is_refused_never_opened_nor_replaced(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
-    got: list[bytes] = []
-    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
-    reader.start()
-    write_text(fifo, "through the pipe")
-    reader.join(10)
-    assert got == [b"through the pipe"]
+    with pytest.raises(InputError, match="FIFO"):  # opening it would block: it is not opened
+        write_text(fifo, "through the pipe")
     assert stat.S_ISFIFO(fifo.stat().st_mode)
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full here")
-def test_full_device_is_a_clear_error_and_stays_a_device() -> None:
-    with pytest.raises(InputError, match="No space left"):
+def test_a_device_is_refused_and_stays_a_device() -> None:
+    with pytest.raises(InputError, match="a device"):
         write_text(Path("/dev/full"), "x")
     assert stat.S_ISCHR(Path("/dev/full").stat().st_mode)
 

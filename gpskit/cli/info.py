@@ -37,6 +37,10 @@ def info_command(
     """Summarise a dataset's manifest: files, accepted, rejected by reason, warnings, and
     the worst photos of each image-quality check (blurry, dark, ...)."""
     target = dataset_at(dataset)
+    if contact_sheet is not None:
+        from gpskit.outputs import output_file
+
+        output_file(contact_sheet, "--contact-sheet", datasets=[target])
     report, settings = manifest_info(target)
     offenders = quality_offenders(target)
     if contact_sheet is not None:

@@ -13,7 +13,6 @@ import typer
 from rich.table import Table
 
 from gpskit.cli._common import JsonOpt, console, dataset_at, err_console, print_json
-from gpskit.errors import UsageError
 from gpskit.split.options import SplitName
 from gpskit.train.options import Arch, Augment, Head, Loss, Method, Part, Target, TrainOptions
 
@@ -353,11 +352,9 @@ def predict_command(
 
     locations = [as_location(text) for text in images]
     if out is not None:
-        target = out.resolve()
-        if any(Path(ref.absolute).resolve() == target for ref in scan(locations)):
-            raise UsageError(
-                f"--out {out} is one of the photos to predict", hint="write to another file"
-            )
+        from gpskit.outputs import output_file
+
+        output_file(out, "--out", inputs=[ref.absolute for ref in scan(locations)])
     frame = predict(
         run or latest_run(),
         locations,

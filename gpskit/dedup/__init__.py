@@ -54,6 +54,7 @@ from gpskit.dedup.links import (
 from gpskit.dedup.options import DedupOptions
 from gpskit.dedup.overlap import find_overlap, manifest_frame
 from gpskit.geo import haversine_m
+from gpskit.outputs import output_file
 from gpskit.schema import load_schema, write_table
 
 __all__ = ["KINDS", "LINKS", "DedupOptions", "DedupReport", "dedup", "find_links"]
@@ -104,6 +105,8 @@ def dedup(
     options = options or DedupOptions()
     options.validate()
     dataset = Dataset.at(dataset_dir)
+    if pairs_csv is not None:
+        output_file(pairs_csv, "--pairs", datasets=[dataset])
     dataset.require_manifest()
     with contextlib.nullcontext() if dry_run else dataset.writing("dedup"):
         frame, digest = manifest_frame(dataset, options)

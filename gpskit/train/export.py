@@ -19,6 +19,7 @@ import numpy as np
 from gpskit import __version__
 from gpskit.atomic import atomic_path, write_text
 from gpskit.errors import InputError, MissingStepError, require_module
+from gpskit.outputs import output_folder
 from gpskit.runfolder import (
     BEST_CHECKPOINT,
     CONFIG_FILE,
@@ -62,6 +63,7 @@ def model_config(checkpoint: dict[str, Any], choice: dict[str, Any]) -> dict[str
 
 def publish_model(run_dir: Path, out: Path, license_id: str = "cc-by-4.0") -> list[str]:
     """Write the model folder for ``run_dir`` into ``out``; returns the files written."""
+    output_folder(out, "--out")
     from gpskit.train.predictor import load_choice
     from gpskit.train.retrieval import RetrievalIndex
     from gpskit.train.session import load_checkpoint

@@ -19,6 +19,7 @@ import numpy.typing as npt
 from gpskit.atomic import atomic_path
 from gpskit.dataset import Dataset
 from gpskit.errors import InputError, UsageError
+from gpskit.outputs import output_folder
 from gpskit.runfolder import RunFolder
 from gpskit.train import require_torch
 from gpskit.train.data import (
@@ -244,6 +245,8 @@ def setup(
 ) -> tuple[Session, dict[str, Any] | None]:
     """Build the session (and read the checkpoint to resume from, if any)."""
     options.validate()
+    if run_dir is not None:
+        output_folder(run_dir, "--out")
     rank, local_rank, world = _distributed()
     device = pick_device(options.device, local_rank)
     _start_process_group(device, world)

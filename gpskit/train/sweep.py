@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from gpskit.atomic import write_text
 from gpskit.errors import UsageError
+from gpskit.outputs import output_folder
 from gpskit.runfolder import RunFolder
 from gpskit.schema import load_schema, write_table
 from gpskit.train.options import TrainOptions
@@ -218,6 +219,7 @@ def sweep(
 ) -> pd.DataFrame:
     """Train and evaluate every run not finished yet; write the comparison table, chart
     and page. ``on_run(i, run, state)`` hears "skipped", "started" and "done"."""
+    output_folder(out_dir, "--out")
     rows = []
     for i, run in enumerate(runs):
         run_dir = out_dir / run.name

@@ -1,0 +1,156 @@
+"""The one guard every path a user names for output goes through.
+
+An output file must not be an input photo (of this command, or one a dataset's manifest
+lists), a file a dataset or model folder owns (a manifest, a split, a checkpoint...), a
+gpskit table anywhere, a FIFO, device or socket (gpskit writes by temp file + rename, and
+never opens such a path), a folder, or a symlink loop. An output folder must be a folder
+or not exist yet. Each refusal is one line saying what the path is and what to give.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from gpskit import paths
+from gpskit.dataset import (
+    CONTACT_SHEET_FILE,
+    COVERAGE_DIR,
+    COVERAGE_FILE,
+    DUPLICATES_FILE,
+    MANIFEST_FILE,
+    OVERLAP_FILE,
+    RUNS_DIR,
+    SPLITS_DIR,
+    STATE_DIR,
+    Dataset,
+)
+from gpskit.errors import UsageError
+from gpskit.runfolder import (
+    BEST_CHECKPOINT,
+    CONFIG_FILE,
+    INDEX_FILE,
+    LAST_CHECKPOINT,
+    OPTIONS_FILE,
+    PREDICTION_FILE,
+    WEIGHTS_FILE,
+    PublishedModel,
+    RunFolder,
+)
+
+#: Files at the top of a dataset folder that its steps write.
+DATASET_FILES = frozenset(
+    {MANIFEST_FILE, DUPLICATES_FILE, OVERLAP_FILE, COVERAGE_FILE, CONTACT_SHEET_FILE}
+)
+#: Folders inside a dataset folder whose every file a step owns.
+DATASET_FOLDERS = frozenset({STATE_DIR, SPLITS_DIR, COVERAGE_DIR, RUNS_DIR})
+#: Files of a model folder (a run's, or a published one's).
+MODEL_FILES = frozenset(
+    {
+        BEST_CHECKPOINT,
+        LAST_CHECKPOINT,
+        WEIGHTS_FILE,
+        CONFIG_FILE,
+        INDEX_FILE,
+        PREDICTION_FILE,
+        OPTIONS_FILE,
+    }
+)
+
+
+def _refuse(option: str, path: Path, what: str, hint: str) -> UsageError:
+    return UsageError(f"{option} {path} is {what}: gpskit will not write over it", hint=hint)
+
+
+def _dataset_root(target: Path) -> Path | None:
+    """The dataset folder ``target`` lies in (a folder holding a manifest), if any."""
+    for folder in list(target.parents)[:4]:
+        if (folder / MANIFEST_FILE).is_file() or (folder / STATE_DIR).is_dir():
+            return folder
+    return None
+
+
+def _owned_by_a_dataset(target: Path) -> bool:
+    root = _dataset_root(target)
+    if root is None:
+        return False
+    inside = target.relative_to(root).parts
+    return (len(inside) == 1 and inside[0] in DATASET_FILES) or (
+        len(inside) > 1 and inside[0] in DATASET_FOLDERS
+    )
+
+
+def _gpskit_table(target: Path) -> bool:
+    """Whether ``target`` is a Parquet file gpskit wrote (any dataset's, or a published one)."""
+    try:
+        meta = pq.read_schema(target).metadata or {}
+    except Exception:  # not Parquet, unreadable: not a table of ours
+        return False
+    return b"gpskit.schema" in meta or b"gpskit.version" in meta
+
+
+def _listed_photo(target: Path, dataset: Dataset) -> bool:
+    """Whether the dataset's manifest lists ``target`` as a photo (read by row-group
+    statistics: the manifest is sorted by root and path)."""
+    if not dataset.manifest_path.is_file():
+        return False
+    for parent in target.parents:
+        rel = target.relative_to(parent).as_posix()
+        try:
+            found = pq.read_table(
+                dataset.manifest_path,
+                columns=["root"],
+                filters=[("root", "=", str(parent)), ("path", "=", rel)],
+            )
+        except Exception:  # a damaged manifest: the commands that read it say so
+            return False
+        if found.num_rows:
+            return True
+    return False
+
+
+def output_file(
+    path: Path,
+    option: str,
+    *,
+    inputs: Iterable[str | Path] = (),
+    datasets: Iterable[Dataset] = (),
+) -> Path:
+    """``path`` if a command may write its output file there; else one clear error."""
+    found = paths.kind(path)
+    if found == paths.FOLDER:
+        raise _refuse(option, path, "a folder", "give a file path inside it")
+    if found not in (paths.FILE, paths.MISSING):
+        raise _refuse(option, path, found, f"give a regular file path (or leave out {option})")
+    target = paths.resolved(path)
+    hint = "write to another file"
+    if any(paths.resolved(Path(p)) == target for p in inputs if "://" not in str(p)):
+        raise _refuse(option, path, "one of this command's input photos", hint)
+    if _owned_by_a_dataset(target):
+        raise _refuse(
+            option, path, "a file of a dataset folder", hint + ", outside the dataset's own files"
+        )
+    in_model_folder = (
+        RunFolder(target.parent).has_model() or PublishedModel(target.parent).has_model()
+    )
+    if (target.name in MODEL_FILES and in_model_folder) or (
+        found == paths.FILE and target.suffix == ".pt"
+    ):
+        raise _refuse(option, path, "a file of a model folder", hint)
+    if found == paths.FILE and _gpskit_table(target):
+        raise _refuse(option, path, "a gpskit table", hint)
+    for dataset in datasets:
+        if _listed_photo(target, dataset):
+            raise _refuse(option, path, f"a photo of the dataset {dataset.root}", hint)
+    return path
+
+
+def output_folder(path: Path, option: str) -> Path:
+    """``path`` if a command may make or fill it as a folder; else one clear error."""
+    found = paths.kind(path)
+    if found not in (paths.FOLDER, paths.MISSING):
+        raise UsageError(f"{option} {path} is {found}, not a folder", hint="give a folder path")
+    paths.resolved(path)
+    return path

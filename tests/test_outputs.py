@@ -1,0 +1,208 @@
+"""Every path a user names, for every command, read from the Typer app itself: pointed at
+an input photo, the manifest, a FIFO and a symlink loop, nothing is written over, nothing
+hangs, and the answer is one line (never an internal error)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from gpskit.cli import app
+from gpskit.errors import UsageError
+from gpskit.ingest import IngestOptions, ingest
+from gpskit.outputs import output_file, output_folder
+
+from .helpers import write_photos
+
+#: Every Path parameter a command has: True where it names something the command writes.
+#: A new Path option or argument fails test_every_path_parameter_is_classified until it
+#: is added here (and so to the hostile-path cases below).
+WRITES = {
+    ("ingest", "out"): True,
+    ("info", "dataset"): False,
+    ("info", "contact_sheet"): True,
+    ("dedup", "dataset"): False,
+    ("dedup", "against"): False,
+    ("dedup", "pairs"): True,
+    ("coverage", "dataset"): False,
+    ("split", "dataset"): False,
+    ("train", "splits"): False,
+    ("train", "out"): True,
+    ("eval", "run"): False,
+    ("eval", "splits"): False,
+    ("predict", "run"): False,
+    ("predict", "out"): True,
+    ("sweep", "splits"): False,
+    ("sweep", "out"): True,
+    ("publish dataset", "out"): True,
+    ("publish dataset", "dataset"): False,
+    ("publish model", "run"): False,
+    ("publish model", "out"): True,
+    ("synth", "out_dir"): True,
+    ("demo", "out"): True,
+}
+
+
+def _commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, Any]]:
+    if hasattr(command, "list_commands"):
+        ctx = command.context_class(command, info_name="gpskit")
+        for name in command.list_commands(ctx):
+            yield from _commands(command.get_command(ctx, name), (*path, name))
+    else:
+        yield " ".join(path), command
+
+
+def _path_parameters() -> dict[tuple[str, str], Any]:
+    found = {}
+    for name, command in _commands(typer.main.get_command(app)):
+        for param in command.params:
+            annotation = param.type_descriptor.annotation
+            if annotation is Path or str(annotation) in ("pathlib.Path | None", "Path | None"):
+                found[(name, param.name)] = param
+    return found
+
+
+def test_every_path_parameter_is_classified() -> None:
+    assert set(_path_parameters()) == set(WRITES)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("paths")
+    photos = write_photos(root / "photos", 3)
+    dataset = root / "ds"
+    ingest([photos], dataset, IngestOptions(workers=1))
+    fifo = root / "fifo"
+    os.mkfifo(fifo)
+    loop = root / "loop"
+    loop.symlink_to(loop)
+    return {
+        "photos": photos,
+        "dataset": dataset,
+        "photo": photos / "p000.jpg",
+        "manifest": dataset / "manifest.parquet",
+        "fifo": fifo,
+        "loop": loop,
+        "folder": root / "fresh",
+    }
+
+
+def _argv(command: str, param: str, target: Path, w: dict[str, Path]) -> list[str]:
+    """A command line that would work but for ``param``, which names ``target``."""
+    values: dict[str, Path] = {
+        "dataset": w["dataset"], "out": w["folder"], "out_dir": w["folder"],
+        "splits": w["dataset"] / "splits", "run": w["folder"], "against": w["dataset"],
+        "contact_sheet": w["folder"] / "sheet.png", "pairs": w["folder"] / "pairs.csv",
+    }  # fmt: skip
+    values[param] = target
+    params = {p.name: p for p in dict(_commands(typer.main.get_command(app)))[command].params}
+    argv = command.split()
+    if command == "ingest":
+        argv.append(str(w["photos"]))
+    if command == "predict":
+        argv.append(str(w["photo"]))
+    if command == "sweep":
+        argv += ["--grid", "epochs=1"]
+    for name, p in params.items():
+        if name not in values or (
+            name != param and not p.required and p.param_type_name == "option"
+        ):
+            continue
+        if p.param_type_name == "argument":
+            argv.append(str(values[name]))
+        else:
+            argv += [p.opts[0], str(values[name])]
+    return argv
+
+
+class _Hung(Exception):
+    pass
+
+
+def _alarm(signum: int, frame: Any) -> None:
+    raise _Hung
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("target", ["photo", "manifest", "fifo", "loop"])
+@pytest.mark.parametrize(("command", "param"), sorted(WRITES))
+def test_a_hostile_path_is_one_line_and_nothing_is_lost(
+    world: dict[str, Path], command: str, param: str, target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GPSKIT_DEBUG", raising=False)
+    photo, manifest = _digest(world["photo"]), _digest(world["manifest"])
+    argv = _argv(command, param, world[target], world)
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(20)
+    try:
+        result = CliRunner().invoke(app, argv)
+    except _Hung:
+        pytest.fail(f"gpskit {' '.join(argv)} hung")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    output = result.output
+    assert _digest(world["photo"]) == photo, argv
+    assert _digest(world["manifest"]) == manifest, argv
+    assert stat.S_ISFIFO(os.lstat(world["fifo"]).st_mode) and world["loop"].is_symlink()
+    assert result.exit_code not in (0, 70), (argv, output)
+    assert "internal error" not in output and "Traceback" not in output, (argv, output)
+    if WRITES[(command, param)]:  # refused by the guard itself, naming the path
+        assert result.exit_code == 2 and str(world[target]) in output, (argv, output)
+
+
+def test_the_guard_allows_what_users_mean(tmp_path: Path) -> None:
+    """A new file, the same output written again, a new or existing folder."""
+    sheet = tmp_path / "sheet.png"
+    assert output_file(sheet, "--out") == sheet
+    sheet.write_bytes(b"\x89PNG an earlier sheet")
+    assert output_file(sheet, "--out") == sheet  # a re-run replaces its own output
+    assert output_folder(tmp_path / "new", "--out") == tmp_path / "new"
+    assert output_folder(tmp_path, "--out") == tmp_path
+    with pytest.raises(UsageError, match="is a folder"):
+        output_file(tmp_path, "--out")
+    with pytest.raises(UsageError, match="input photos"):
+        output_file(sheet, "--out", inputs=[str(sheet)])
+
+
+@pytest.mark.parametrize("command", ["ingest", "info", "dedup", "coverage", "split"])
+@pytest.mark.parametrize("what", ["fifo", "loop"])
+def test_a_fifo_or_loop_where_the_manifest_should_be_is_one_line(
+    world: dict[str, Path], tmp_path: Path, command: str, what: str
+) -> None:
+    """Reading a FIFO blocks in open() (and ignores Ctrl-C): gpskit never opens one."""
+    dataset = tmp_path / "ds"
+    dataset.mkdir()
+    manifest = dataset / "manifest.parquet"
+    if what == "fifo":
+        os.mkfifo(manifest)
+    else:
+        manifest.symlink_to(manifest)
+    argv = (
+        [command, str(world["photos"]), "--out", str(dataset)]
+        if command == "ingest"
+        else [command, str(dataset)]
+    )
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(20)
+    try:
+        result = CliRunner().invoke(app, argv)
+    except _Hung:
+        pytest.fail(f"gpskit {' '.join(argv)} hung on a {what}")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert result.exit_code == 2, result.output
+    assert str(manifest) in result.output and "internal error" not in result.output
