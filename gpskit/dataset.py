@@ -46,6 +46,25 @@ COVERAGE_DIR = "coverage"
 SPLITS_DIR = "splits"
 RUNS_DIR = "runs"
 STATE_DIR = ".gpskit"  # gpskit's own bookkeeping: the write lock, journals, logs
+#: Files at the top of a dataset folder that its steps write.
+OWN_FILES = frozenset(
+    {MANIFEST_FILE, DUPLICATES_FILE, OVERLAP_FILE, COVERAGE_FILE, CONTACT_SHEET_FILE}
+)
+#: Folders inside a dataset folder whose every file a step owns.
+OWN_FOLDERS = frozenset({STATE_DIR, SPLITS_DIR, COVERAGE_DIR, RUNS_DIR, "sweeps"})
+
+
+def own_entries(folder: Path, dirnames: list[str], filenames: list[str]) -> tuple[list[str], list[str]]:
+    """What of a folder's entries a walk for photos keeps: in a dataset folder (one with
+    gpskit's ``.gpskit/``), not the dataset's own tables and folders; anywhere, not the
+    ``.gpskit-*`` markers of folders gpskit fills."""
+    filenames = [n for n in filenames if not n.startswith(".gpskit-")]
+    if not (folder / STATE_DIR).is_dir():
+        return dirnames, filenames
+    return (
+        [d for d in dirnames if d not in OWN_FOLDERS],
+        [n for n in filenames if n not in OWN_FILES],
+    )
 
 
 class DatasetBusyError(GpskitError):

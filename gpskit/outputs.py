@@ -16,14 +16,9 @@ import pyarrow.parquet as pq
 
 from gpskit import paths
 from gpskit.dataset import (
-    CONTACT_SHEET_FILE,
-    COVERAGE_DIR,
-    COVERAGE_FILE,
-    DUPLICATES_FILE,
     MANIFEST_FILE,
-    OVERLAP_FILE,
-    RUNS_DIR,
-    SPLITS_DIR,
+    OWN_FILES,
+    OWN_FOLDERS,
     STATE_DIR,
     Dataset,
 )
@@ -40,12 +35,7 @@ from gpskit.runfolder import (
     RunFolder,
 )
 
-#: Files at the top of a dataset folder that its steps write.
-DATASET_FILES = frozenset(
-    {MANIFEST_FILE, DUPLICATES_FILE, OVERLAP_FILE, COVERAGE_FILE, CONTACT_SHEET_FILE}
-)
-#: Folders inside a dataset folder whose every file a step owns.
-DATASET_FOLDERS = frozenset({STATE_DIR, SPLITS_DIR, COVERAGE_DIR, RUNS_DIR})
+DATASET_FILES, DATASET_FOLDERS = OWN_FILES, OWN_FOLDERS
 #: Files of a model folder (a run's, or a published one's).
 MODEL_FILES = frozenset(
     {

@@ -18,7 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gpskit import checks, extsort
+from gpskit.coverage import coverage
 from gpskit.dataset import Dataset
+from gpskit.dedup import dedup
 from gpskit.errors import InputError, SchemaError
 from gpskit.exifwrite import save_photo
 from gpskit.ingest import IngestOptions, ingest
@@ -759,3 +761,19 @@ def test_any_file_name_gets_one_row_and_never_stops_the_run(
             assert row["read_status"] == "unreadable" and row["error"] == ingest_find.NOT_UTF8
     again = ingest([folder], dataset, IngestOptions(workers=1))
     assert (again.read, again.files) == (0, len(names))
+
+
+@pytest.mark.parametrize("layout", ["same", "inside", "beside-then-parent"])
+def test_a_datasets_own_files_are_never_ingested_as_photos(tmp_path: Path, layout: str) -> None:
+    """`ingest X --out X`, a dataset inside its photo folder, a parent folder holding both:
+    on every run the manifest lists the photos and nothing of gpskit's own."""
+    photos = write_photos(tmp_path / "photos", 3)
+    dataset = {"same": photos, "inside": photos / "ds", "beside-then-parent": tmp_path / "ds"}[layout]
+    for _ in range(2):
+        ingest([photos], dataset, IngestOptions(workers=1))
+        dedup(dataset)
+        coverage(dataset)
+    if layout == "beside-then-parent":
+        ingest([tmp_path], dataset, IngestOptions(workers=1))
+    rows = pq.read_table(dataset / "manifest.parquet", columns=["path"]).column("path").to_pylist()
+    assert sorted(Path(p).name for p in rows) == ["p000.jpg", "p001.jpg", "p002.jpg"], rows

@@ -307,3 +307,18 @@ def test_splits_are_stamped_with_the_manifest_they_read(tmp_path: Path) -> None:
     assert report.manifest_sha256 == digest
     stamp = json.loads(pq.read_schema(dataset / "splits" / "train.parquet").metadata[b"gpskit.split"])
     assert stamp["manifest_sha256"] == digest
+
+
+@pytest.mark.parametrize("name", ["train.csv", "val.csv", "test.csv"])
+def test_force_never_deletes_a_users_file_with_a_split_name(tmp_path: Path, name: str) -> None:
+    """Only the files the last split recorded writing are replaced: a CSV made by hand,
+    when gpskit wrote none, stays (and one gpskit wrote goes when it writes none)."""
+    dataset = make_dataset(tmp_path)
+    split(dataset, SplitOptions())
+    (dataset / "splits" / name).write_text("made by hand")
+    split(dataset, SplitOptions(force=True, seed=5))
+    assert (dataset / "splits" / name).read_text() == "made by hand"
+    split(dataset, SplitOptions(force=True, export_csv=True))
+    assert (dataset / "splits" / name).read_text() != "made by hand"  # --export-csv asked
+    split(dataset, SplitOptions(force=True))
+    assert not (dataset / "splits" / name).exists()  # gpskit's own, no longer written

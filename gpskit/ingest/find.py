@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gpskit import storage
+from gpskit.dataset import own_entries
 from gpskit.errors import InputError
 from gpskit.extsort import KEY, RunSorter, sort_key
 from gpskit.ingest.options import SORT_ROWS
@@ -210,7 +211,8 @@ def scan_scoped(
         scopes.append(Scope(str(root), f"{rel}/" if rel else "", exact=False))
         for folder, dirnames, filenames in os.walk(base):
             here = Path(folder)
-            dirnames[:] = sorted(d for d in dirnames if (here / d).resolve() not in excluded)
+            kept, filenames = own_entries(here, dirnames, filenames)  # a dataset's own files
+            dirnames[:] = sorted(d for d in kept if (here / d).resolve() not in excluded)
             inside = here.relative_to(root).as_posix()
             prefix = "" if inside == "." else inside + "/"
             for name in sorted(filenames):

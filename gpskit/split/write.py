@@ -138,6 +138,19 @@ def _write_split(
 OWNED = (*(f"{n}.{ext}" for n in SPLIT_NAMES for ext in ("parquet", "csv")), "split.json")
 
 
+def previously_written(out_dir: Path) -> list[str]:
+    """The files the last ``gpskit split`` recorded writing into ``out_dir`` (split.json's
+    ``written``): a re-run replaces those, never a file of the user's that merely has one
+    of gpskit's names (a ``train.csv`` made by hand when gpskit wrote none)."""
+    try:
+        record = json.loads((out_dir / "split.json").read_text(encoding="utf-8"))
+        written = record.get("written", []) if isinstance(record, dict) else []
+        names = {Path(str(p)).name for p in written if isinstance(p, str)}
+    except (OSError, ValueError):
+        names = set()
+    return sorted(names & set(OWNED))
+
+
 def write_splits(
     out_dir: Path,
     tables: dict[str, pd.DataFrame],
@@ -170,7 +183,7 @@ def write_splits(
         record["written"] = [str(out_dir / n) for n in names]
         text = json.dumps(record, indent=2, sort_keys=True, default=str) + "\n"
         write_text(staging / "split.json", text)
-        publish(out_dir, staging, names, replaces=OWNED)
+        publish(out_dir, staging, names, replaces=previously_written(out_dir))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return [str(out_dir / n) for n in names]
