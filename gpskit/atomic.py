@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from gpskit import paths
-from gpskit.errors import InputError, UsageError
+from gpskit.errors import DiskFullError, InputError, UsageError, disk_full, environment_problem
 
 
 def _umask() -> int:
@@ -61,12 +61,20 @@ def atomic_path(target: Path) -> Iterator[Path]:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        mode = target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_umask()
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
+        try:
+            yield tmp
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            mode = target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_umask()
+            os.chmod(tmp, mode)
+            os.replace(tmp, target)
+        except OSError as exc:
+            problem = environment_problem(exc)
+            if isinstance(problem, DiskFullError):
+                written = tmp.stat().st_size if tmp.exists() else None
+                shown = target.parent.parent if target.parent.name.startswith(".") else target.parent
+                raise disk_full(str(shown), written) from None  # a staging folder: its parent
+            raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -183,5 +191,10 @@ class OwnedFolder:
 
     def record(self, files: Iterable[Path | str]) -> None:
         """Write the marker: the files this run wrote, relative to the folder."""
-        names = sorted({str(Path(f).relative_to(self.root)) if Path(f).is_absolute() else str(f) for f in files})
+        names = sorted(
+            {
+                str(Path(f).relative_to(self.root)) if Path(f).is_absolute() else str(f)
+                for f in files
+            }
+        )
         write_text(self.marker, json.dumps({"command": self.command, "files": names}, indent=0))

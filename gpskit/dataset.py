@@ -86,10 +86,15 @@ class StepOutput:
     schema: str
     stamp_key: str
     command: str
+    #: A JSON file written by the same run, recording the same ``generation`` as the stamp:
+    #: if a run was cut short between the two (a full disk), the set is mixed, not current.
+    companion: str | None = None
 
 
 DUPLICATES = StepOutput(DUPLICATES_FILE, "duplicates", "gpskit.dedup", "dedup")
-COVERAGE = StepOutput(COVERAGE_FILE, "coverage", "gpskit.coverage", "coverage")
+COVERAGE = StepOutput(
+    COVERAGE_FILE, "coverage", "gpskit.coverage", "coverage", f"{COVERAGE_DIR}/coverage.json"
+)
 
 
 def default_dataset_dir() -> Path:
@@ -272,10 +277,26 @@ class Dataset:
                 digest.update(block)
         return digest.hexdigest()
 
-    def stamp(self, output: StepOutput, options: Any, manifest_sha256: str) -> dict[str, str]:
-        """Parquet metadata for ``output``: its options and the hash of the manifest read."""
-        record = {"options": asdict(options), "manifest_sha256": manifest_sha256}
+    def stamp(
+        self, output: StepOutput, options: Any, manifest_sha256: str, generation: str | None = None
+    ) -> dict[str, str]:
+        """Parquet metadata for ``output``: its options, the hash of the manifest read and
+        (for an output with a companion) the run's generation id."""
+        record: dict[str, Any] = {"options": asdict(options), "manifest_sha256": manifest_sha256}
+        if generation is not None:
+            record["generation"] = generation
         return {output.stamp_key: json.dumps(record, sort_keys=True)}
+
+    def companion_generation(self, output: StepOutput) -> str | None:
+        """The generation its companion file records (None: no companion, or unreadable)."""
+        if output.companion is None:
+            return None
+        try:
+            found = json.loads((self.root / output.companion).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        value = found.get("generation") if isinstance(found, dict) else None
+        return value if isinstance(value, str) else None
 
     def _stamp_record(self, output: StepOutput) -> dict[str, Any] | None:
         """An output's stamp; None when the file is missing or unreadable (corrupt)."""
@@ -296,7 +317,10 @@ class Dataset:
         if not self.output_path(output).exists() or not self.manifest_path.exists():
             return False
         record = self._stamp_record(output)
-        return record is not None and record.get("manifest_sha256") == self.manifest_fingerprint()
+        if record is None or record.get("manifest_sha256") != self.manifest_fingerprint():
+            return False
+        # the outputs of one run are one generation: a set cut short is mixed, so stale
+        return output.companion is None or record.get("generation") == self.companion_generation(output)
 
 
 

@@ -258,3 +258,68 @@ def test_a_plan_of_many_stops_is_a_complete_short_walk_quickly() -> None:
     shuffled = np.hypot(*np.diff(points[rng.permutation(n)], axis=0).T).sum()
     assert length < shuffled / 15
     assert np.hypot(*points[route[0]]) == np.hypot(x, y).min()  # starts nearest the start
+
+
+def test_a_run_cut_short_at_any_write_leaves_one_generation(
+    tmp_path: Path, square: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk at the k-th file operation of `coverage --cell 5`, for every k: what is
+    taken as current is one run's set (coverage.json and coverage.parquet agree), a mixed
+    set is stale, and the next run makes a whole new set."""
+    import errno
+    import os
+
+    from gpskit.dataset import COVERAGE
+    from gpskit.errors import DiskFullError
+
+    rows = [at(-15 + 3 * i, -15 + 2 * i, heading=45 * i) for i in range(10)]
+    dataset = tmp_path / "ds"
+    write_manifest(dataset, rows)
+    real_fsync, real_replace = os.fsync, os.replace
+    calls = {"n": 0, "fail_at": -1}
+
+    def counted(real):  # type: ignore[no-untyped-def]
+        def call(*args):  # type: ignore[no-untyped-def]
+            calls["n"] += 1
+            if calls["n"] == calls["fail_at"]:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real(*args)
+
+        return call
+
+    monkeypatch.setattr(os, "fsync", counted(real_fsync))
+    monkeypatch.setattr(os, "replace", counted(real_replace))
+    run(dataset, square, cell_m=5.0)
+    steps = calls["n"]
+    assert steps > 10
+    for fail_at in range(1, steps + 1):
+        run(dataset, square, cell_m=20.0)  # a whole earlier set
+        calls.update(n=0, fail_at=fail_at)
+        with pytest.raises((OSError, DiskFullError)):
+            run(dataset, square, cell_m=5.0)
+        calls.update(fail_at=-1)
+        ds = Dataset(dataset)
+        if ds.is_current(COVERAGE):
+            record = json.loads((dataset / "coverage" / "coverage.json").read_text())
+            assert record["grid"]["cell_m"] == ds.stamped_options(COVERAGE)["cell_m"], fail_at
+    run(dataset, square, cell_m=5.0)
+    assert Dataset(dataset).is_current(COVERAGE)
+    assert Dataset(dataset).stamped_options(COVERAGE)["cell_m"] == 5.0
+
+
+def test_a_full_disk_is_one_line_naming_the_folder(
+    tmp_path: Path, square: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+
+    write_manifest(tmp_path / "ds", [at(0, 0)])
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    result = CliRunner().invoke(app, ["coverage", str(tmp_path / "ds"), "--region", str(square)])
+    assert result.exit_code == 74, result.output
+    assert "no space left on the disk holding" in result.output
+    assert str(tmp_path / "ds") in result.output and "internal error" not in result.output

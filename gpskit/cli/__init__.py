@@ -17,7 +17,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from gpskit import __version__
-from gpskit.errors import GpskitError
+from gpskit.errors import GpskitError, environment_problem
 
 #: Each command and the CLI module that defines it, in pipeline order. A module is imported
 #: only when one of its commands runs (or help lists them), so ``gpskit ingest`` does not pay
@@ -75,6 +75,10 @@ class _GpskitGroup(TyperGroup):
         except Exception as exc:
             if os.environ.get("GPSKIT_DEBUG") == "1":
                 raise
+            named = environment_problem(exc)
+            if named is not None:  # the machine or the network, not a gpskit bug
+                typer.secho(f"error: {named}", err=True, fg=typer.colors.RED)
+                raise typer.Exit(named.exit_code) from None
             typer.secho(
                 f"internal error: {type(exc).__name__}: {exc} (a gpskit bug: rerun with "
                 "GPSKIT_DEBUG=1 for the traceback and report it)",

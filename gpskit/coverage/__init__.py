@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -140,6 +141,7 @@ def _coverage(
         written=[],
     )
     report.warnings = placement_warnings(photos, layout, region)
-    stamp = dataset.stamp(COVERAGE, options, digest)
+    report.generation = uuid.uuid4().hex
+    stamp = dataset.stamp(COVERAGE, options, digest, report.generation)
     write_outputs(dataset, region, grid, counts, table, stops, report, stamp, options, draw)
     return report

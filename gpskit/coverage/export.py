@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,7 +15,7 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
-from gpskit.atomic import write_text
+from gpskit.atomic import publish, write_text
 from gpskit.coverage.cells import Grid
 from gpskit.coverage.options import CoverageOptions
 from gpskit.coverage.report import CoverageReport
@@ -182,14 +186,50 @@ def write_outputs(
     options: CoverageOptions,
     draw: bool,
 ) -> None:
+    """Write every output into a staging folder, then switch them in together: the
+    coverage/ folder as one step (:func:`gpskit.atomic.publish`), coverage.parquet last. A
+    run cut short (a full disk) leaves the old set whole, or, between the two steps, a set
+    whose generations differ, which :meth:`Dataset.is_current` does not take as current."""
     out = dataset.coverage_dir
-    write_table(
-        pa.Table.from_pandas(table, preserve_index=False),
-        dataset.coverage_path,
-        load_schema("coverage"),
-        extra_metadata=stamp,
-    )
-    report.written.append(str(dataset.coverage_path))
+    staging = Path(tempfile.mkdtemp(prefix=".coverage-", dir=dataset.root))
+    try:
+        names = _write_folder(staging, region, grid, counts, table, stops, report, options, draw)
+        write_table(
+            pa.Table.from_pandas(table, preserve_index=False),
+            staging / dataset.coverage_path.name,
+            load_schema("coverage"),
+            extra_metadata=stamp,
+        )
+        report.written = [str(dataset.coverage_path), *(str(out / name) for name in names)]
+        write_text(
+            staging / "coverage.json",
+            json.dumps(report.to_dict(), indent=2, sort_keys=True, default=str),
+        )
+        publish(out, staging, [*names, "coverage.json"], replaces=FOLDER_FILES)
+        os.replace(staging / dataset.coverage_path.name, dataset.coverage_path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+#: Every file coverage writes into coverage/ (a re-run replaces these, nothing else).
+FOLDER_FILES = (
+    "gaps.geojson", "plan.csv", "plan.geojson", "plan.gpx", "plan.kml", "coverage.png",
+    "map.html", "coverage.json",
+)  # fmt: skip
+
+
+def _write_folder(
+    out: Path,
+    region: Region,
+    grid: Grid,
+    counts: npt.NDArray[np.int64],
+    table: pd.DataFrame,
+    stops: pd.DataFrame,
+    report: CoverageReport,
+    options: CoverageOptions,
+    draw: bool,
+) -> list[str]:
+    """The coverage/ files (but coverage.json) written into ``out``; their names."""
     gaps = gaps_geojson(region, grid, counts, stops, options)
     write_text(out / "gaps.geojson", json.dumps(gaps, indent=1))
     plan = plan_table(stops)
@@ -198,23 +238,16 @@ def write_outputs(
     write_text(out / "plan.geojson", json.dumps(route, indent=1))
     write_text(out / "plan.gpx", plan_gpx(plan, region.name))
     write_text(out / "plan.kml", plan_kml(plan, region.name))
-    report.written += [
-        str(out / name)
-        for name in ("gaps.geojson", "plan.csv", "plan.geojson", "plan.gpx", "plan.kml")
-    ]
+    names = ["gaps.geojson", "plan.csv", "plan.geojson", "plan.gpx", "plan.kml"]
     if draw:
         from gpskit.plots.maps import coverage_map
 
         coverage_map(
             region, grid, counts, table, stops, report, out / "coverage.png", options.min_per_cell
         )
-        report.written.append(str(out / "coverage.png"))
         from gpskit.webmap import map_html, photo_points
 
         page = map_html(region, photo_points(table), gaps, route, int(table.keep.sum()))
         write_text(out / "map.html", page)
-        report.written.append(str(out / "map.html"))
-    write_text(
-        out / "coverage.json", json.dumps(report.to_dict(), indent=2, sort_keys=True, default=str)
-    )
-    report.written.append(str(out / "coverage.json"))
+        names += ["coverage.png", "map.html"]
+    return names

@@ -31,6 +31,7 @@ class CoverageReport:
     dedup_applied: bool
     written: list[str]
     warnings: list[str] = field(default_factory=list)
+    generation: str = ""  # the run's id, in coverage.json and coverage.parquet's stamp
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
