@@ -9,9 +9,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import piexif
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageEnhance
 
 from gpskit.dataset import CONTACT_SHEET_FILE, DUPLICATES, DUPLICATES_FILE, OVERLAP_FILE, Dataset
@@ -403,3 +406,41 @@ def test_dedup_reads_only_the_columns_it_uses(
     assert lean == set(dedup_options.READ_COLUMNS)
     assert full == lean | set(dedup_options.CROP_COLUMNS) | set(dedup_options.DIHEDRAL_COLUMNS)
     assert not lean & {"reasons", "warnings", "sharpness", "entropy_bits", "error", "gps_flags"}
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seeds=st.lists(st.integers(0, 10_000), min_size=2, max_size=4, unique=True))
+def test_photos_of_different_scenes_are_never_a_burst(tmp_path: Path, seeds: list[int]) -> None:
+    """Distinct pictures sharing a fix, a heading and a second (a phone that kept its GPS
+    and compass while the person turned to other buildings) stay distinct photos."""
+    folder = tmp_path / f"scenes-{'-'.join(map(str, seeds))}"
+    for i, seed in enumerate(seeds):
+        save_photo(
+            view(panorama(seed=seed), 90),
+            folder / "photos" / f"scene_{i}.jpg",
+            good_exif(heading=90.0, taken=TAKEN + timedelta(seconds=i)),
+        )
+    ingest([folder / "photos"], folder / "ds", FAST)
+    dedup(folder / "ds")
+    table = _groups(folder / "ds")
+    assert table.group_id.isna().all(), table[["path", "kind", "match"]]
+
+
+def test_a_burst_never_chains_through_a_dissimilar_frame() -> None:
+    """Complete linkage: a frame like the first and one like the second, the two unlike
+    each other, make no group of three."""
+    from gpskit.dedup.links import _look_alike_groups
+
+    ones = np.uint64(0xFFFFFFFFFFFFFFFF)
+    long = np.zeros((3, 5), np.uint64)
+    long[1, 0] = ones  # 64 bits from photo 0
+    long[2, 0] = ones
+    long[2, 1] = ones  # 64 bits from photo 1, 128 from photo 0
+    a, b = np.array([0, 1]), np.array([1, 2])
+    heads, members = _look_alike_groups(a, b, long, bits=64)
+    assert list(zip(heads, members, strict=True)) == [(0, 1)]
+    heads, members = _look_alike_groups(a, b, long, bits=128)
+    assert sorted(zip(heads, members, strict=True)) == [(0, 1), (0, 2)]
+    unknown = long.copy()
+    unknown[1, 4] = 1  # no 256-bit hash: no visual evidence, no burst
+    assert not len(_look_alike_groups(a, b, unknown, bits=256)[0])

@@ -322,3 +322,15 @@ def test_force_never_deletes_a_users_file_with_a_split_name(tmp_path: Path, name
     assert (dataset / "splits" / name).read_text() != "made by hand"  # --export-csv asked
     split(dataset, SplitOptions(force=True))
     assert not (dataset / "splits" / name).exists()  # gpskit's own, no longer written
+
+
+def test_the_report_names_every_photo_a_duplicate_rule_left_out(photo_dataset: Path) -> None:
+    report = split(photo_dataset, SplitOptions(force=True))
+    left = report.duplicates_left_out
+    assert report.excluded["duplicates"] > 0 and len(left) == report.excluded["duplicates"]
+    dups = pd.read_parquet(photo_dataset / "duplicates.parquet")
+    copies = dups[~dups.keep]
+    assert sorted(r["photo"] for r in left) == sorted(copies.root + "/" + copies.path)
+    assert all(r["kept_instead"] and r["kind"] for r in left)
+    record = json.loads((photo_dataset / "splits" / "split.json").read_text())
+    assert record["duplicates_left_out"] == left

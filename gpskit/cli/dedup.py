@@ -57,6 +57,13 @@ def dedup_command(
     burst_seconds: Annotated[
         float, typer.Option(help="Bursts: taken within this many seconds.")
     ] = _D.burst_seconds,
+    burst_bits: Annotated[
+        int,
+        typer.Option(
+            help="Bursts: frames must look alike, their 256-bit pHashes within this many bits "
+            "(distinct views differ by 86 or more)."
+        ),
+    ] = _D.burst_max_bits,
     conflict: Annotated[
         float,
         typer.Option(help="Flag duplicates whose GPS positions are further apart than this (m)."),
@@ -88,6 +95,7 @@ def dedup_command(
         burst_radius_m=burst_radius,
         burst_heading_deg=burst_heading,
         burst_seconds=burst_seconds,
+        burst_max_bits=burst_bits,
         conflict_m=conflict,
     )
     report = dedup(

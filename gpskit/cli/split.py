@@ -171,6 +171,19 @@ def show(report: SplitReport) -> None:
     excluded = ", ".join(f"{k} {v}" for k, v in report.excluded.items() if v)
     if excluded:
         console.print(f"left out: {excluded}")
+    shown = report.duplicates_left_out[:10]
+    for row in shown:
+        console.print(
+            f"  duplicate left out: {row['photo']} ({row['kind']}, {row['match'] or 'via its group'}; "
+            f"kept {row['kept_instead']})",
+            markup=False,
+            soft_wrap=True,
+        )
+    if len(report.duplicates_left_out) > len(shown):
+        console.print(
+            f"  ... {len(report.duplicates_left_out) - len(shown)} more in split.json "
+            "(duplicates_left_out); `gpskit dedup --pairs FILE.csv` shows every link"
+        )
     for path in report.written:
         console.print(f"wrote {path}")
 

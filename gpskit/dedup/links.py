@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from gpskit.dedup.hashes import Pairs, crops, hashed, join, trimmed, turned, whole
+from gpskit.dedup.hashes import Pairs, crops, hashed, join, long_hashes, trimmed, turned, whole
 from gpskit.dedup.options import DedupOptions
 from gpskit.errors import UsageError
 from gpskit.geo import angle_difference, haversine_m
@@ -190,6 +190,7 @@ def _burst(mine: pd.DataFrame, theirs: pd.DataFrame | None, options: DedupOption
     lat = mine.latitude.to_numpy(float)[pos]
     lon = mine.longitude.to_numpy(float)[pos]
     heading = mine.img_direction.to_numpy(float)[pos]
+    long = long_hashes(mine.phash256) if "phash256" in mine else np.zeros((len(mine), 5), np.uint64) + 1
     found = []
     # compare each photo with the next ones in time order while they are close enough in time
     for step in range(1, pos.size):
@@ -204,8 +205,43 @@ def _burst(mine: pd.DataFrame, theirs: pd.DataFrame | None, options: DedupOption
         same = (haversine_m(lat[i], lon[i], lat[j], lon[j]) <= options.burst_radius_m) & (
             angle_difference(heading[i], heading[j]) <= options.burst_heading_deg
         )
-        found.append(_pairs(labels[pos[i[same]]], labels[pos[j[same]]]))
-    return found
+        found.append(_pairs(pos[i[same]], pos[j[same]]))  # positions, labelled below
+    if not found:
+        return []
+    a = np.concatenate([p.a for p in found])
+    b = np.concatenate([p.b for p in found])
+    first, members = _look_alike_groups(a, b, long, options.burst_max_bits)
+    return [_pairs(labels[members], labels[first])]
+
+
+def _look_alike_groups(
+    a: npt.NDArray[np.int64], b: npt.NDArray[np.int64], long: npt.NDArray[np.uint64], bits: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Burst candidates (positions ``a``, ``b``) grouped by complete linkage: a photo joins
+    a group only if it looks alike (256-bit pHashes within ``bits``; both known) every
+    member, so a group never chains through dissimilar frames. Returns each grouped
+    photo's group head and the photo (heads themselves left out)."""
+    distance = np.bitwise_count(long[a, :4] ^ long[b, :4]).sum(axis=1)
+    known = (long[a, 4] == 0) & (long[b, 4] == 0)
+    alike = known & (distance <= bits)
+    order = np.argsort(distance[alike], kind="stable")
+    group: dict[int, list[int]] = {}  # head -> members, head first
+    head_of: dict[int, int] = {}
+    for x, y in zip(a[alike][order], b[alike][order], strict=True):
+        gx, gy = head_of.get(int(x), int(x)), head_of.get(int(y), int(y))
+        if gx == gy:
+            continue
+        left, right = group.get(gx, [gx]), group.get(gy, [gy])
+        cross = np.bitwise_count(long[left][:, None, :4] ^ long[right][None, :, :4]).sum(axis=2)
+        if (cross > bits).any():
+            continue  # one of them does not look like the other group: not one burst
+        head = min(gx, gy)
+        group[head] = sorted(left + right)
+        group.pop(max(gx, gy), None)
+        for member in group[head]:
+            head_of[member] = head
+    heads = [(h, m) for h, ms in group.items() for m in ms if m != h]
+    return np.array([h for h, _ in heads], np.int64), np.array([m for _, m in heads], np.int64)
 
 
 MATCHES = tuple(link.match for link in LINKS)

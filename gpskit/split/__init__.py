@@ -90,6 +90,8 @@ class SplitReport:
     gpskit_version: str
     warnings: list[str] = field(default_factory=list)
     embed_failures: list[str] = field(default_factory=list)
+    #: each photo a duplicate rule left out: photo, kept_instead, kind, match
+    duplicates_left_out: list[dict[str, Any]] = field(default_factory=list)
     written: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what this run did first; not in split.json
 
@@ -133,7 +135,7 @@ def split(
 def _split(dataset: Dataset, options: SplitOptions, progress: Any) -> SplitReport:
     notes: list[str] = []
     prepare_inputs(dataset, notes)
-    frame, excluded, digest = candidate_photos(dataset, options)
+    frame, excluded, digest, removed = candidate_photos(dataset, options)
     if len(frame) < 3:
         raise InputError(
             f"{dataset.root}: only {len(frame)} photos to split (accepted, kept, inside the region)",
@@ -158,6 +160,7 @@ def _split(dataset: Dataset, options: SplitOptions, progress: Any) -> SplitRepor
     report = _report(dataset, frame, units, split_index, excluded, options)
     report.manifest_sha256 = digest
     report.warnings, report.embed_failures, report.notes = warnings, failures, notes
+    report.duplicates_left_out = removed
     record = report.to_dict()
     record.pop("notes")
     report.written = write_splits(dataset.splits_dir, tables, record, load_schema("split"), options)

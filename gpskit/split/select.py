@@ -7,6 +7,8 @@ stale.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -76,9 +78,9 @@ def prepare_inputs(dataset: Dataset, notes: list[str]) -> None:
 
 def candidate_photos(
     dataset: Dataset, options: SplitOptions
-) -> tuple[pd.DataFrame, dict[str, int], str]:
-    """Rows eligible for splitting, how many were left out why, and the hash of the
-    manifest bytes read."""
+) -> tuple[pd.DataFrame, dict[str, int], str, list[dict[str, Any]]]:
+    """Rows eligible for splitting, how many were left out why, the hash of the manifest
+    bytes read, and each photo a duplicate rule left out."""
     table, digest = dataset.manifest_snapshot()
     manifest = table.to_pandas()
     cover = dataset.load_coverage().to_pandas()
@@ -87,9 +89,13 @@ def candidate_photos(
         extra = rejected_with_position(dataset, manifest, cover)
         rejected_in = len(extra)
         cover = pd.concat([cover, extra], ignore_index=True) if len(extra) else cover
-    dups = dataset.load_duplicates().to_pandas()[["root", "path", "group_id", "keep"]]
+    dups = dataset.load_duplicates().to_pandas()[
+        ["root", "path", "group_id", "keep", "kind", "match", "keeper_root", "keeper_path"]
+    ]
     frame = cover.merge(
-        dups.rename(columns={"keep": "dedup_keep"}), on=["root", "path"], how="left"
+        dups.rename(columns={"keep": "dedup_keep", "kind": "dup_kind", "match": "dup_match"}),
+        on=["root", "path"],
+        how="left",
     )
     frame = frame.merge(
         manifest[MANIFEST_COLUMNS].rename(columns={"latitude": "m_lat", "longitude": "m_lon"}),
@@ -102,16 +108,38 @@ def candidate_photos(
         "outside_region": 0,
     }
     keep = np.ones(len(frame), bool)
+    removed: list[dict[str, Any]] = []
     if not options.include_duplicates:
         dropped = ~frame.dedup_keep.fillna(True).astype(bool).to_numpy()
         excluded["duplicates"] = int(dropped.sum())
         keep &= ~dropped
+        removed = duplicates_left_out(frame[dropped])
     if not options.include_outside:
         dropped = frame.outside_region.to_numpy(bool)
         excluded["outside_region"] = int((dropped & keep).sum())
         keep &= ~dropped
     frame = frame[keep].sort_values(["root", "path"]).reset_index(drop=True)
-    return frame, excluded, digest
+    return frame, excluded, digest, removed
+
+
+def duplicates_left_out(dropped: pd.DataFrame) -> list[dict[str, Any]]:
+    """Which photos a duplicate rule kept out of the splits, each with the photo kept in
+    its place and the rule (kind and link), so a person can check them."""
+    rows = dropped.sort_values(["root", "path"]).astype(object)
+    rows = rows.where(rows.notna(), None)
+    return [
+        {
+            "photo": f"{r['root']}/{r['path']}",
+            "kept_instead": None
+            if r["keeper_path"] is None
+            else f"{r['keeper_root']}/{r['keeper_path']}",
+            "kind": r["dup_kind"],
+            "match": r["dup_match"],
+        }
+        for r in rows[
+            ["root", "path", "keeper_root", "keeper_path", "dup_kind", "dup_match"]
+        ].to_dict("records")
+    ]
 
 
 def _join_spots(
