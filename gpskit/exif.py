@@ -205,6 +205,11 @@ def _degrees(value: Any, *, what: str, flags: list[GpsFlag]) -> float:
         d, m, s = [*_text_numbers(value, what=what, flags=flags), 0.0, 0.0][:3]
         return abs(d + (m + s / 60) / 60)
     parts = value if isinstance(value, (tuple, list)) else (value,)
+    if any(isinstance(p, float) for p in parts):
+        # stored as FLOAT/DOUBLE, not RATIONAL: a writer's mistake (read as such, 5.5e-44°);
+        # ExifTool refuses the tag too
+        flags.append(GpsFlag(Problem.MALFORMED, what))
+        raise _Unreadable(what)
     if not 1 <= len(parts) <= 3:
         flags.append(GpsFlag(Problem.MALFORMED, what))
         raise _Unreadable(what)

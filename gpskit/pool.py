@@ -9,15 +9,18 @@ time limit, reporting that task as crashed or timed out.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import signal
 import sys
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from gpskit.errors import GpskitError
@@ -62,6 +65,45 @@ def quiet_stderr(log: str) -> None:
         return
     os.dup2(fd, 2)
     os.close(fd)
+
+
+@contextlib.contextmanager
+def output_to_log(log: Path) -> Iterator[list[str]]:
+    """While inside, what decoders say goes to ``log``, not the terminal: Python warnings
+    (Pillow warns once per odd tag, thousands on hostile photos) and C-level stderr
+    (libtiff). Yields the list the Python warnings are counted into."""
+    caught: list[str] = []
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+    except OSError:
+        fd = os.open(os.devnull, os.O_WRONLY)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(fd, 2)
+
+    def record(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        text = f"{category.__name__}: {message} ({filename}:{lineno})\n"
+        caught.append(text)
+        os.write(2, text.encode("utf-8", "replace"))
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = record
+            yield caught
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(fd)
 
 
 def _worker_main(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import re
 import warnings
 from typing import Any
 
@@ -62,7 +63,7 @@ def read_file(path: str, decode: bool, max_pixels: int) -> dict[str, Any]:
     try:
         img = open_image(source)
     except Image.DecompressionBombError as exc:
-        out.update(read_status=checks.READ_TOO_MANY_PIXELS, error=str(exc))
+        out.update(read_status=checks.READ_TOO_MANY_PIXELS, error=_bomb(exc, max_pixels))
         return out
     except Exception as exc:  # corrupt headers raise anything from SyntaxError to struct.error
         return _unopenable(path, out, exc)
@@ -139,11 +140,18 @@ def _decode_and_hash(img: Image.Image, meta: Metadata, out: dict[str, Any]) -> N
         out["stored_pixel_hash"] = out["pixel_hash"] if gray is stored else pixel_hash(stored)
         out["decoded"] = True
     except Image.DecompressionBombError as exc:
-        out.update(read_status=checks.READ_TOO_MANY_PIXELS, error=str(exc))
+        out.update(read_status=checks.READ_TOO_MANY_PIXELS, error=_bomb(exc, Image.MAX_IMAGE_PIXELS))
     except MemoryError as exc:
         out.update(read_status=checks.READ_DECODE_ERROR, error=f"MemoryError: {exc}")
     except Exception as exc:
         out.update(read_status=checks.READ_DECODE_ERROR, error=f"{type(exc).__name__}: {exc}")
+
+
+def _bomb(exc: Exception, max_pixels: int | None) -> str:
+    """Pillow's refusal in gpskit's terms: the limit the user set (Pillow names twice it)."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    size = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
+    return f"{size} > --max-pixels {max_pixels or 0:,} (a decompression bomb?)"
 
 
 def _unopenable(path: str, out: dict[str, Any], exc: Exception) -> dict[str, Any]:

@@ -106,3 +106,49 @@ def test_orientation_too_large_for_its_column(tmp_path: Path) -> None:
     assert row["orientation"] is None
     assert row["unfit_tags"] == ["orientation"]
     assert "tag_unfit:orientation" in row["warnings"]
+
+
+@pytest.mark.parametrize(
+    ("tiff_type", "fmt"),
+    [(11, "<f"), (12, "<d")],  # FLOAT, DOUBLE
+)
+@pytest.mark.parametrize("value", [40.0, 5.5e-44, 0.0])
+def test_gps_degrees_of_a_float_type_are_malformed_not_read(
+    tmp_path: Path, tiff_type: int, fmt: str, value: float
+) -> None:
+    """A writer that stores the degree rationals as FLOAT or DOUBLE gets no position (as
+    with ExifTool): read as numbers, they gave 5.5e-44° and the photo was accepted."""
+    triple = struct.pack(f"<3{fmt[1]}", value, 0.0, 0.0)
+    gps = [
+        RawTag(1, 2, 2, b"N\x00"), RawTag(2, tiff_type, 3, triple),
+        RawTag(3, 2, 2, b"W\x00"), RawTag(4, tiff_type, 3, triple),
+    ]  # fmt: skip
+    exif = raw_exif([], gps=gps)
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "float.jpg").write_bytes(photo_bytes(exif, "JPEG"))
+    result = CliRunner().invoke(app, ["ingest", str(tmp_path / "photos"), "--out", str(tmp_path / "ds")])
+    assert result.exit_code == 0, result.output
+    row = Dataset(tmp_path / "ds").load_manifest().to_pylist()[0]
+    assert row["latitude"] is None and row["longitude"] is None
+    assert "gps_malformed" in row["reasons"], row["reasons"]
+
+
+@pytest.mark.parametrize("max_pixels", [1_000, 6_000, 9_999])
+def test_the_too_many_pixels_message_names_the_limit_given(tmp_path: Path, max_pixels: int) -> None:
+    """Pillow refuses above twice its limit and names that; the row names --max-pixels."""
+    from PIL import Image
+
+    from gpskit import reader
+
+    data = photo_bytes(b"", "JPEG", (100, 100))  # 10,000 pixels
+    path = tmp_path / "big.jpg"
+    path.write_bytes(data)
+    before = Image.MAX_IMAGE_PIXELS
+    try:
+        reader._init_worker(max_pixels)
+        row = reader.read_file(str(path), True, max_pixels)
+    finally:
+        Image.MAX_IMAGE_PIXELS = before
+    assert row["read_status"] == "too_many_pixels"
+    assert f"--max-pixels {max_pixels:,}".replace(",", "") in row["error"].replace(",", "")
+    assert str(2 * max_pixels) not in row["error"].replace(",", "")

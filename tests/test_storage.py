@@ -196,3 +196,24 @@ def test_without_fsspec_a_url_says_what_to_install(monkeypatch: pytest.MonkeyPat
         monkeypatch.setitem(sys.modules, name, None)  # None: an import raises ImportError
     with pytest.raises(MissingDependencyError, match=r"gpskit\[s3\]"):
         list_remote("s3://bucket/prefix")
+
+
+@pytest.mark.parametrize("case", ["refused", "no credentials"])
+def test_an_unreachable_store_or_missing_credentials_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    """The environment, not gpskit: exit 74 and one line, not an internal error."""
+    s3fs = pytest.importorskip("s3fs")
+    s3fs.S3FileSystem.clear_instance_cache()  # no client from an earlier test
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.aws
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    if case == "refused":
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    result = CliRunner().invoke(app, ["ingest", "s3://bucket/photos", "--out", str(tmp_path / "ds")])
+    assert result.exit_code == 74, result.output
+    assert "internal error" not in result.output
+    assert ("cannot be reached" if case == "refused" else "no credentials") in result.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import io
 import json
 import os
 import shutil
@@ -142,7 +143,7 @@ def test_predict_photos_and_folders(trained: dict, tmp_path: Path) -> None:
     onto_input = CliRunner().invoke(
         app, ["predict", str(new), "--run", str(trained["run"]), "--out", str(new / "a.jpg")]
     )
-    assert onto_input.exit_code == 2 and "one of the photos" in onto_input.output
+    assert onto_input.exit_code == 2 and "input photos" in onto_input.output
     assert (new / "a.jpg").read_bytes() == photo_bytes
 
 
@@ -520,7 +521,7 @@ def test_published_model_predicts_as_its_run_does(trained: dict, tmp_path: Path)
     assert answers[0] == answers[1]
     (out / "config.json").write_text('{"format": "something else"}')
     broken = CliRunner().invoke(app, ["predict", *photos, "--run", str(out)])
-    assert broken.exit_code != 0 and "not a gpskit model folder" in broken.output
+    assert broken.exit_code != 0 and "not a valid gpskit model config" in broken.output
 
 
 def test_augment_levels() -> None:
@@ -547,3 +548,31 @@ def test_augment_levels() -> None:
         TrainOptions(augment="heavy").validate()
     result = CliRunner().invoke(app, ["train", "--augment", "heavy"])
     assert result.exit_code == 2 and "heavy" in result.output
+
+
+@pytest.mark.slow
+def test_predict_keeps_decoder_warnings_off_the_terminal(trained: dict, tmp_path: Path) -> None:
+    """Photos with hundreds of odd tags: one line on stderr saying where the warnings went,
+    the warnings themselves in the log; a CR in a file name is quoted in the CSV."""
+    import struct
+
+    from gpskit.exifwrite import RawTag, raw_exif
+
+    from .fuzzing import photo_bytes
+
+    odd = [RawTag(t, 5, 2, struct.pack("<4I", 1, 1, 1, 1)) for t in (0x011A, 0x011B, 0x0128, 0x0213)]
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    for i in range(40):
+        (folder / f"odd{i:02d}.jpg").write_bytes(photo_bytes(raw_exif(odd), "JPEG"))
+    shutil.copy(trained["photos"] / "s00_0.jpg", folder / "line\rbreak.jpg")
+    run = tmp_path / "run"
+    shutil.copytree(trained["run"], run)
+    result = CliRunner().invoke(app, ["predict", str(folder), "--run", str(run)])
+    assert result.exit_code == 0, result.output
+    assert "Metadata Warning" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "decoder warnings" in result.stderr
+    log = run / "logs" / "predict.log"
+    assert log.read_text().count("Metadata Warning") >= 40
+    frame = pd.read_csv(io.StringIO(result.stdout, newline=""))
+    assert len(frame) == 41 and (folder / "line\rbreak.jpg").as_posix() in set(frame.path)

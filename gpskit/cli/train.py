@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from gpskit.cli._common import JsonOpt, console, dataset_at, err_console, print_json
+from gpskit.csvtext import csv_text
 from gpskit.split.options import SplitName
 from gpskit.train.options import Arch, Augment, Head, Loss, Method, Part, Target, TrainOptions
 
@@ -363,8 +364,15 @@ def predict_command(
         tta=tta,
         heading_window=heading_window,
     )
+    if frame.attrs.get("warnings"):
+        err_console.print(
+            f"{frame.attrs['warnings']} decoder warnings (odd tags, damaged data) went to "
+            f"{frame.attrs['log']}",
+            markup=False,
+            soft_wrap=True,
+        )
     if output is OutputFormat.CSV:
-        text = frame.to_csv(index=False)
+        text = csv_text(frame)
     else:
         text = (
             json.dumps(frame.astype(object).where(frame.notna(), None).to_dict("records"), indent=2)

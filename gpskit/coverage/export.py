@@ -19,6 +19,7 @@ from gpskit.atomic import publish, write_text
 from gpskit.coverage.cells import Grid
 from gpskit.coverage.options import CoverageOptions
 from gpskit.coverage.report import CoverageReport
+from gpskit.csvtext import csv_text
 from gpskit.dataset import Dataset
 from gpskit.regions import Region
 from gpskit.schema import load_schema, write_table
@@ -233,7 +234,7 @@ def _write_folder(
     gaps = gaps_geojson(region, grid, counts, stops, options)
     write_text(out / "gaps.geojson", json.dumps(gaps, indent=1))
     plan = plan_table(stops)
-    write_text(out / "plan.csv", plan.to_csv(index=False))
+    write_text(out / "plan.csv", csv_text(plan))
     route = plan_geojson(plan, report.plan["route_m"])
     write_text(out / "plan.geojson", json.dumps(route, indent=1))
     write_text(out / "plan.gpx", plan_gpx(plan, region.name))

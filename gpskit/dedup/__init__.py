@@ -41,6 +41,7 @@ import pandas as pd
 import pyarrow as pa
 
 from gpskit.atomic import write_text
+from gpskit.csvtext import csv_text
 from gpskit.dataset import DUPLICATES, Dataset
 from gpskit.dedup.groups import KINDS, build_groups, hash_distance, phash_ints
 from gpskit.dedup.links import (
@@ -222,7 +223,7 @@ def write_pairs_csv(frame: pd.DataFrame, pairs: pd.DataFrame, target: Path) -> N
             "seconds_apart": np.round(np.abs(seconds[a] - seconds[b]), 3),
         }
     )
-    write_text(target, out.to_csv(index=False))
+    write_text(target, csv_text(out))
 
 
 # --- another dataset ----------------------------------------------------------------------

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from gpskit import storage
 from gpskit.atomic import publish, write_text
+from gpskit.csvtext import csv_text
 from gpskit.engines import map_isolated
 from gpskit.imaging import ImageColumn
 from gpskit.schema import Schema, write_table
@@ -129,7 +130,7 @@ def _write_split(
                 "longitude": table.longitude,
             }
         )
-        write_text(folder / f"{name}.csv", csv.to_csv(index=False))
+        write_text(folder / f"{name}.csv", csv_text(csv))
         written.append(f"{name}.csv")
     return written
 

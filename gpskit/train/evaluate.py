@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from gpskit.dataset import Dataset
 from gpskit.errors import InputError
 from gpskit.geo import label_noise, label_noise_distances
 from gpskit.imaging import decode_oriented
+from gpskit.pool import output_to_log
 from gpskit.schema import load_schema, write_table
 from gpskit.train import require_torch
 from gpskit.train.data import SplitDataset, read_split, target_columns, transforms
@@ -282,21 +285,23 @@ def predict(
     images: list[Any] = []
     headings: list[float] = []
     placed: list[dict[str, Any]] = []
-    for ref in scan(inputs):
-        row: dict[str, Any] = {
-            "path": ref.absolute,
-            "latitude": None,
-            "longitude": None,
-            "error": None,
-        }
-        rows.append(row)
-        try:
-            images.append(transform(decode_oriented(ref.absolute, min_side=image_size)))
-        except Exception as exc:  # not an image, truncated: say so and go on
-            row["error"] = f"{type(exc).__name__}: {exc}"
-            continue
-        headings.append(compass_heading(ref.absolute))
-        placed.append(row)
+    log = predict_log(run_dir)
+    with output_to_log(log) as said:  # decoders' warnings, by the thousand on odd photos
+        for ref in scan(inputs):
+            row: dict[str, Any] = {
+                "path": ref.absolute,
+                "latitude": None,
+                "longitude": None,
+                "error": None,
+            }
+            rows.append(row)
+            try:
+                images.append(transform(decode_oriented(ref.absolute, min_side=image_size)))
+            except Exception as exc:  # not an image, truncated: say so and go on
+                row["error"] = f"{type(exc).__name__}: {exc}"
+                continue
+            headings.append(compass_heading(ref.absolute))
+            placed.append(row)
     if placed:
         loader = _tensor_loader(images, int(run.options["batch_size"]))
         found = variants(
@@ -305,7 +310,22 @@ def predict(
         lat, lon = run.scaler.decode(found[method][:, 0], found[method][:, 1])
         for row, a, b in zip(placed, np.atleast_1d(lat), np.atleast_1d(lon), strict=True):
             row.update(latitude=float(a), longitude=float(b))
-    return pd.DataFrame(rows, columns=["path", "latitude", "longitude", "error"])
+    frame = pd.DataFrame(rows, columns=["path", "latitude", "longitude", "error"])
+    frame.attrs.update(log=str(log), warnings=len(said))
+    return frame
+
+
+def predict_log(run_dir: Path) -> Path:
+    """Where predict keeps what decoders said: the run folder's logs/ when it can be
+    written (a published model may be read-only), else the temporary folder."""
+    folder = Path(run_dir) / "logs"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if os.access(folder, os.W_OK):
+            return folder / "predict.log"
+    except OSError:
+        pass
+    return Path(tempfile.gettempdir()) / "gpskit-predict.log"
 
 
 def compass_heading(path: str) -> float:

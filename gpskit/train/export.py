@@ -19,6 +19,7 @@ import numpy as np
 from gpskit import __version__
 from gpskit.atomic import atomic_path, write_text
 from gpskit.errors import InputError, MissingStepError, require_module
+from gpskit.jsoncheck import load_json_schema, problems, read_checked
 from gpskit.outputs import output_folder
 from gpskit.runfolder import (
     BEST_CHECKPOINT,
@@ -80,6 +81,9 @@ def publish_model(run_dir: Path, out: Path, license_id: str = "cc-by-4.0") -> li
     with atomic_path(out / WEIGHTS_FILE) as tmp:
         _safetensors().save_file(weights, str(tmp), metadata={"format": "pt"})
     config = model_config(checkpoint, load_choice(run_dir))
+    wrong = problems(config, load_json_schema("model-config"))
+    if wrong:  # a run gpskit wrote itself: a bug, said plainly rather than published
+        raise AssertionError(f"config.json would not match its schema: {wrong}")
     write_text(out / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True) + "\n")
     written = [WEIGHTS_FILE, CONFIG_FILE]
     if run.prediction_path.exists():
@@ -133,19 +137,30 @@ def model_card(config: dict[str, Any], evaluation: dict[str, Any] | None, licens
     return "\n".join(lines) + "\n"
 
 
+def read_config(path: Path) -> dict[str, Any]:
+    """A published model's config.json, checked against
+    ``schemas/json/model-config.schema.json`` and for what the schema cannot say (a cells
+    head needs its cells): one clear error, never a crash or a wrong answer later."""
+    try:
+        config = read_checked(path, "model-config")
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            f"{path}: not a valid gpskit model config ({exc})",
+            hint="publish the model again with `gpskit publish model RUN`",
+        ) from None
+    head = config["head"]
+    if head["head"] != "regression" and not head["cells"]:
+        raise InputError(
+            f"{path}: head {head['head']!r} has no cells",
+            hint="publish the model again with `gpskit publish model RUN`",
+        )
+    return config
+
+
 def load_model_folder(path: Path) -> dict[str, Any]:
     """A published folder as the checkpoint dict a run's best.pt gives."""
     require_torch()
-    try:
-        config = json.loads((path / CONFIG_FILE).read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path / CONFIG_FILE}: not readable ({exc})") from None
-    if config.get("format") != FORMAT or config.get("format_version") != FORMAT_VERSION:
-        raise InputError(
-            f"{path / CONFIG_FILE}: not a gpskit model folder (format "
-            f"{config.get('format')!r} v{config.get('format_version')})",
-            hint="publish it with `gpskit publish model RUN`",
-        )
+    config = read_config(path / CONFIG_FILE)
     try:
         weights = _safetensors().load_file(str(path / WEIGHTS_FILE))
     except Exception as exc:  # truncated or not safetensors

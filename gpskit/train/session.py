@@ -98,8 +98,12 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise InputError(f"{path}: no such checkpoint", hint="train first with `gpskit train`")
     try:
         state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise InputError(f"{path}: not a readable gpskit checkpoint ({exc})") from None
+    except Exception as exc:  # torch's message runs to many lines of advice: the first says it
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            f"{path}: not a readable gpskit checkpoint ({first[:200]})",
+            hint="gpskit loads checkpoints as data only; use a best.pt or last.pt gpskit wrote",
+        ) from None
     if not isinstance(state, dict) or state.get("format") != "gpskit-checkpoint":
         raise InputError(f"{path}: not a gpskit checkpoint")
     if state.get("version") != CHECKPOINT_VERSION:
