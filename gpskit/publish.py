@@ -178,7 +178,8 @@ def _without_local_paths(source: Path, target: Path) -> None:
     nobody else's business (``path`` inside the root, and the images, stay)."""
     table = pq.read_table(source)
     index = table.schema.get_field_index("root")
-    table = table.set_column(index, table.schema.field(index), pa.array([""] * table.num_rows))
+    field = table.schema.field(index)
+    table = table.set_column(index, field, pa.array([""] * table.num_rows, type=field.type))
     with atomic_path(target) as tmp:
         pq.write_table(table, tmp)
 
@@ -196,6 +197,7 @@ def publish_dataset(
     splits_dir = dataset.splits_dir
     sizes: dict[str, tuple[int, int]] = {}
     sources = {}
+    empty: list[str] = []
     for ours, hub in HUB_SPLITS.items():
         path = splits_dir / f"{ours}.parquet"
         if not path.exists():
@@ -208,10 +210,20 @@ def publish_dataset(
                 f"{path}: images are not embedded (the folder would point at local files)",
                 hint="run `gpskit split --embed --force` first",
             )
+        if not table.num_rows:  # a dataset of a few spots: the Hub's loader wants rows
+            empty.append(hub)
+            continue
         sizes[hub] = (table.num_rows, path.stat().st_size)
         sources[hub] = path
+    if not sources:
+        raise InputError(
+            f"{splits_dir}: every split is empty: nothing to publish",
+            hint="ingest more photos, or split with other --ratios",
+        )
     out.mkdir(parents=True, exist_ok=True)
     (out / "data").mkdir(exist_ok=True)
+    for hub in empty:  # an earlier publish's file of a split that is empty now
+        (out / "data" / f"{hub}-00000-of-00001.parquet").unlink(missing_ok=True)
     written = []
     for hub, path in sources.items():
         target = out / "data" / f"{hub}-00000-of-00001.parquet"
@@ -224,6 +236,8 @@ def publish_dataset(
         noise = record.get("label_noise_m") or {}
         if noise.get("median_m") is not None:
             notes = f"GPS label noise (fixes around their spot's median): median {noise['median_m']:.1f} m."
+    if empty:
+        notes = f"{notes} Empty, so not published: {', '.join(empty)}.".strip()
     title = name or dataset.root.resolve().name
     write_text(out / "README.md", dataset_card(title, sizes, license_id, notes))
     written.append(str(out / "README.md"))

@@ -29,7 +29,7 @@ from gpskit.ingest.find import Roots, scan, scan_scoped
 from gpskit.ingest.options import IngestOptions, ProgressCallback
 from gpskit.ingest.plan import PREVIOUS, make_plan, previous_keys, refile_keys, root_moves
 from gpskit.ingest.read import read_files
-from gpskit.ingest.report import IngestReport, inside_inputs, scope_notes
+from gpskit.ingest.report import IngestReport, inside_inputs, scope_notes, threshold_hints
 from gpskit.ingest.rows import judge, manifest_schema
 from gpskit.pool import start_forkserver
 from gpskit.reader import read_file
@@ -115,4 +115,8 @@ def _ingest(
     report.read, report.reused = plan.read, plan.files - plan.read
     report.removed, report.kept = plan.removed, plan.kept_rows
     report.notes = notes + scope_notes(plan, options) + inside_inputs(dataset, inputs)
+    report.notes += threshold_hints(report, options)
+    if not report.files:
+        shown = ", ".join(str(given) for given in inputs)
+        report.notes.append(f"warning: no files found in {shown}: is that the right folder?")
     return report

@@ -114,3 +114,23 @@ def summarize(table: pa.Table, dataset: Dataset) -> IngestReport:
     counts = ManifestCounts()
     counts.add(table)
     return counts.report(dataset)
+
+
+def threshold_hints(report: IngestReport, options: IngestOptions) -> list[str]:
+    """When a threshold rejects most photos (half or more, or all), say which option moves
+    it: a folder of 800 photos all `too_small` is a setting to look at, not 800 bad photos."""
+    hints = []
+    for code, count in report.reasons.items():
+        check = checks.REGISTRY.get(code)
+        if check is None or check.threshold is None or not report.images:
+            continue
+        if count * 2 >= report.images and count:
+            value = options.thresholds.get(check.threshold, check.default)
+            unit = f" {check.unit}" if check.unit else ""
+            share = "every photo" if count >= report.images else f"{count} of {report.images} photos"
+            hints.append(
+                f"{share} rejected as {code}: the threshold is --{check.threshold.replace('_', '-')} "
+                f"{value:g}{unit}; if that is not what this collection needs, run again with "
+                "another value (`gpskit ingest --list-checks` lists them)"
+            )
+    return hints
