@@ -583,7 +583,7 @@ _ROOTS = st.sampled_from(["/p", "/p/a", "/q"])
 @given(
     previous=st.dictionaries(
         st.tuples(_ROOTS, _NAMES),
-        st.tuples(st.integers(1, 2), st.integers(1, 2), st.booleans()),
+        st.tuples(st.integers(1, 2), st.integers(1, 2), st.booleans(), st.booleans()),
         max_size=12,
     ),
     scanned=st.dictionaries(
@@ -602,7 +602,7 @@ _ROOTS = st.sampled_from(["/p", "/p/a", "/q"])
     spill_batch=st.sampled_from([1, 3, 4096]),
 )
 def test_plan_matches_files_to_earlier_rows_like_a_dictionary_would(
-    previous: dict[tuple[str, str], tuple[int, int, bool]],
+    previous: dict[tuple[str, str], tuple[int, int, bool, bool]],
     scanned: dict[tuple[str, str], tuple[int, int]],
     scopes: list[ingest_find.Scope],
     decode: bool,
@@ -631,6 +631,7 @@ def test_plan_matches_files_to_earlier_rows_like_a_dictionary_would(
                 file_size=pa.array([previous[key][0]], pa.int64()),
                 mtime_ns=pa.array([previous[key][1]], pa.int64()),
                 stale=pa.array([previous[key][2]], pa.bool_()),
+                retry=pa.array([previous[key][3]], pa.bool_()),
                 source=pa.array([0], pa.int32()),
                 row=pa.array([at], pa.int64()),
             )
@@ -662,6 +663,7 @@ def test_plan_matches_files_to_earlier_rows_like_a_dictionary_would(
         if key in previous
         and previous[key][:2] == (size, mtime)
         and not (decode and previous[key][2])
+        and not previous[key][3]  # a failure that may pass is read again
         and not force
     }
     gone = [key for key in keys if key not in scanned]
@@ -777,3 +779,65 @@ def test_a_datasets_own_files_are_never_ingested_as_photos(tmp_path: Path, layou
         ingest([tmp_path], dataset, IngestOptions(workers=1))
     rows = pq.read_table(dataset / "manifest.parquet", columns=["path"]).column("path").to_pylist()
     assert sorted(Path(p).name for p in rows) == ["p000.jpg", "p001.jpg", "p002.jpg"], rows
+
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "again"),
+    [
+        ("timeout", "no answer in 60 s", True),
+        ("unreadable", "PermissionError: [Errno 13] Permission denied: '/p/a.jpg'", True),
+        ("unreadable", "ConnectionResetError: peer reset", True),
+        ("unreadable", "EndpointConnectionError: Could not connect", True),
+        ("unreadable", "FileNotFoundError: gone", False),
+        ("decode_error", "PermissionError: in the decoder's words", False),
+        ("not_image", None, False),
+        ("ok", None, False),
+        ("worker_crashed", "killed by signal 11", False),
+    ],
+)
+def test_only_failures_that_may_pass_are_read_again(status: str, error: str | None, again: bool) -> None:
+    table = pa.table({"read_status": [status], "error": pa.array([error], pa.string())})
+    assert ingest_plan.may_pass(table).to_pylist() == [again]
+
+
+def test_a_folder_that_cannot_be_listed_keeps_its_rows_and_is_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    photos = tmp_path / "photos"
+    write_photos(photos / "day1", 2)
+    write_photos(photos / "locked", 2)
+    dataset = tmp_path / "ds"
+    ingest([photos], dataset, IngestOptions(workers=1))
+    real = os.scandir
+
+    def scandir(path: Any = ".") -> Any:
+        if isinstance(path, (str, os.PathLike)) and Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    for prune in (False, True):
+        monkeypatch.setattr(os, "scandir", scandir)
+        report = ingest([photos], dataset, IngestOptions(workers=1, prune=prune))
+        monkeypatch.setattr(os, "scandir", real)
+        paths = sorted(_paths(dataset))
+        locked = [p for p in paths if p.startswith("photos/locked/")]
+        assert locked == ["photos/locked/p000.jpg", "photos/locked/p001.jpg"], paths
+        assert report.removed == 0
+        assert any("could not list" in n and "locked" in n for n in report.notes), report.notes
+
+
+def test_a_store_that_stops_answering_stops_the_run_in_one_line() -> None:
+    from gpskit.errors import EnvironmentProblem
+    from gpskit.ingest.read import StoreWatch
+
+    watch = StoreWatch()
+    gone = {"read_status": "unreadable", "error": "EndpointConnectionError: Could not connect"}
+    for _ in range(StoreWatch.LIMIT - 1):
+        watch.saw("s3://b/x.jpg", gone)
+    watch.saw("s3://b/y.jpg", {"read_status": "ok", "error": None})  # it answered: start again
+    for _ in range(StoreWatch.LIMIT - 1):
+        watch.saw("s3://b/x.jpg", gone)
+        watch.saw("/local/x.jpg", gone)  # local files say nothing of the store
+    with pytest.raises(EnvironmentProblem, match="stopped answering"):
+        watch.saw("s3://b/z.jpg", gone)

@@ -105,8 +105,10 @@ def _ingest(
             progress(done, plan.files)
 
     dataset.log_dir.mkdir(parents=True, exist_ok=True)
-    read_files(plan, roots, options, sink, dataset.log_dir / "ingest.log")
-    journal.flush()
+    try:
+        read_files(plan, roots, options, sink, dataset.log_dir / "ingest.log")
+    finally:  # a run stopped (the store gone, Ctrl-C) keeps what it read for the next
+        journal.flush()
     counts = assemble_manifest(
         dataset, plan.kept, gather, journal.written, files, options, judged, spill
     )
@@ -114,7 +116,7 @@ def _ingest(
     report = counts.report(dataset)
     report.read, report.reused = plan.read, plan.files - plan.read
     report.removed, report.kept = plan.removed, plan.kept_rows
-    report.notes = notes + scope_notes(plan, options) + inside_inputs(dataset, inputs)
+    report.notes = notes + scope_notes(plan, options, scopes) + inside_inputs(dataset, inputs)
     report.notes += threshold_hints(report, options)
     if not report.files:
         shown = ", ".join(str(given) for given in inputs)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,9 +44,12 @@ class Scope:
     root: str
     prefix: str  # "" for the whole root, "day2/" for a folder inside it, a path for a file
     exact: bool
+    #: folders inside that could not be listed ("day2/locked/"): what they held is unknown,
+    #: so their earlier rows stay
+    holes: tuple[str, ...] = ()
 
     def covers(self, root: str, path: str) -> bool:
-        if root != self.root:
+        if root != self.root or any(path.startswith(hole) for hole in self.holes):
             return False
         return path == self.prefix if self.exact else path.startswith(self.prefix)
 
@@ -208,8 +211,8 @@ def scan_scoped(
             _add(found, root_id, str(base), rel)
             scopes.append(Scope(str(root), rel, exact=True))
             continue
-        scopes.append(Scope(str(root), f"{rel}/" if rel else "", exact=False))
-        for folder, dirnames, filenames in os.walk(base):
+        unlisted: list[str] = []
+        for folder, dirnames, filenames in os.walk(base, onerror=_unlisted(root, base, unlisted)):
             here = Path(folder)
             kept, filenames = own_entries(here, dirnames, filenames)  # a dataset's own files
             dirnames[:] = sorted(d for d in kept if (here / d).resolve() not in excluded)
@@ -217,7 +220,20 @@ def scan_scoped(
             prefix = "" if inside == "." else inside + "/"
             for name in sorted(filenames):
                 _add(found, root_id, os.path.join(folder, name), prefix + name)
+        scopes.append(Scope(str(root), f"{rel}/" if rel else "", False, tuple(unlisted)))
     return found.files(), scopes
+
+
+def _unlisted(root: Path, base: Path, into: list[str]) -> Callable[[OSError], None]:
+    """os.walk's error handler: the folders it could not list, as prefixes within ``root``
+    (a folder whose listing fails is skipped by os.walk, silently unless asked)."""
+
+    def skipped(error: OSError) -> None:
+        where = Path(str(error.filename or base))
+        inside = where.relative_to(root).as_posix() if where != root else ""
+        into.append(f"{inside}/" if inside and inside != "." else "")
+
+    return skipped
 
 
 def _scan_url(url: str, known: list[str], found: ScanBuffer) -> Scope:

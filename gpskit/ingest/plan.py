@@ -32,7 +32,7 @@ from gpskit.shards import SHARD_GLOB, RowGather
 # what a re-run needs to know of an earlier row to decide whether to read its file again
 _KEY_SOURCE_COLUMNS = [
     "root", "path", "file_size", "mtime_ns", "read_status", "format", "decoded", "sharpness",
-    "dihedral_hashes",
+    "dihedral_hashes", "error",
 ]  # fmt: skip
 
 
@@ -40,7 +40,7 @@ PREVIOUS = pa.schema(
     [
         (KEY, pa.string()), ("root_id", pa.int32()), ("path", pa.string()),
         ("file_size", pa.int64()), ("mtime_ns", pa.int64()), ("stale", pa.bool_()),
-        ("source", pa.int32()), ("row", pa.int64()),
+        ("retry", pa.bool_()), ("source", pa.int32()), ("row", pa.int64()),
     ]
 )  # fmt: skip
 
@@ -108,7 +108,7 @@ def _file_keys(path: Path, gather: RowGather, roots: Roots) -> Iterator[pa.Table
             PREVIOUS,
             key=sort_key(part["root"], part["path"]), root_id=roots.encode(part["root"]),
             path=part["path"], file_size=part["file_size"], mtime_ns=part["mtime_ns"],
-            stale=needs_decoding(part), source=np.full(count, source, dtype=np.int32),
+            stale=needs_decoding(part), retry=may_pass(part), source=np.full(count, source, dtype=np.int32),
             row=np.arange(start, start + count, dtype=np.int64),
         )  # fmt: skip
         start += count
@@ -161,6 +161,27 @@ def needs_decoding(previous: pa.Table) -> pa.Array:
     return pc.fill_null(pc.and_(readable, incomplete), False)
 
 
+#: Errors of a read that may pass on another try (not a verdict on the file): a permission
+#: fixed since, a store or a network that failed for a while.
+TRANSIENT_ERRORS = (
+    "PermissionError", "TimeoutError", "ConnectionError", "ConnectionResetError",
+    "ConnectionRefusedError", "ConnectionAbortedError", "BrokenPipeError",
+    "EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError",
+    "ClientConnectorError", "ServerDisconnectedError", "ClientOSError", "NoCredentialsError",
+)  # fmt: skip
+
+
+def may_pass(previous: pa.Table) -> pa.Array:
+    """Rows whose failure may pass on another try, read again whatever their size and
+    mtime: a timeout, or a file unreadable for a reason of the moment (see
+    :data:`TRANSIENT_ERRORS`). A decoder's verdict on the bytes is kept."""
+    timed_out = pc.equal(previous["read_status"], checks.READ_TIMEOUT)
+    pattern = "^(" + "|".join(TRANSIENT_ERRORS) + ")"
+    unreadable = pc.equal(previous["read_status"], checks.READ_UNREADABLE)
+    moment = pc.and_(unreadable, pc.match_substring_regex(previous["error"], pattern))
+    return pc.fill_null(pc.or_(timed_out, moment), False)
+
+
 @dataclass
 class Plan:
     """What a run does with each file and earlier row, in spilled lists in key order:
@@ -210,6 +231,7 @@ def make_plan(
             )
             if options.decode:
                 alike &= ~known["stale"].to_numpy(zero_copy_only=False)[rows]
+            alike &= ~known["retry"].to_numpy(zero_copy_only=False)[rows]  # may pass now
             same[hit] = alike
         named = found["named"].to_numpy(zero_copy_only=False)
         to_read.write(found.filter(pa.array(~same & named)))
@@ -237,9 +259,10 @@ def _covered(
     roots: Roots,
     prune: bool,
 ) -> npt.NDArray[np.bool_]:
-    """Which of ``rows`` lie in what this run scanned (every row, with ``prune``)."""
+    """Which of ``rows`` lie in what this run scanned (every row, with ``prune``), but for
+    the folders that could not be listed: whether their files are gone is unknown."""
     mask = np.full(len(rows), prune)
-    if prune or not len(rows):
+    if not len(rows):
         return mask
     root_ids = previous["root_id"].to_numpy()[rows]
     for scope in scopes:
@@ -247,8 +270,11 @@ def _covered(
             continue
         mine = np.flatnonzero(root_ids == roots.ids[scope.root])
         paths = previous["path"].take(rows[mine])
-        inside = (
-            pc.equal(paths, scope.prefix) if scope.exact else pc.starts_with(paths, scope.prefix)
-        )
-        mask[mine[inside.to_numpy(zero_copy_only=False)]] = True
+        if not prune:
+            inside = (
+                pc.equal(paths, scope.prefix) if scope.exact else pc.starts_with(paths, scope.prefix)
+            )
+            mask[mine[inside.to_numpy(zero_copy_only=False)]] = True
+        for hole in scope.holes:
+            mask[mine[pc.starts_with(paths, hole).to_numpy(zero_copy_only=False)]] = False
     return mask

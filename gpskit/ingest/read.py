@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, overload
 
-from gpskit import checks
+from gpskit import checks, storage
 from gpskit.engines import map_isolated
+from gpskit.errors import EnvironmentProblem
 from gpskit.extsort import RunFile
 from gpskit.ingest.find import NOT_UTF8, FileRef, Roots, file_refs
 from gpskit.ingest.options import IngestOptions
@@ -51,6 +53,34 @@ class _ReadTasks(Sequence[tuple[str, bool, int]]):
         return (self.ref(index).absolute, self.options.decode, self.options.max_pixels)
 
 
+class StoreWatch:
+    """Stops a run whose object store has gone away: after :attr:`LIMIT` files in a row
+    that could not be reached, one line, not hours of retries journaling every object as
+    unreadable (the rows read so far are journaled: the next run resumes)."""
+
+    LIMIT = 5
+    _GONE = re.compile(
+        r"^(ConnectionError|ConnectionRefusedError|ConnectionResetError|EndpointConnectionError"
+        r"|ConnectTimeoutError|ClientConnectorError|ServerDisconnectedError|ClientOSError)"
+    )
+
+    def __init__(self) -> None:
+        self.in_a_row = 0
+
+    def saw(self, location: str, extracted: dict[str, Any]) -> None:
+        if not storage.is_url(location):
+            return  # local files say nothing of the store
+        error = str(extracted.get("error") or "")
+        self.in_a_row = self.in_a_row + 1 if self._GONE.match(error) else 0
+        if self.in_a_row >= self.LIMIT:
+            raise EnvironmentProblem(
+                f"the object store stopped answering: {self.LIMIT} files in a row could not be "
+                f"reached (last: {location}: {error[:160]})",
+                hint="check the endpoint and the network, then run ingest again: it resumes "
+                "where it stopped",
+            )
+
+
 def read_files(
     plan: Plan,
     roots: Roots,
@@ -64,6 +94,7 @@ def read_files(
         for ref in file_refs(batch, roots):
             sink(manifest_row(ref, failure_row(checks.READ_UNREADABLE, NOT_UTF8)))
     tasks = _ReadTasks(plan.to_read, roots, options)
+    store = StoreWatch()
     for outcome in map_isolated(
         read_file,
         tasks,
@@ -80,4 +111,6 @@ def read_files(
             crashed = outcome.failure != TIMED_OUT
             status = checks.READ_WORKER_CRASHED if crashed else checks.READ_TIMEOUT
             extracted = failure_row(status, outcome.detail)
-        sink(manifest_row(tasks.ref(outcome.index), extracted))
+        ref = tasks.ref(outcome.index)
+        sink(manifest_row(ref, extracted))
+        store.saw(ref.absolute, extracted)

@@ -11,8 +11,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gpskit import checks
+from gpskit import checks, storage
 from gpskit.dataset import Dataset
+from gpskit.ingest.find import Scope
 from gpskit.ingest.options import IngestOptions
 from gpskit.ingest.plan import Plan
 
@@ -52,8 +53,13 @@ def inside_inputs(dataset: Dataset, inputs: Sequence[Path | str]) -> list[str]:
     ]
 
 
-def scope_notes(plan: Plan, options: IngestOptions) -> list[str]:
-    notes = []
+def scope_notes(plan: Plan, options: IngestOptions, scopes: Sequence[Scope] = ()) -> list[str]:
+    notes = [
+        f"warning: could not list {storage.join(s.root, hole.rstrip('/')) if hole else s.root}: "
+        "its files were not read and its earlier rows are kept (check its permissions)"
+        for s in scopes
+        for hole in s.holes
+    ]
     if plan.kept_rows:
         notes.append(f"kept {plan.kept_rows} rows of folders not named in this run")
     if plan.removed:
