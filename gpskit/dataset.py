@@ -52,6 +52,8 @@ OWN_FILES = frozenset(
 )
 #: Folders inside a dataset folder whose every file a step owns.
 OWN_FOLDERS = frozenset({STATE_DIR, SPLITS_DIR, COVERAGE_DIR, RUNS_DIR, "sweeps"})
+#: Folders a step stages its outputs in before switching them in (left by a killed run).
+STAGING_PREFIXES = (".dedup-", ".coverage-", ".splits-", ".gpskit-")
 
 
 def own_entries(folder: Path, dirnames: list[str], filenames: list[str]) -> tuple[list[str], list[str]]:
@@ -62,7 +64,7 @@ def own_entries(folder: Path, dirnames: list[str], filenames: list[str]) -> tupl
     if not (folder / STATE_DIR).is_dir():
         return dirnames, filenames
     return (
-        [d for d in dirnames if d not in OWN_FOLDERS],
+        [d for d in dirnames if d not in OWN_FOLDERS and not d.startswith(STAGING_PREFIXES)],
         [n for n in filenames if n not in OWN_FILES],
     )
 

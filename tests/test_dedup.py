@@ -444,3 +444,50 @@ def test_a_burst_never_chains_through_a_dissimilar_frame() -> None:
     unknown = long.copy()
     unknown[1, 4] = 1  # no 256-bit hash: no visual evidence, no burst
     assert not len(_look_alike_groups(a, b, unknown, bits=256)[0])
+
+
+def test_dedups_outputs_switch_together(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk while writing leaves the earlier set whole (table, sheet); a run without
+    --against removes an earlier run's overlap.parquet (it belongs to another generation)."""
+    import errno
+    import os
+    import shutil
+
+    photos = tmp_path / "photos"
+    save_photo(view(panorama(seed=3), 90), photos / "a.jpg", good_exif())
+    shutil.copy(photos / "a.jpg", photos / "a_copy.jpg")
+    save_photo(view(panorama(seed=4), 90), photos / "b.jpg", good_exif(heading=200.0))
+    dataset = tmp_path / "ds"
+    ingest([photos], dataset, FAST)
+    dedup(dataset, against=dataset)
+    files = ("duplicates.parquet", "duplicates.png", "overlap.parquet")
+    before = {name: (dataset / name).read_bytes() for name in files}
+    real = os.fsync
+    counted = {"n": 0}
+
+    def count(fd: int) -> None:
+        counted["n"] += 1
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", count)
+    dedup(dataset, DedupOptions(near_threshold=4), against=dataset)
+    monkeypatch.setattr(os, "fsync", real)
+    dedup(dataset, against=dataset)  # the set to keep
+    before = {name: (dataset / name).read_bytes() for name in files}
+    assert counted["n"] >= 2
+    for fail_at in range(1, counted["n"] + 1):
+        calls = {"n": 0}
+
+        def full(fd: int, calls: dict[str, int] = calls, fail_at: int = fail_at) -> None:
+            calls["n"] += 1
+            if calls["n"] == fail_at:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            real(fd)
+
+        monkeypatch.setattr(os, "fsync", full)
+        with pytest.raises(Exception, match="no space left"):
+            dedup(dataset, DedupOptions(near_threshold=4), against=dataset)
+        monkeypatch.setattr(os, "fsync", real)
+        assert {name: (dataset / name).read_bytes() for name in files} == before, fail_at
+    dedup(dataset)
+    assert not (dataset / "overlap.parquet").exists()

@@ -31,6 +31,8 @@ and writes the outputs.
 from __future__ import annotations
 
 import contextlib
+import shutil
+import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,9 +42,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from gpskit.atomic import write_text
+from gpskit.atomic import publish, write_text
 from gpskit.csvtext import csv_text
-from gpskit.dataset import DUPLICATES, Dataset
+from gpskit.dataset import (
+    CONTACT_SHEET_FILE,
+    DUPLICATES,
+    DUPLICATES_FILE,
+    OVERLAP_FILE,
+    Dataset,
+)
 from gpskit.dedup.groups import KINDS, build_groups, hash_distance, phash_ints
 from gpskit.dedup.links import (
     LINKS,
@@ -133,30 +141,56 @@ def _write(
     pairs_csv: Path | None,
     contact_sheet: bool,
 ) -> list[str]:
-    """Write duplicates.parquet and the extras; return the paths written."""
-    write_table(
-        pa.Table.from_pandas(table, preserve_index=False),
-        dataset.duplicates_path,
-        load_schema("duplicates"),
-        extra_metadata=stamp,
-    )
-    written = [str(dataset.duplicates_path)]
-    if overlap is not None:
-        write_table(
-            pa.Table.from_pandas(overlap, preserve_index=False),
-            dataset.overlap_path,
-            load_schema("overlap"),
-        )
-        written.append(str(dataset.overlap_path))
+    """Write duplicates.parquet and the extras; return the paths written. The dataset's
+    files (duplicates.parquet, overlap.parquet, duplicates.png) are staged and switched in
+    as one step (:func:`gpskit.atomic.publish`): never a new table beside an old sheet or
+    an overlap of another run (an earlier one's is removed)."""
+    staging = Path(tempfile.mkdtemp(prefix=".dedup-", dir=dataset.root))
+    try:
+        names = _stage(staging, dataset, stamp, frame, table, overlap, contact_sheet)
+        publish(dataset.root, staging, names, replaces=OWN_OUTPUTS)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    written = [str(dataset.root / name) for name in names]
     if pairs_csv is not None:
         write_pairs_csv(frame, pairs, pairs_csv)
         written.append(str(pairs_csv))
+    return written
+
+
+#: The files of the dataset folder dedup writes (a run replaces all of them).
+OWN_OUTPUTS = (DUPLICATES_FILE, OVERLAP_FILE, CONTACT_SHEET_FILE)
+
+
+def _stage(
+    staging: Path,
+    dataset: Dataset,
+    stamp: dict[str, str],
+    frame: pd.DataFrame,
+    table: pd.DataFrame,
+    overlap: pd.DataFrame | None,
+    contact_sheet: bool,
+) -> list[str]:
+    write_table(
+        pa.Table.from_pandas(table, preserve_index=False),
+        staging / DUPLICATES_FILE,
+        load_schema("duplicates"),
+        extra_metadata=stamp,
+    )
+    names = [DUPLICATES_FILE]
+    if overlap is not None:
+        write_table(
+            pa.Table.from_pandas(overlap, preserve_index=False),
+            staging / OVERLAP_FILE,
+            load_schema("overlap"),
+        )
+        names.append(OVERLAP_FILE)
     if contact_sheet and table.group_id.notna().any():
         from gpskit.plots.sheets import contact_sheet as draw_sheet
 
-        draw_sheet(frame, table, dataset.contact_sheet_path)
-        written.append(str(dataset.contact_sheet_path))
-    return written
+        draw_sheet(frame, table, staging / CONTACT_SHEET_FILE)
+        names.append(CONTACT_SHEET_FILE)
+    return names
 
 
 def summarize(
