@@ -576,3 +576,93 @@ def test_predict_keeps_decoder_warnings_off_the_terminal(trained: dict, tmp_path
     assert log.read_text().count("Metadata Warning") >= 40
     frame = pd.read_csv(io.StringIO(result.stdout, newline=""))
     assert len(frame) == 41 and (folder / "line\rbreak.jpg").as_posix() in set(frame.path)
+
+
+def _img2gps_like(splits: Path, out: Path) -> Path:
+    """A Hub dataset laid out as the Img2GPS study released it: data/<split>-*.parquet with
+    an image column and Latitude/Longitude, nothing else of gpskit's (no EXIF, no spots)."""
+    import pyarrow.parquet as pq
+
+    (out / "data").mkdir(parents=True)
+    for ours, hub in (("train", "train"), ("val", "validation"), ("test", "test")):
+        table = pq.read_table(splits / f"{ours}.parquet", columns=["image", "latitude", "longitude"])
+        renamed = table.rename_columns(["image", "Latitude", "Longitude"])
+        pq.write_table(renamed, out / "data" / f"{hub}-00000-of-00001.parquet")
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", ["dataset folder", "published", "hub like Img2GPS"])
+def test_train_and_eval_from_any_split_folder(trained: dict, tmp_path: Path, source: str) -> None:
+    """`gpskit train` takes the dataset folder, `publish dataset`'s output (validation is
+    val) and a Hub table with Latitude/Longitude columns; eval reads the same."""
+    dataset = trained["dataset"]
+    if source == "dataset folder":
+        folder = dataset
+    elif source == "published":
+        folder = tmp_path / "hub"
+        published = CliRunner().invoke(app, ["publish", "dataset", str(dataset), "--out", str(folder)])
+        assert published.exit_code == 0, published.output
+    else:
+        folder = _img2gps_like(dataset / "splits", tmp_path / "img2gps")
+    run = tmp_path / "run"
+    result = CliRunner().invoke(
+        app,
+        ["train", str(folder), "--out", str(run), "--arch", "resnet18", "--weights", "none",
+         "--epochs", "1", "--batch-size", "32", "--image-size", "32", "--workers", "0", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["epochs"] == 1
+    evaluated = CliRunner().invoke(app, ["eval", str(run), "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    figures = json.loads(evaluated.stdout)
+    assert figures["metrics"]["photos"] == len(pd.read_parquet(dataset / "splits" / "test.parquet"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_progress_without_a_terminal_comes_within_the_first_epoch(
+    trained: dict, tmp_path: Path, log_format: str
+) -> None:
+    """stderr to a pipe (a log, a notebook, CI): progress lines arrive before the first
+    epoch ends, as text or as JSON objects a tool can read."""
+    env = {**os.environ, "GPSKIT_PROGRESS_SECONDS": "0", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "gpskit", "--log-format", log_format, "train",
+         str(trained["dataset"]), "--out", str(tmp_path / "run"), "--arch", "resnet18",
+         "--weights", "none", "--epochs", "2", "--batch-size", "16", "--image-size", "32",
+         "--workers", "0", "--knn", "0"],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stderr.splitlines()
+    if log_format == "text":
+        first_epoch = next(i for i, line in enumerate(lines) if line.startswith("epoch   1/2"))
+        progress = [line for line in lines[:first_epoch] if line.startswith("train: ")]
+        assert progress and "epoch 1/2" in progress[0] and "ETA" in progress[0], lines[:5]
+        assert "\r" not in done.stderr  # no redrawn bar in a log
+    else:
+        records = [json.loads(line) for line in lines if line.startswith("{")]
+        first_epoch = next(i for i, r in enumerate(records) if r["step"] == "epoch")
+        assert first_epoch > 0 and records[0]["step"] == "train" and records[0]["epoch"] == "1/2"
+        assert {"done", "total", "rate_per_s", "eta_s"} <= set(records[0])
+        assert records[first_epoch]["epoch"] == 1 and "train_loss" in records[first_epoch]
+
+
+@pytest.mark.slow
+def test_quiet_shows_no_progress(tmp_path: Path) -> None:
+    from .helpers import write_photos
+
+    photos = write_photos(tmp_path / "photos", 3)
+    env = {**os.environ, "GPSKIT_PROGRESS_SECONDS": "0"}
+    loud = subprocess.run(
+        [sys.executable, "-m", "gpskit", "ingest", str(photos), "--out", str(tmp_path / "a")],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    quiet = subprocess.run(
+        [sys.executable, "-m", "gpskit", "--quiet", "ingest", str(photos), "--out", str(tmp_path / "b")],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert loud.returncode == quiet.returncode == 0
+    assert "ingest" in loud.stderr and "3/3" in loud.stderr
+    assert "3/3" not in quiet.stderr

@@ -10,6 +10,7 @@ import contextlib
 import importlib
 import os
 import sys
+from enum import Enum
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -17,6 +18,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from gpskit import __version__
+from gpskit.cli._common import PROGRESS
 from gpskit.errors import GpskitError, environment_problem
 
 #: Each command and the CLI module that defines it, in pipeline order. A module is imported
@@ -108,6 +110,11 @@ app = typer.Typer(
 )
 
 
+class LogFormat(str, Enum):
+    TEXT = "text"
+    JSON = "json"
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"gpskit {__version__}")
@@ -122,8 +129,21 @@ def _root(
             "--version", callback=_version, is_eager=True, help="Show the version and exit."
         ),
     ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress on stderr (errors still).")
+    ] = False,
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            help="Progress as text, or as one JSON object per line (step, done, total, rate, "
+            "ETA; train adds epoch and loss) for tools that read logs."
+        ),
+    ] = LogFormat.TEXT,
 ) -> None:
-    """gpskit: phone photos in, a clean geotagged dataset out."""
+    """gpskit: phone photos in, a clean geotagged dataset out. Progress: a bar on a
+    terminal; otherwise a plain line every 10 seconds (GPSKIT_PROGRESS_SECONDS)."""
+    PROGRESS.quiet = quiet
+    PROGRESS.json_lines = log_format is LogFormat.JSON
 
 
 def _pipe_closed() -> NoReturn:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -70,18 +73,80 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+@dataclass
+class ProgressSettings:
+    """How long work reports itself (set by the root options ``--quiet``, ``--log-format``)."""
+
+    quiet: bool = False
+    json_lines: bool = False
+    #: seconds between plain progress lines when stderr is not a terminal
+    every: float = float(os.environ.get("GPSKIT_PROGRESS_SECONDS", "10"))
+
+
+PROGRESS = ProgressSettings()
+
+
+class PlainProgress:
+    """Progress for a log, a notebook, CI or ``nohup``: a line every ``every`` seconds (and
+    at the end), as text or as one JSON object per line; never a redrawn bar."""
+
+    def __init__(self, description: str, settings: ProgressSettings) -> None:
+        self.description, self.settings = description, settings
+        self.started = time.monotonic()
+        self.last = -float("inf")
+
+    def update(self, done: int, total: int | None, **fields: Any) -> None:
+        now = time.monotonic()
+        finished = total is not None and done >= total
+        if now - self.last < self.settings.every and not finished:
+            return
+        self.last = now
+        elapsed = now - self.started
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = (total - done) / rate if total and rate > 0 else None
+        if self.settings.json_lines:
+            record = {"step": self.description, "done": done, "total": total,
+                      "rate_per_s": round(rate, 2), "eta_s": None if eta is None else round(eta, 1),
+                      "elapsed_s": round(elapsed, 1), **fields}  # fmt: skip
+            line = json.dumps(record, sort_keys=True, default=str)
+        else:
+            share = f" ({100 * done / total:.0f}%)" if total else ""
+            extra = "".join(f" {k} {v}" for k, v in fields.items())
+            left = f", ETA {_clock(eta)}" if eta is not None else ""
+            line = (
+                f"{self.description}: {done}/{total if total is not None else '?'}{share}{extra}, "
+                f"{rate:.1f}/s, {_clock(elapsed)} elapsed{left}"
+            )
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+
+def _clock(seconds: float) -> str:
+    hours, rest = divmod(round(seconds), 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def on_terminal() -> bool:
+    """Whether stderr is a terminal a bar can be redrawn on."""
+    return err_console.is_terminal and not PROGRESS.json_lines
+
+
 @contextmanager
 def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Any]:
-    """A rich progress bar on stderr, shown from the first ``update(done, total)`` call.
-
-    Starting lazily keeps an argument error to its one line, with no empty bar above it.
-    """
+    """``update(done, total)`` shows progress on stderr: a rich bar on a terminal (from the
+    first call, so an argument error stays one line with no empty bar above it), else plain
+    lines at a steady pace; nothing with ``--quiet``."""
     progress: Progress | None = None
     task: Any = None
+    plain = PlainProgress(description, PROGRESS)
+    enabled = enabled and not PROGRESS.quiet
 
-    def update(done: int, total: int) -> None:
+    def update(done: int, total: int, **fields: Any) -> None:
         nonlocal progress, task
         if not enabled:
+            return
+        if not on_terminal():
+            plain.update(done, total, **fields)
             return
         if progress is None:
             progress = Progress(

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from gpskit.cli._common import JsonOpt, console, dataset_at, err_console, print_json
+from gpskit.cli._common import PROGRESS, JsonOpt, console, dataset_at, err_console, print_json
 
 SWEEP_EPILOG = """
 Examples:
@@ -29,7 +29,9 @@ def sweep_command(
     splits: Annotated[
         Path | None,
         typer.Argument(
-            help="Splits folder (default: the default dataset's splits/).", show_default=False
+            help="What to train on: a dataset folder, its splits/, or a Hub-layout folder "
+            "(default: the default dataset).",
+            show_default=False,
         ),
     ] = None,
     grid: Annotated[
@@ -74,9 +76,7 @@ def sweep_command(
     from gpskit.train.options import TrainOptions
     from gpskit.train.sweep import parse_grid, parse_settings, plan, sweep
 
-    dataset = dataset_at(None)
-    splits_dir = splits if splits is not None else dataset.splits_dir
-    out_dir = out if out is not None else splits_dir.parent / "sweeps" / "sweep"
+    splits_dir = splits if splits is not None else dataset_at(None).root
     base = TrainOptions(**{**asdict(TrainOptions()), **parse_settings(settings or [])})
     runs = plan(base, parse_grid(grid or [], preset or []))
     if dry_run:
@@ -88,11 +88,31 @@ def sweep_command(
                 console.print(f"{r.name}")
         return
 
+    from gpskit.cli.train import epoch_line
+    from gpskit.splitfolder import SplitFolder
+
+    out_dir = out if out is not None else SplitFolder.at(splits_dir).sweeps_dir / "sweep"
+
     def on_run(i: int, run: Any, state: str) -> None:
         if not as_json and state != "done":
             err_console.print(f"[bold]{i + 1}/{len(runs)}[/] {run.name}: {state}")
 
-    table = sweep(splits_dir, out_dir, runs, on_run=on_run)
+    def on_epoch(run: Any, stats: Any) -> None:
+        if not as_json and not PROGRESS.quiet:
+            err_console.print(
+                f"{run.name}: {epoch_line(stats, run.options.epochs)}", markup=False, soft_wrap=True
+            )
+
+    def on_result(i: int, run: Any, row: dict[str, Any]) -> None:
+        if not as_json and not PROGRESS.quiet:
+            err_console.print(
+                f"{i + 1}/{len(runs)} {run.name}: val mean {row['val_mean_m']:.1f} m, "
+                f"test mean {row['test_mean_m']:.1f} m ({row['method']})",
+                markup=False,
+                soft_wrap=True,
+            )
+
+    table = sweep(splits_dir, out_dir, runs, on_run=on_run, on_epoch=on_epoch, on_result=on_result)
     if as_json:
         print_json({"out": str(out_dir), "runs": table.to_dict("records")})
         return

@@ -12,7 +12,15 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from gpskit.cli._common import JsonOpt, console, dataset_at, err_console, print_json
+from gpskit.cli._common import (
+    PROGRESS,
+    JsonOpt,
+    console,
+    dataset_at,
+    err_console,
+    print_json,
+    progress_bar,
+)
 from gpskit.csvtext import csv_text
 from gpskit.split.options import SplitName
 from gpskit.train.options import Arch, Augment, Head, Loss, Method, Part, Target, TrainOptions
@@ -74,7 +82,10 @@ def train_command(
     splits: Annotated[
         Path | None,
         typer.Argument(
-            help="Splits folder (default: the default dataset's splits/).", show_default=False
+            help="What to train on: a dataset folder (after `gpskit split`), its splits/, or "
+            "a folder in the Hub's layout (data/train-*.parquet, as `gpskit publish dataset` "
+            "writes). Default: the default dataset.",
+            show_default=False,
         ),
     ] = None,
     out: Annotated[
@@ -159,7 +170,7 @@ def train_command(
     Writes RUN_DIR/metrics.csv, best.pt (by val mean error), last.pt, options.json, the
     retrieval index and prediction.json (head, retrieval or blend: the best on val).
     """
-    splits_dir = splits if splits is not None else dataset_at(None).splits_dir
+    splits_dir = splits if splits is not None else dataset_at(None).root
     options = TrainOptions(
         arch=arch.value,
         weights=weights,
@@ -220,28 +231,35 @@ def epoch_line(stats: Any, epochs: int) -> str:
 def _train_with_progress(
     splits_dir: Path, out: Path | None, options: TrainOptions, resume: bool, as_json: bool
 ) -> Any:
-    """Train with a batch progress bar and one line per epoch (rank 0, not with --json)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    """Train with batch progress (a bar on a terminal; plain or JSON lines at a steady pace
+    in a log, a notebook or CI) and one line per epoch (rank 0, not with --json)."""
     from gpskit.train.engine import train
 
     show = not as_json and int(os.environ.get("RANK", "0")) == 0
+    epoch = {"now": 0}
 
     def on_epoch(stats: Any) -> None:
-        if show:
-            err_console.print(epoch_line(stats, options.epochs), soft_wrap=True)
+        if show and not PROGRESS.quiet:
+            if PROGRESS.json_lines:
+                record = {"step": "epoch", "epochs": options.epochs, **vars(stats)}
+                sys.stderr.write(json.dumps(record, sort_keys=True, default=str) + "\n")
+            else:
+                err_console.print(epoch_line(stats, options.epochs), soft_wrap=True)
 
-    columns = (TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err_console, transient=True, disable=not show) as progress:
-        task = progress.add_task("batches", total=None)
+    with progress_bar("train", enabled=show) as update:
+
+        def on_batch(step: int, total: int) -> None:
+            update(step, total, epoch=f"{epoch['now']}/{options.epochs}")
+
         return train(
             splits_dir,
             out,
             options,
             resume=resume,
             on_epoch=on_epoch,
-            on_batch=lambda step, total: progress.update(task, completed=step, total=total),
+            on_batch=on_batch,
             on_warning=lambda text: err_console.print(f"[yellow]warning:[/] {text}"),
+            on_epoch_start=lambda e: epoch.update(now=e),
         )
 
 
@@ -254,7 +272,8 @@ def eval_command(
     splits: Annotated[
         Path | None,
         typer.Option(
-            help="Splits folder (default: the one the run trained on).", show_default=False
+            help="Dataset, splits or Hub-layout folder (default: the one the run trained on).",
+            show_default=False,
         ),
     ] = None,
     method: MethodOpt = None,

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gpskit.errors import InputError, MissingStepError
+from gpskit.errors import InputError
 from gpskit.imaging import ImageColumn
 from gpskit.train import require_torch
 from gpskit.train.loss import TargetScaler
@@ -20,16 +20,11 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def read_split(splits_dir: Path, name: str) -> pd.DataFrame:
-    """One split file as a DataFrame (schema-checked)."""
-    from gpskit.schema import load_schema, read_table
+    """One split as a DataFrame (schema-checked), from any folder that holds splits: a
+    dataset, its splits/, a published or Hub-layout folder (see :mod:`gpskit.splitfolder`)."""
+    from gpskit.splitfolder import SplitFolder
 
-    path = splits_dir / f"{name}.parquet"
-    if not path.exists():
-        raise MissingStepError(
-            f"{path} does not exist", hint=f"run `gpskit split {splits_dir.parent}` first"
-        )
-    frame: pd.DataFrame = read_table(path, load_schema("split")).to_pandas()
-    return frame
+    return SplitFolder.at(splits_dir).read(name)
 
 
 def target_columns(target: str) -> tuple[str, str]:

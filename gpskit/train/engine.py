@@ -216,8 +216,11 @@ def train(
     on_epoch: Callable[[EpochStats], None] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
+    on_epoch_start: Callable[[int], None] | None = None,
 ) -> TrainResult:
-    """Train, evaluating on the val split after every epoch; write RUN_DIR."""
+    """Train, evaluating on the val split after every epoch; write RUN_DIR.
+    ``on_epoch_start(epoch)``, ``on_batch(step, batches)`` and ``on_epoch(stats)`` report
+    progress (on the main process)."""
     session, state = setup(splits_dir, run_dir, options, resume)
     if state is not None:
         restore(session, state)
@@ -229,6 +232,8 @@ def train(
         write_run_options(session)
     for epoch in range(session.start_epoch, session.options.epochs + 1):
         session.sampler.set_epoch(epoch)
+        if on_epoch_start and session.main_process:
+            on_epoch_start(epoch)
         started = time.perf_counter()
         loss_sum, seen = _all_reduce(session, *train_one_epoch(session, on_batch))
         if session.main_process:

@@ -17,10 +17,10 @@ import numpy as np
 import numpy.typing as npt
 
 from gpskit.atomic import atomic_path
-from gpskit.dataset import Dataset
 from gpskit.errors import InputError, UsageError
 from gpskit.outputs import output_folder
 from gpskit.runfolder import RunFolder
+from gpskit.splitfolder import SplitFolder
 from gpskit.train import require_torch
 from gpskit.train.data import (
     EpochSampler,
@@ -80,7 +80,7 @@ def seed_everything(seed: int) -> None:
 def default_run_dir(splits_dir: Path, arch: str) -> Path:
     """DATASET/runs/<date>-<time>-<arch>, beside the splits the run trains on."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Dataset(splits_dir.parent).runs_dir / f"{stamp}-{arch}"
+    return SplitFolder.at(splits_dir).runs_dir / f"{stamp}-{arch}"
 
 
 

@@ -179,12 +179,15 @@ def _resumable(run_dir: Path, options: TrainOptions) -> bool:
     )
 
 
-def _run_one(splits_dir: Path, run_dir: Path, run: SweepRun) -> dict[str, Any]:
+def _run_one(
+    splits_dir: Path, run_dir: Path, run: SweepRun, on_epoch: Callable[[Any], None] | None = None
+) -> dict[str, Any]:
     """Train (or resume) one run, evaluate it on val and test: its table row."""
     from gpskit.train.engine import train
     from gpskit.train.evaluate import evaluate
 
-    result = train(splits_dir, run_dir, run.options, resume=_resumable(run_dir, run.options))
+    resume = _resumable(run_dir, run.options)
+    result = train(splits_dir, run_dir, run.options, resume=resume, on_epoch=on_epoch)
     history = pd.DataFrame(result.history)
     figures = {s: evaluate(run_dir, s, splits_dir, draw=False) for s in ("val", "test")}
     test = figures["test"]
@@ -216,9 +219,13 @@ def sweep(
     runs: list[SweepRun],
     *,
     on_run: Callable[[int, SweepRun, str], None] | None = None,
+    on_epoch: Callable[[SweepRun, Any], None] | None = None,
+    on_result: Callable[[int, SweepRun, dict[str, Any]], None] | None = None,
 ) -> pd.DataFrame:
     """Train and evaluate every run not finished yet; write the comparison table, chart
-    and page. ``on_run(i, run, state)`` hears "skipped", "started" and "done"."""
+    and page. ``on_run(i, run, state)`` hears "skipped", "started" and "done";
+    ``on_epoch(run, stats)`` each epoch as it ends; ``on_result(i, run, row)`` each run's
+    table row as it is known."""
     output_folder(out_dir, "--out")
     rows = []
     for i, run in enumerate(runs):
@@ -227,13 +234,16 @@ def sweep(
         if row is None:
             if on_run:
                 on_run(i, run, "started")
-            row = _run_one(splits_dir, run_dir, run)
+            hear = None if on_epoch is None else (lambda stats, run=run: on_epoch(run, stats))
+            row = _run_one(splits_dir, run_dir, run, hear)
             state = "done"
         else:
             state = "skipped"
         rows.append(row)
         if on_run:
             on_run(i, run, state)
+        if on_result:
+            on_result(i, run, row)
         write_results(out_dir, pd.DataFrame(rows))  # a partial table survives an interruption
     return pd.DataFrame(rows)
 
