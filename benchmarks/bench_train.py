@@ -245,7 +245,7 @@ def descriptors(runs: list[Path]) -> None:
 
     from gpskit.geo import haversine_m
     from gpskit.train.data import SplitDataset, read_split
-    from gpskit.train.evaluate import load_run
+    from gpskit.train.inference import load_run
     from gpskit.train.model import Descriptor
     from gpskit.train.retrieval import HEADING_WINDOW, RetrievalIndex, embed
     from gpskit.train.session import make_loader as _loader

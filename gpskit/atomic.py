@@ -55,8 +55,7 @@ def _resolve_target(target: Path) -> Path:
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; put its content at ``target`` on success."""
     target = _resolve_target(target)
-    folder = target.parent
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_dir(target.parent)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -69,6 +68,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
             os.chmod(tmp, mode)
             os.replace(tmp, target)
         except OSError as exc:
+            exc.filename = str(target)  # the user's path, not the temporary file's
             problem = environment_problem(exc)
             if isinstance(problem, DiskFullError):
                 written = tmp.stat().st_size if tmp.exists() else None
@@ -92,7 +92,9 @@ def write_text(target: Path, text: str) -> None:
 
 
 def make_dir(path: Path) -> Path:
-    """A folder with the mode the umask allows (``tempfile.mkdtemp`` makes 0700 ones)."""
+    """A folder with the mode the umask allows (``tempfile.mkdtemp`` makes 0700 ones); a
+    file, FIFO or symlink loop where it should be is one clear error."""
+    paths.require_folder_or_missing(path, "the folder")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -175,7 +177,7 @@ class OwnedFolder:
     def clear(self) -> None:
         """Delete the files the marker lists (and folders left empty), then the marker."""
         try:
-            listed = json.loads(self.marker.read_text())["files"]
+            listed = json.loads(paths.read_text(self.marker))["files"]
         except (OSError, ValueError, KeyError, TypeError):
             listed = []
         for name in listed:

@@ -191,8 +191,12 @@ class Dataset:
             finally:
                 _HELD[key] -= 1
             return
+        paths.require_folder_or_missing(self.state_dir, "the dataset's own folder")
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        handle = open(self.state_dir / "lock", "a+", encoding="utf-8")  # noqa: SIM115
+        lock = self.state_dir / "lock"
+        if paths.kind(lock) not in (paths.FILE, paths.MISSING):
+            raise InputError(f"{lock} is {paths.kind(lock)}, not gpskit's lock file", hint="move it away")
+        handle = open(lock, "a+", encoding="utf-8")  # noqa: SIM115
         try:
             self._acquire(handle, command)
             _HELD[key] = 1
@@ -294,7 +298,7 @@ class Dataset:
         if output.companion is None:
             return None
         try:
-            found = json.loads((self.root / output.companion).read_text(encoding="utf-8"))
+            found = json.loads(paths.read_text(self.root / output.companion))
         except (OSError, ValueError):
             return None
         value = found.get("generation") if isinstance(found, dict) else None

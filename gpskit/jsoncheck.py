@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from gpskit import paths
 from gpskit.config import schemas_dir
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -113,7 +114,7 @@ def read_checked(path: Path, name: str, max_bytes: int = 64 << 20) -> dict[str, 
     if path.stat().st_size > max_bytes:
         raise ValueError(f"larger than {max_bytes >> 20} MB")
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
+        value = json.loads(paths.read_text(path))
     except RecursionError:
         raise ValueError("nested too deep to be a config") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -30,7 +30,12 @@ def kind(path: Path) -> str:
                 f"{path}: a symbolic link that points back to itself (a loop)",
                 hint="remove or fix the link, or give another path",
             ) from None
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        if exc.errno == errno.ENOTDIR:
+            raise InputError(
+                f"{path}: a folder on the way is a file ({_first_file(path)})",
+                hint="give a path whose folders are folders",
+            ) from None
+        if exc.errno == errno.ENOENT:
             return MISSING
         raise InputError(f"{path}: cannot be looked at ({exc.strerror or exc})") from None
     if stat.S_ISREG(mode):
@@ -44,6 +49,28 @@ def kind(path: Path) -> str:
     if stat.S_ISSOCK(mode):
         return "a socket"
     return "not a regular file"
+
+
+def _first_file(path: Path) -> Path | str:
+    """The first part of ``path`` that exists and is not a folder."""
+    for part in reversed(Path(path).parents):
+        if part.exists() and not part.is_dir():
+            return part
+    return "?"
+
+
+def read_text(path: Path, what: str = "", limit: int = 64 << 20) -> str:
+    """A small text file gpskit keeps (split.json, coverage.json, prediction.json...), read
+    only when it is a regular file: a FIFO there would block the read forever."""
+    found = kind(path)
+    if found != FILE:
+        label = f"{what} " if what else ""
+        if found == MISSING:
+            raise FileNotFoundError(2, "No such file", str(path))
+        raise InputError(f"{label}{path} is {found}, not a file gpskit can read", hint="move it away")
+    if path.stat().st_size > limit:
+        raise InputError(f"{path} is larger than {limit >> 20} MB: not one of gpskit's files")
+    return path.read_text(encoding="utf-8")
 
 
 def resolved(path: Path) -> Path:

@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from gpskit import paths
 from gpskit.atomic import atomic_path, write_text
 from gpskit.dataset import Dataset
 from gpskit.errors import InputError, MissingStepError, require_module
@@ -232,7 +233,7 @@ def publish_dataset(
     split_json = splits_dir / "split.json"
     notes = ""
     if split_json.exists():
-        record = json.loads(split_json.read_text())
+        record = json.loads(paths.read_text(split_json))
         noise = record.get("label_noise_m") or {}
         if noise.get("median_m") is not None:
             notes = f"GPS label noise (fixes around their spot's median): median {noise['median_m']:.1f} m."

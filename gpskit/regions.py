@@ -19,6 +19,7 @@ import shapely
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from gpskit import paths
 from gpskit.config import regions_dir
 from gpskit.errors import InputError
 from gpskit.geo import LocalProjection
@@ -150,7 +151,7 @@ def load_region(source: str | Path) -> Region:
             f"{path}: no such region file", hint="give a GeoJSON file or a bundled region name"
         )
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(paths.read_text(path, "the region"))
         polygons = _polygons(data, str(path))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: not valid JSON ({exc})") from None

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from gpskit import paths
 from gpskit.errors import MissingStepError
 
 BEST_CHECKPOINT = "best.pt"
@@ -87,7 +88,7 @@ class ModelFolder:
         if not self.is_current(path):
             return None
         try:
-            found = json.loads(path.read_text(encoding="utf-8"))
+            found = json.loads(paths.read_text(path))
         except (OSError, ValueError):
             return None
         return found if isinstance(found, dict) else None

@@ -23,7 +23,7 @@ STEP_PACKAGES = ("ingest", "dedup", "coverage", "split", "train", "synth")
 #: A package whose ``__init__`` is only the guard of an optional extra (submodules use it).
 GUARD_PACKAGES = {"gpskit.train"}
 #: Modules that run the whole pipeline (and so may import every part of it).
-ENTRY_POINTS = {"gpskit.__main__", "gpskit.demo"}
+ENTRY_POINTS = {"gpskit", "gpskit.__main__", "gpskit.demo", "gpskit.api"}
 
 
 def _modules() -> dict[str, Path]:

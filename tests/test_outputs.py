@@ -85,6 +85,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     os.mkfifo(fifo)
     loop = root / "loop"
     loop.symlink_to(loop)
+    (root / "a-file").write_text("not a folder")
     return {
         "photos": photos,
         "dataset": dataset,
@@ -92,6 +93,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "manifest": dataset / "manifest.parquet",
         "fifo": fifo,
         "loop": loop,
+        "under a file": root / "a-file" / "out",
         "folder": root / "fresh",
     }
 
@@ -136,7 +138,7 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.mark.parametrize("target", ["photo", "manifest", "fifo", "loop"])
+@pytest.mark.parametrize("target", ["photo", "manifest", "fifo", "loop", "under a file"])
 @pytest.mark.parametrize(("command", "param"), sorted(WRITES))
 def test_a_hostile_path_is_one_line_and_nothing_is_lost(
     world: dict[str, Path], command: str, param: str, target: str, monkeypatch: pytest.MonkeyPatch
@@ -206,3 +208,59 @@ def test_a_fifo_or_loop_where_the_manifest_should_be_is_one_line(
         signal.signal(signal.SIGALRM, previous)
     assert result.exit_code == 2, result.output
     assert str(manifest) in result.output and "internal error" not in result.output
+
+
+HOSTILE_OWN = {
+    "a file at .gpskit": (".gpskit", "file"),
+    "a FIFO at the lock": (".gpskit/lock", "fifo"),
+    "a loop at splits/": ("splits", "loop"),
+    "a loop at coverage/": ("coverage", "loop"),
+    "a FIFO at coverage.json": ("coverage/coverage.json", "fifo"),
+    "a FIFO at split.json": ("splits/split.json", "fifo"),
+    "a FIFO at duplicates.parquet": ("duplicates.parquet", "fifo"),
+}
+
+
+@pytest.mark.parametrize("command", ["dedup", "coverage", "split", "ingest"])
+@pytest.mark.parametrize("case", sorted(HOSTILE_OWN))
+def test_hostile_things_in_a_datasets_own_places_are_one_line(
+    world: dict[str, Path], tmp_path: Path, command: str, case: str
+) -> None:
+    """A dataset whose own files or folders were replaced by a file, a FIFO or a symlink
+    loop: every step answers in one line (exit 2), never hangs, never an internal error."""
+    import shutil
+
+    dataset = tmp_path / "ds"
+    shutil.copytree(world["dataset"], dataset, symlinks=True)
+    CliRunner().invoke(app, ["split", str(dataset), "--ratios", "0.34,0.33,0.33"])
+    where, what = HOSTILE_OWN[case]
+    target = dataset / where
+    if target.is_dir() and not target.is_symlink():
+        shutil.rmtree(target)
+    elif target.exists() or target.is_symlink():
+        target.unlink()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if what == "file":
+        target.write_text("not a folder")
+    elif what == "fifo":
+        os.mkfifo(target)
+    else:
+        target.symlink_to(target)
+    argv = {
+        "ingest": ["ingest", str(world["photos"]), "--out", str(dataset)],
+        "split": ["split", str(dataset), "--force"],
+    }.get(command, [command, str(dataset)])
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(30)
+    try:
+        result = CliRunner().invoke(app, argv)
+    except _Hung:
+        pytest.fail(f"gpskit {' '.join(argv)} hung on {case}")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    said = result.output
+    assert "internal error" not in said and "Traceback" not in said, (argv, said)
+    if result.exit_code:
+        assert result.exit_code == 2, (argv, said)
+        assert len([line for line in said.splitlines() if line.startswith("error:")]) == 1

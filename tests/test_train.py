@@ -101,7 +101,7 @@ def test_tiny_run_beats_the_mean_predictor(trained: dict) -> None:
 
 @pytest.mark.slow
 def test_checkpoint_is_data_and_round_trips(trained: dict) -> None:
-    from gpskit.train.evaluate import load_run
+    from gpskit.train.inference import load_run
 
     state = torch.load(trained["run"] / "best.pt", map_location="cpu", weights_only=True)
     assert state["arch"] == "resnet18" and state["options"]["image_size"] == 48

@@ -13,7 +13,7 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
-from gpskit import storage
+from gpskit import paths, storage
 from gpskit.atomic import publish, write_text
 from gpskit.csvtext import csv_text
 from gpskit.engines import map_isolated
@@ -144,7 +144,7 @@ def previously_written(out_dir: Path) -> list[str]:
     ``written``): a re-run replaces those, never a file of the user's that merely has one
     of gpskit's names (a ``train.csv`` made by hand when gpskit wrote none)."""
     try:
-        record = json.loads((out_dir / "split.json").read_text(encoding="utf-8"))
+        record = json.loads(paths.read_text(out_dir / "split.json"))
         written = record.get("written", []) if isinstance(record, dict) else []
         names = {Path(str(p)).name for p in written if isinstance(p, str)}
     except (OSError, ValueError):

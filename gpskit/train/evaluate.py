@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from gpskit import arguments, runfolder
+from gpskit import paths, runfolder
 from gpskit.atomic import write_text
 from gpskit.dataset import Dataset
 from gpskit.errors import InputError
@@ -21,86 +20,23 @@ from gpskit.geo import label_noise, label_noise_distances
 from gpskit.imaging import decode_oriented
 from gpskit.pool import output_to_log
 from gpskit.schema import load_schema, write_table
-from gpskit.train import require_torch
 from gpskit.train.data import SplitDataset, read_split, target_columns, transforms
-from gpskit.train.heads import PositionHead, output_size
-from gpskit.train.loss import TargetScaler
+from gpskit.train.inference import (
+    LoadedRun,
+    choose_method,
+    choose_window,
+    compass_heading,
+    load_run,
+)
 from gpskit.train.metrics import by_sector, errors_m, summary
-from gpskit.train.model import build_model
-from gpskit.train.options import Head, Method
-from gpskit.train.predictor import load_choice, variants
-from gpskit.train.retrieval import RetrievalIndex
-from gpskit.train.session import load_checkpoint, make_loader, pick_device
-
-
-@dataclass
-class LoadedRun:
-    run_dir: Path
-    checkpoint: dict[str, Any]
-    model: Any
-    scaler: TargetScaler
-    head: PositionHead
-    index: RetrievalIndex | None
-    choice: dict[str, Any]
-    device: Any
-
-    @property
-    def options(self) -> dict[str, Any]:
-        return dict(self.checkpoint["options"])
+from gpskit.train.options import Method
+from gpskit.train.predictor import variants
+from gpskit.train.session import make_loader
 
 
 def latest_run(dataset_dir: Path | None = None) -> Path:
     """The run under DATASET_DIR/runs/ whose model was written last."""
     return runfolder.latest_run(Dataset.at(dataset_dir).runs_dir).root
-
-
-def load_run(run_dir: Path, device: str = "auto") -> LoadedRun:
-    """The best checkpoint of a run (last.pt if there is no best.pt; or a published model
-    folder), its head, retrieval index and default method: everything predict needs, from
-    the folder alone."""
-    from gpskit.train.export import load_model_folder
-
-    folder = runfolder.open_model_folder(run_dir)
-    if isinstance(folder, runfolder.RunFolder):
-        checkpoint = load_checkpoint(folder.require_model())
-    else:  # published: model.safetensors + config.json
-        checkpoint = load_model_folder(folder.root)
-    options = checkpoint["options"]
-    scaler = TargetScaler.from_dict(checkpoint["normalisation"])
-    spec = checkpoint.get("head", {"head": Head.REGRESSION.value, "cells": []})
-    cells = np.asarray(spec["cells"], dtype=np.float64).reshape(-1, 2)
-    head = PositionHead(spec["head"], scaler, cells if len(cells) else None)
-    outputs = output_size(spec["head"], head.cells)
-    model = build_model(checkpoint["arch"], "none", float(options["dropout"]), outputs)
-    model.load_state_dict(checkpoint["model"])
-    target = pick_device(device)
-    model.to(target).eval()
-    index = RetrievalIndex.load(run_dir)
-    return LoadedRun(run_dir, checkpoint, model, scaler, head, index, load_choice(run_dir), target)
-
-
-def _method(run: LoadedRun, method: str | None, knn: int | None) -> tuple[str, int]:
-    """The method and knn asked for, else the run's own choice."""
-    if knn is None:
-        knn = int(run.choice.get("knn") or run.options.get("knn") or 0)
-    else:
-        arguments.number("--knn", knn, minimum=1, maximum=1000, integer=True)
-    method = method or str(run.choice.get("method", Method.HEAD.value))
-    if method != Method.HEAD.value and (run.index is None or knn < 1):
-        raise InputError(
-            f"{run.run_dir}: no retrieval index for --method {method}",
-            hint="train with --knn 8 (the default), or use --method head",
-        )
-    return method, knn
-
-
-def _window(run: LoadedRun, heading_window: float | None) -> float | None:
-    """The heading window asked for (0: none), else the run's own choice."""
-    if heading_window is None:
-        chosen = run.choice.get("heading_window")
-        return None if chosen is None else float(chosen)
-    arguments.number("--heading-window", heading_window, minimum=0, maximum=180)
-    return float(heading_window) if 0 < heading_window < 180 else None
 
 
 def split_variants(
@@ -199,8 +135,8 @@ def evaluate(
     0 for none, default the run's choice); writes predictions, eval JSON and plots into
     the run."""
     run = load_run(run_dir)
-    method, knn = _method(run, method, knn)
-    window = _window(run, heading_window)
+    method, knn = choose_method(run, method, knn)
+    window = choose_window(run, heading_window)
     splits_dir = splits_dir or Path(run.checkpoint["splits_dir"])
     frame = read_split(splits_dir, split)
     if not len(frame):
@@ -256,7 +192,7 @@ def _region_of(splits_dir: Path) -> Any:
 
     report = Dataset(splits_dir.parent).coverage_dir / "coverage.json"
     try:
-        source = json.loads(report.read_text())["region"]["source"]
+        source = json.loads(paths.read_text(report))["region"]["source"]
         return load_region(source)
     except Exception:
         return None
@@ -275,11 +211,13 @@ def predict(
     the run's own method unless told otherwise; needs only the run folder. Retrieval
     keeps to training photos facing the way each photo's EXIF compass heading says."""
     from gpskit.ingest import scan
+    from gpskit.train.inference import Predictor
 
     run = load_run(run_dir)
-    method, knn = _method(run, method, knn)
-    window = _window(run, heading_window)
-    image_size = int(run.options["image_size"])
+    predictor = Predictor(run, method, knn)
+    if heading_window is not None:
+        predictor.window = choose_window(run, heading_window)
+    image_size = predictor.image_size
     transform = transforms(image_size, False)
     rows: list[dict[str, Any]] = []
     images: list[Any] = []
@@ -302,14 +240,9 @@ def predict(
                 continue
             headings.append(compass_heading(ref.absolute))
             placed.append(row)
-    if placed:
-        loader = _tensor_loader(images, int(run.options["batch_size"]))
-        found = variants(
-            run.model, loader, run.device, run.head, run.index, knn, tta, headings, window
-        )
-        lat, lon = run.scaler.decode(found[method][:, 0], found[method][:, 1])
-        for row, a, b in zip(placed, np.atleast_1d(lat), np.atleast_1d(lon), strict=True):
-            row.update(latitude=float(a), longitude=float(b))
+    predictor.tta = tta
+    for row, found in zip(placed, predictor.place(images, headings, neighbours=False), strict=True):
+        row.update(latitude=found.latitude, longitude=found.longitude)
     frame = pd.DataFrame(rows, columns=["path", "latitude", "longitude", "error"])
     frame.attrs.update(log=str(log), warnings=len(said))
     return frame
@@ -328,26 +261,3 @@ def predict_log(run_dir: Path) -> Path:
     return Path(tempfile.gettempdir()) / "gpskit-predict.log"
 
 
-def compass_heading(path: str) -> float:
-    """The photo's EXIF compass heading in degrees (NaN when it has none or is unreadable)."""
-    from PIL import Image
-
-    from gpskit.exif import read_metadata
-    from gpskit.storage import open_stream
-
-    try:
-        with open_stream(path) as stream, Image.open(stream) as img:
-            direction = read_metadata(img).img_direction
-    except Exception:  # predict still places the photo, without the heading
-        return float("nan")
-    return float("nan") if direction is None else float(direction)
-
-
-def _tensor_loader(images: list[Any], batch_size: int) -> list[tuple[Any, Any, Any]]:
-    """(images, unused targets, indices) batches, as the split loaders yield them."""
-    torch, _ = require_torch()
-    batches = []
-    for lo in range(0, len(images), batch_size):
-        part = torch.stack(images[lo : lo + batch_size])
-        batches.append((part, torch.zeros(len(part), 2), torch.arange(lo, lo + len(part))))
-    return batches

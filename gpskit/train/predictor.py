@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from gpskit import paths
 from gpskit.atomic import write_text
 from gpskit.runfolder import PREDICTION_FILE
 from gpskit.train import require_torch
@@ -137,6 +138,6 @@ def load_choice(run_dir: Path) -> dict[str, Any]:
     path = run_dir / PREDICTION_FILE
     if not path.exists():
         return {"method": Method.HEAD.value, "knn": 0, "heading_window": None, "val_mean_m": {}}
-    choice: dict[str, Any] = json.loads(path.read_text())
+    choice: dict[str, Any] = json.loads(paths.read_text(path))
     choice.setdefault("heading_window", None)  # runs from before heading windows
     return choice

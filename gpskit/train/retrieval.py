@@ -146,8 +146,23 @@ class RetrievalIndex:
         """Standardised positions of ``queries`` (unit vectors) from their ``k`` nearest
         training photos, weighted by a softmax of their cosine similarities; with
         ``headings`` (degrees, NaN unknown) and ``window``, only photos facing the same way."""
+        top, weights, _ = self.nearest(queries, k, headings, window)
+        out: npt.NDArray[np.float64] = (weights[..., None] * self.positions[top]).sum(axis=1)
+        return out
+
+    def nearest(
+        self,
+        queries: npt.NDArray[np.float32],
+        k: int,
+        headings: npt.ArrayLike | None = None,
+        window: float | None = None,
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """The ``k`` training photos each query's position is made from: their rows (most
+        similar first), their weights (summing to 1) and cosine similarities."""
         k = max(1, min(k, len(self.embeddings)))
-        out = np.zeros((len(queries), 2))
+        rows = np.zeros((len(queries), k), np.int64)
+        weights = np.zeros((len(queries), k))
+        similarity = np.zeros((len(queries), k))
         facing = None if headings is None else np.asarray(headings, dtype=np.float64)
         for lo in range(0, len(queries), QUERY_CHUNK):
             sims = queries[lo : lo + QUERY_CHUNK] @ self.embeddings.T
@@ -155,12 +170,15 @@ class RetrievalIndex:
                 sims = self._same_way(sims, facing[lo : lo + QUERY_CHUNK], window, k)
             top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
             top_sims = np.take_along_axis(sims, top, axis=1)
-            weights = np.exp((top_sims - top_sims.max(axis=1, keepdims=True)) / TEMPERATURE)
+            order = np.argsort(-top_sims, axis=1, kind="stable")
+            top, top_sims = np.take_along_axis(top, order, 1), np.take_along_axis(top_sims, order, 1)
+            w = np.exp((top_sims - top_sims.max(axis=1, keepdims=True)) / TEMPERATURE)
             exact = top_sims >= 1.0 - EXACT  # the query is a training photo itself
-            weights = np.where(exact.any(axis=1, keepdims=True), exact.astype(float), weights)
-            weights /= weights.sum(axis=1, keepdims=True)
-            out[lo : lo + len(sims)] = (weights[..., None] * self.positions[top]).sum(axis=1)
-        return out
+            w = np.where(exact.any(axis=1, keepdims=True), exact.astype(float), w)
+            w /= w.sum(axis=1, keepdims=True)
+            end = lo + len(sims)
+            rows[lo:end], weights[lo:end], similarity[lo:end] = top, w, top_sims
+        return rows, weights, similarity
 
     def _same_way(
         self, sims: npt.NDArray[Any], facing: npt.NDArray[np.float64], window: float, k: int

@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from gpskit import paths
 from gpskit.atomic import write_text
 from gpskit.errors import UsageError
 from gpskit.outputs import output_folder
@@ -157,7 +158,7 @@ def _finished(run_dir: Path, options: TrainOptions) -> dict[str, Any] | None:
     """The recorded row of a run that finished with these options, else None."""
     path = run_dir / DONE_FILE
     try:
-        record: dict[str, Any] = json.loads(path.read_text())
+        record: dict[str, Any] = json.loads(paths.read_text(path))
     except (OSError, ValueError):
         return None
     return record["row"] if record.get("options") == _options_record(options) else None
