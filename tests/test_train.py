@@ -640,6 +640,8 @@ def test_progress_without_a_terminal_comes_within_the_first_epoch(
         first_epoch = next(i for i, line in enumerate(lines) if line.startswith("epoch   1/2"))
         progress = [line for line in lines[:first_epoch] if line.startswith("train: ")]
         assert progress and "epoch 1/2" in progress[0] and "ETA" in progress[0], lines[:5]
+        validating = [line for line in lines[:first_epoch] if line.startswith("validate: ")]
+        assert validating and "epoch 1/2" in validating[-1], lines[:first_epoch]
         assert "\r" not in done.stderr  # no redrawn bar in a log
     else:
         records = [json.loads(line) for line in lines if line.startswith("{")]

@@ -15,9 +15,11 @@ from rich.table import Table
 from gpskit.cli._common import (
     PROGRESS,
     JsonOpt,
+    PlainProgress,
     console,
     dataset_at,
     err_console,
+    on_terminal,
     print_json,
     progress_bar,
 )
@@ -246,6 +248,18 @@ def _train_with_progress(
             else:
                 err_console.print(epoch_line(stats, options.epochs), soft_wrap=True)
 
+    phases: dict[str, PlainProgress] = {}
+
+    def on_phase(phase: str, done: int, total: int) -> None:
+        """Validation and the retrieval index: plain lines in a log (a bar would flicker
+        between phases on a terminal, where the epoch line follows in seconds)."""
+        if show and not PROGRESS.quiet and not on_terminal():
+            phases.setdefault(phase, PlainProgress(phase, PROGRESS)).update(
+                done, total, epoch=f"{epoch['now']}/{options.epochs}"
+            )
+            if done >= total:
+                phases.pop(phase)
+
     with progress_bar("train", enabled=show) as update:
 
         def on_batch(step: int, total: int) -> None:
@@ -260,6 +274,7 @@ def _train_with_progress(
             on_batch=on_batch,
             on_warning=lambda text: err_console.print(f"[yellow]warning:[/] {text}"),
             on_epoch_start=lambda e: epoch.update(now=e),
+            on_progress=on_phase,
         )
 
 

@@ -10,7 +10,7 @@ import csv
 import io
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -97,11 +97,37 @@ def train_one_epoch(
     return loss_sum, seen
 
 
+class _Reporting:
+    """A loader that reports each batch it yields (``on_progress(phase, done, total)``)."""
+
+    def __init__(self, loader: Any, phase: str, hook: Callable[[str, int, int], None]) -> None:
+        self.loader, self.phase, self.hook = loader, phase, hook
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[Any]:
+        total = len(self.loader)
+        for done, batch in enumerate(self.loader, start=1):
+            yield batch
+            self.hook(self.phase, done, total)
+
+
+def reporting(session: Session, phase: str, loader: Any) -> Any:
+    """``loader``, reporting its batches to the session's progress hook (main process)."""
+    hook = session.on_progress
+    return _Reporting(loader, phase, hook) if hook and session.main_process else loader
+
+
 def validate(session: Session) -> tuple[float, float]:
     """Mean and median error (m) on the validation split (NaN when it is empty)."""
     s = session
     predictions = head_positions(
-        s.model, s.val_loader, s.device, s.position_head, amp_dtype=s.amp_dtype
+        s.model,
+        reporting(s, "validate", s.val_loader),
+        s.device,
+        s.position_head,
+        amp_dtype=s.amp_dtype,
     )
     if not len(predictions):
         return float("nan"), float("nan")
@@ -217,11 +243,14 @@ def train(
     on_batch: Callable[[int, int], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
     on_epoch_start: Callable[[int], None] | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
 ) -> TrainResult:
     """Train, evaluating on the val split after every epoch; write RUN_DIR.
     ``on_epoch_start(epoch)``, ``on_batch(step, batches)`` and ``on_epoch(stats)`` report
-    progress (on the main process)."""
+    progress (on the main process), ``on_progress(phase, done, total)`` the batches of
+    validation and of building and choosing the retrieval index."""
     session, state = setup(splits_dir, run_dir, options, resume)
+    session.on_progress = on_progress
     if state is not None:
         restore(session, state)
     session.warnings = data_warnings(session)
@@ -278,7 +307,14 @@ def finish(session: Session) -> None:
     loader = make_loader(plain, s.options.batch_size, s.options.workers)
     paths = (frame.root + "/" + frame.path).to_numpy(str)
     headings = frame.heading.to_numpy(float, na_value=np.nan)
-    index = build_index(s.model, loader, s.device, plain.targets.double().numpy(), paths, headings)
+    index = build_index(
+        s.model,
+        reporting(s, "index", loader),
+        s.device,
+        plain.targets.double().numpy(),
+        paths,
+        headings,
+    )
     index.save(s.run_dir)
     if not len(s.val_frame):
         save_choice(s.run_dir, Method.RETRIEVAL.value, s.options.knn, {})
@@ -286,8 +322,10 @@ def finish(session: Session) -> None:
     lat_col, lon_col = target_columns(s.options.target)
     truth = s.val_frame[lat_col].to_numpy(float), s.val_frame[lon_col].to_numpy(float)
     val_headings = s.val_frame.heading.to_numpy(float, na_value=np.nan)
-    head = head_positions(s.model, s.val_loader, s.device, s.position_head)
-    queries = embed(s.model, s.val_loader, s.device, descriptor=index.descriptor)
+    head = head_positions(s.model, reporting(s, "choose", s.val_loader), s.device, s.position_head)
+    queries = embed(
+        s.model, reporting(s, "choose", s.val_loader), s.device, descriptor=index.descriptor
+    )
     found: dict[tuple[str, float | None], Any] = {(Method.HEAD.value, None): head}
     for window in (None, HEADING_WINDOW):
         near = index.query(queries, s.options.knn, val_headings, window)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import os
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -168,6 +169,8 @@ class Session:
     start_epoch: int = 1
     board: SummaryWriter | None = None  # TensorBoard, opened at the first epoch's end
     board_missing: bool = False  # tensorboard is not installed: no curves
+    #: hears (phase, done, total) for the batches of validation and the retrieval index
+    on_progress: Callable[[str, int, int], None] | None = None
     best: float = float("inf")
     best_epoch: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
