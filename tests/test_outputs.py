@@ -134,6 +134,20 @@ def _alarm(signum: int, frame: Any) -> None:
     raise _Hung
 
 
+def _invoke_within(argv: list[str], seconds: int) -> Any:
+    """Run gpskit in-process; fail the test (not hang it) if it takes ``seconds``: a FIFO
+    opened for reading blocks in open(), which SIGALRM interrupts."""
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(seconds)
+    try:
+        return CliRunner().invoke(app, argv)
+    except _Hung:
+        pytest.fail(f"gpskit {' '.join(argv)} hung")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -146,15 +160,7 @@ def test_a_hostile_path_is_one_line_and_nothing_is_lost(
     monkeypatch.delenv("GPSKIT_DEBUG", raising=False)
     photo, manifest = _digest(world["photo"]), _digest(world["manifest"])
     argv = _argv(command, param, world[target], world)
-    previous = signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(20)
-    try:
-        result = CliRunner().invoke(app, argv)
-    except _Hung:
-        pytest.fail(f"gpskit {' '.join(argv)} hung")
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+    result = _invoke_within(argv, 20)
     output = result.output
     assert _digest(world["photo"]) == photo, argv
     assert _digest(world["manifest"]) == manifest, argv
@@ -197,15 +203,7 @@ def test_a_fifo_or_loop_where_the_manifest_should_be_is_one_line(
         if command == "ingest"
         else [command, str(dataset)]
     )
-    previous = signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(20)
-    try:
-        result = CliRunner().invoke(app, argv)
-    except _Hung:
-        pytest.fail(f"gpskit {' '.join(argv)} hung on a {what}")
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+    result = _invoke_within(argv, 20)
     assert result.exit_code == 2, result.output
     assert str(manifest) in result.output and "internal error" not in result.output
 
@@ -250,15 +248,7 @@ def test_hostile_things_in_a_datasets_own_places_are_one_line(
         "ingest": ["ingest", str(world["photos"]), "--out", str(dataset)],
         "split": ["split", str(dataset), "--force"],
     }.get(command, [command, str(dataset)])
-    previous = signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(30)
-    try:
-        result = CliRunner().invoke(app, argv)
-    except _Hung:
-        pytest.fail(f"gpskit {' '.join(argv)} hung on {case}")
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+    result = _invoke_within(argv, 30)
     said = result.output
     assert "internal error" not in said and "Traceback" not in said, (argv, said)
     if result.exit_code:

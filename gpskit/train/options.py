@@ -137,22 +137,21 @@ class TrainOptions:
     knn: int = 8  # neighbours for retrieval (0: no retrieval index)
 
     def validate(self) -> None:
-        if self.head not in HEADS:
-            raise UsageError(f"--head must be one of {', '.join(HEADS)}, got {self.head!r}")
+        for flag, value, names in (
+            ("--head", self.head, HEADS),
+            ("--arch", self.arch, ARCHS),
+            ("--augment", self.augment, AUGMENTS),
+            ("--loss", self.loss, LOSSES),
+            ("--target", self.target, TARGETS),
+        ):
+            if value not in names:
+                raise UsageError(f"{flag} must be one of {', '.join(names)}, got {value!r}")
         arguments.number("--knn", self.knn, minimum=0, maximum=1000, integer=True)
-        if self.arch not in ARCHS:
-            raise UsageError(f"--arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
         unknown = sorted(set(self.freeze) - set(FREEZABLE))
         if unknown:
             raise UsageError(
                 f"--freeze: unknown parts {unknown}; choose from {', '.join(FREEZABLE)}"
             )
-        if self.augment not in AUGMENTS:
-            raise UsageError(
-                f"--augment must be one of {', '.join(AUGMENTS)}, got {self.augment!r}"
-            )
-        if self.loss not in LOSSES:
-            raise UsageError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         arguments.number("--epochs", self.epochs, minimum=1, integer=True)
         arguments.number("--batch-size", self.batch_size, minimum=1, integer=True)
         arguments.number("--image-size", self.image_size, minimum=32, maximum=4096, integer=True)
@@ -167,8 +166,6 @@ class TrainOptions:
             "cuda:"
         ):
             raise UsageError(f"--device must be auto, cpu, cuda[:N] or mps, got {self.device!r}")
-        if self.target not in TARGETS:
-            raise UsageError(f"--target must be one of {', '.join(TARGETS)}, got {self.target!r}")
 
 
 @dataclass
