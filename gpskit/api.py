@@ -36,7 +36,8 @@ class Dataset(dataset.Dataset):
         options: IngestOptions | None = None,
         progress: ProgressCallback | None = None,
     ) -> IngestReport:
-        """Read photos (folders, files, ``s3://`` URLs) into the manifest."""
+        """Read photos into the manifest: folders, files, ``s3://`` URLs, tables of photos
+        and Hub datasets (``options.labels``: tables of positions by file name)."""
         from gpskit.ingest import ingest
 
         return ingest(list(photos), self, options, progress)
@@ -59,7 +60,9 @@ class Dataset(dataset.Dataset):
 
         return split(self, options)
 
-    def train(self, options: TrainOptions | None = None, out: Path | str | None = None) -> TrainResult:
+    def train(
+        self, options: TrainOptions | None = None, out: Path | str | None = None
+    ) -> TrainResult:
         """Train a model on this dataset's splits (needs ``gpskit[train]``); the run folder
         is ``result.run_dir`` (``DATASET/runs/...`` unless ``out``)."""
         from gpskit.train.engine import train

@@ -72,7 +72,9 @@ def atomic_path(target: Path) -> Iterator[Path]:
             problem = environment_problem(exc)
             if isinstance(problem, DiskFullError):
                 written = tmp.stat().st_size if tmp.exists() else None
-                shown = target.parent.parent if target.parent.name.startswith(".") else target.parent
+                shown = (
+                    target.parent.parent if target.parent.name.startswith(".") else target.parent
+                )
                 raise disk_full(str(shown), written) from None  # a staging folder: its parent
             raise
     finally:

@@ -30,6 +30,7 @@ same photos blurred, darkened and brightened (``benchmarks/bench_quality.py``):
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +121,22 @@ def _has_position(row: Row) -> bool:
     return row.get("latitude") is not None and row.get("longitude") is not None
 
 
+def _own_fix(row: Row) -> bool:
+    """The position is the photo's own fix (not a table's), so the fix's quality tags
+    (error, age, malformed coordinates) say how good the label is."""
+    return row.get("gps_source") != "table"
+
+
+def _metres_apart(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (the haversine formula, one pair: no numpy per row)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = (
+        math.sin((p2 - p1) / 2) ** 2
+        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    )
+    return 2 * 6_371_008.8 * math.asin(min(1.0, math.sqrt(a)))
+
+
 # --- reading ---------------------------------------------------------------------------
 
 
@@ -194,13 +211,15 @@ def _no_gps(row: Row, _: float | None) -> bool:
 @check("gps_ref_missing")
 def _gps_ref_missing(row: Row, _: float | None) -> bool:
     """Latitude or longitude without its N/S or E/W reference: the hemisphere is unknown."""
-    return any(flag.problem is Problem.REF_MISSING for flag in _flags(row))
+    return _own_fix(row) and any(flag.problem is Problem.REF_MISSING for flag in _flags(row))
 
 
 @check("gps_malformed")
 def _gps_malformed(row: Row, _: float | None) -> bool:
     """A coordinate with a zero denominator, a non-number, too many values, or its pair missing."""
-    return any(flag.bad_coordinate or flag.problem is Problem.MISSING for flag in _flags(row))
+    return _own_fix(row) and any(
+        flag.bad_coordinate or flag.problem is Problem.MISSING for flag in _flags(row)
+    )
 
 
 @check("gps_out_of_range")
@@ -224,7 +243,7 @@ def _gps_null_island(row: Row, tolerance: float | None) -> bool:
 def _gps_error_too_large(row: Row, limit: float | None) -> bool:
     """The phone's own horizontal error estimate exceeds the limit: the label is too noisy."""
     error = row.get("gps_h_error")
-    return error is not None and limit is not None and error > limit
+    return _own_fix(row) and error is not None and limit is not None and error > limit
 
 
 @check("gps_stale_fix", threshold="max_fix_age", default=300.0, unit="s")
@@ -235,6 +254,8 @@ def _gps_stale_fix(row: Row, limit: float | None) -> bool:
     """
     taken, fix = row.get("datetime_original_utc"), row.get("gps_timestamp")
     if taken is None or fix is None or limit is None or not _has_position(row):
+        return False
+    if not _own_fix(row):
         return False
     return bool((taken - fix).total_seconds() > limit)
 
@@ -249,6 +270,22 @@ def _too_small(row: Row, limit: float | None) -> bool:
 
 
 # --- warnings --------------------------------------------------------------------------
+
+
+@check("position_disagrees", "warn", threshold="max_position_disagreement", default=30.0, unit="m")
+def _position_disagrees(row: Row, limit: float | None) -> bool:
+    """A table gave the position and the photo's own GPS is farther from it than the limit:
+    one of the two is wrong (phone fixes are off by 5-20 m; more is a mislabel or a stale fix)."""
+    own_lat, own_lon = row.get("file_latitude"), row.get("file_longitude")
+    if _own_fix(row) or own_lat is None or own_lon is None or limit is None:
+        return False
+    if not _has_position(row):
+        return False
+    try:
+        apart = _metres_apart(row["latitude"], row["longitude"], own_lat, own_lon)
+    except (TypeError, ValueError):  # a position off the globe: gps_out_of_range says so
+        return False
+    return apart > limit
 
 
 @check("heading_missing", "warn")

@@ -9,6 +9,7 @@ DEFAULT_DATASET_DIR = Path("gpskit-data")
 #: Environment variable that overrides :data:`DEFAULT_DATASET_DIR`.
 DATASET_ENV = "GPSKIT_DATASET"
 
+
 def _bundled_dir(name: str) -> Path:
     """Find ``schemas/`` or ``regions/`` in a wheel install or a source checkout."""
     here = Path(__file__).resolve().parent

@@ -46,17 +46,20 @@ COVERAGE_DIR = "coverage"
 SPLITS_DIR = "splits"
 RUNS_DIR = "runs"
 STATE_DIR = ".gpskit"  # gpskit's own bookkeeping: the write lock, journals, logs
+IMPORTED_DIR = "imported"  # images written out of tables (a Hub dataset's image bytes)
 #: Files at the top of a dataset folder that its steps write.
 OWN_FILES = frozenset(
     {MANIFEST_FILE, DUPLICATES_FILE, OVERLAP_FILE, COVERAGE_FILE, CONTACT_SHEET_FILE}
 )
 #: Folders inside a dataset folder whose every file a step owns.
-OWN_FOLDERS = frozenset({STATE_DIR, SPLITS_DIR, COVERAGE_DIR, RUNS_DIR, "sweeps"})
+OWN_FOLDERS = frozenset({STATE_DIR, SPLITS_DIR, COVERAGE_DIR, RUNS_DIR, "sweeps", IMPORTED_DIR})
 #: Folders a step stages its outputs in before switching them in (left by a killed run).
 STAGING_PREFIXES = (".dedup-", ".coverage-", ".splits-", ".gpskit-")
 
 
-def own_entries(folder: Path, dirnames: list[str], filenames: list[str]) -> tuple[list[str], list[str]]:
+def own_entries(
+    folder: Path, dirnames: list[str], filenames: list[str]
+) -> tuple[list[str], list[str]]:
     """What of a folder's entries a walk for photos keeps: in a dataset folder (one with
     gpskit's ``.gpskit/``), not the dataset's own tables and folders; anywhere, not the
     ``.gpskit-*`` markers of folders gpskit fills."""
@@ -123,6 +126,11 @@ class Dataset:
         if isinstance(path, Dataset):
             return path
         return cls(path if path is not None else default_dataset_dir())
+
+    @staticmethod
+    def is_dataset(path: Path) -> bool:
+        """Whether ``path`` is a dataset folder gpskit has written (it has ``.gpskit/``)."""
+        return (Path(path) / STATE_DIR).is_dir()
 
     def __repr__(self) -> str:
         return f"Dataset({str(self.root)!r})"
@@ -195,7 +203,9 @@ class Dataset:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         lock = self.state_dir / "lock"
         if paths.kind(lock) not in (paths.FILE, paths.MISSING):
-            raise InputError(f"{lock} is {paths.kind(lock)}, not gpskit's lock file", hint="move it away")
+            raise InputError(
+                f"{lock} is {paths.kind(lock)}, not gpskit's lock file", hint="move it away"
+            )
         handle = open(lock, "a+", encoding="utf-8")  # noqa: SIM115
         try:
             self._acquire(handle, command)
@@ -326,9 +336,9 @@ class Dataset:
         if record is None or record.get("manifest_sha256") != self.manifest_fingerprint():
             return False
         # the outputs of one run are one generation: a set cut short is mixed, so stale
-        return output.companion is None or record.get("generation") == self.companion_generation(output)
-
-
+        return output.companion is None or record.get("generation") == self.companion_generation(
+            output
+        )
 
 
 def _identity(path: Path) -> tuple[int, int, int]:

@@ -257,7 +257,9 @@ def _frame(page: Path) -> str:
     if not page.exists():
         return ""
     source = html.escape(page.read_text(encoding="utf-8"), quote=True)
-    return f'<iframe srcdoc="{source}" style="width:100%;height:560px;border:1px solid #ccc"></iframe>'
+    return (
+        f'<iframe srcdoc="{source}" style="width:100%;height:560px;border:1px solid #ccc"></iframe>'
+    )
 
 
 def _table(rows: list[dict[str, Any]] | dict[str, Any], headers: tuple[str, str] = ("", "")) -> str:

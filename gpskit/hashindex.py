@@ -183,9 +183,7 @@ def _value_pairs(left: I64, right: I64 | None, width: int) -> Iterator[tuple[I64
         step += 1
 
 
-def _expand(
-    left: _Groups, right: _Groups, a: I64, b: I64
-) -> Iterator[tuple[I64, I64]]:
+def _expand(left: _Groups, right: _Groups, a: I64, b: I64) -> Iterator[tuple[I64, I64]]:
     """Every (left row, right row) behind value pairs (a, b), in chunks."""
     if left.single and right.single:  # distinct values, one code each: nothing to expand
         yield left.rows[left.starts[a]], right.rows[right.starts[b]]
@@ -273,7 +271,9 @@ def _probed_value_pairs(left: I64, right: I64, width: int) -> Iterator[tuple[I64
 # --- joins ----------------------------------------------------------------------------------
 
 
-def _agree_earlier(xor: U64, blocks: tuple[tuple[int, int], ...], current: int) -> npt.NDArray[np.bool_]:
+def _agree_earlier(
+    xor: U64, blocks: tuple[tuple[int, int], ...], current: int
+) -> npt.NDArray[np.bool_]:
     """True where a block before ``current`` agrees within 2 bits (found there already)."""
     found = np.zeros(len(xor), bool)
     for start, width in blocks[:current]:

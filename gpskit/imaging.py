@@ -288,7 +288,9 @@ def _crop_projections(fraction: float, hash_size: int) -> npt.NDArray[np.float64
     return padded
 
 
-def _crop_blocks(base: npt.NDArray[np.float64], fraction: float, hash_size: int) -> npt.NDArray[np.float64]:
+def _crop_blocks(
+    base: npt.NDArray[np.float64], fraction: float, hash_size: int
+) -> npt.NDArray[np.float64]:
     """Low DCT blocks of the nine crops of ``fraction`` of the base copy (CROP_ANCHORS
     order: row by row), without cutting them out: each crop is a padded projection."""
     p = _crop_projections(fraction, hash_size)
@@ -300,7 +302,11 @@ def _crop_blocks(base: npt.NDArray[np.float64], fraction: float, hash_size: int)
 def _blocks(pictures: npt.NDArray[np.float64], hash_size: int) -> npt.NDArray[np.float64]:
     """Low DCT blocks of pictures (stacked), through one projection matrix per axis."""
     rows = _projection(pictures.shape[-2], hash_size)
-    cols = rows if pictures.shape[-1] == pictures.shape[-2] else _projection(pictures.shape[-1], hash_size)
+    cols = (
+        rows
+        if pictures.shape[-1] == pictures.shape[-2]
+        else _projection(pictures.shape[-1], hash_size)
+    )
     blocks: npt.NDArray[np.float64] = rows @ pictures @ cols.T
     return blocks
 

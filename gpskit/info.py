@@ -10,7 +10,7 @@ from gpskit.dataset import Dataset
 from gpskit.ingest.report import IngestReport, summarize
 from gpskit.schema import file_metadata
 
-_SUMMARY_COLUMNS = ("status", "read_status", "reasons", "warnings", "format")
+_SUMMARY_COLUMNS = ("status", "read_status", "reasons", "warnings", "format", "gps_source")
 
 
 def manifest_info(dataset_dir: Path | Dataset) -> tuple[IngestReport, dict[str, Any]]:

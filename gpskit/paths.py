@@ -67,7 +67,9 @@ def read_text(path: Path, what: str = "", limit: int = 64 << 20) -> str:
         label = f"{what} " if what else ""
         if found == MISSING:
             raise FileNotFoundError(2, "No such file", str(path))
-        raise InputError(f"{label}{path} is {found}, not a file gpskit can read", hint="move it away")
+        raise InputError(
+            f"{label}{path} is {found}, not a file gpskit can read", hint="move it away"
+        )
     if path.stat().st_size > limit:
         raise InputError(f"{path} is larger than {limit >> 20} MB: not one of gpskit's files")
     return path.read_text(encoding="utf-8")

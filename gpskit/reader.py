@@ -123,7 +123,9 @@ def _decode_and_hash(img: Image.Image, meta: Metadata, out: dict[str, Any]) -> N
         if max(stored.size) > 4 * HASH_DECODE_SIDE:
             # hash a bounded-size copy so PNG/TIFF/HEIF cost like a draft-decoded JPEG
             stored = stored.copy()
-            stored.thumbnail((4 * HASH_DECODE_SIDE, 4 * HASH_DECODE_SIDE), Image.Resampling.BILINEAR)
+            stored.thumbnail(
+                (4 * HASH_DECODE_SIDE, 4 * HASH_DECODE_SIDE), Image.Resampling.BILINEAR
+            )
         colour = None if jpeg or single_channel else stored  # pixel statistics: any orientation
         stored = stored.convert("L")
         gray = orient(stored, img.format, meta.orientation)
@@ -140,7 +142,9 @@ def _decode_and_hash(img: Image.Image, meta: Metadata, out: dict[str, Any]) -> N
         out["stored_pixel_hash"] = out["pixel_hash"] if gray is stored else pixel_hash(stored)
         out["decoded"] = True
     except Image.DecompressionBombError as exc:
-        out.update(read_status=checks.READ_TOO_MANY_PIXELS, error=_bomb(exc, Image.MAX_IMAGE_PIXELS))
+        out.update(
+            read_status=checks.READ_TOO_MANY_PIXELS, error=_bomb(exc, Image.MAX_IMAGE_PIXELS)
+        )
     except MemoryError as exc:
         out.update(read_status=checks.READ_DECODE_ERROR, error=f"MemoryError: {exc}")
     except Exception as exc:
@@ -178,8 +182,6 @@ def _unopenable(path: str, out: dict[str, Any], exc: Exception) -> dict[str, Any
     if meta is not None:
         out.update(meta.row_fields())
     return out
-
-
 
 
 class WorkerInit:

@@ -129,7 +129,7 @@ def _properties(data: dict[str, Any], path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(properties, dict):
         raise InputError(
-            f"{path}: \"properties\" must be an object, got {type(properties).__name__}",
+            f'{path}: "properties" must be an object, got {type(properties).__name__}',
             hint='e.g. "properties": {"name": "my_campus"}',
         )
     return dict(properties)

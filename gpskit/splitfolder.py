@@ -16,14 +16,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gpskit.dataset import MANIFEST_FILE, SPLITS_DIR, Dataset
 from gpskit.errors import InputError, MissingStepError
 from gpskit.schema import load_schema, read_table, schema_tag, validate_table
+
+if TYPE_CHECKING:  # pandas loads with a split's table, not with the module
+    import pandas as pd
 
 #: gpskit's split names and the Hub's.
 HUB_NAMES = {"train": "train", "val": "validation", "test": "test"}

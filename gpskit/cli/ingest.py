@@ -25,6 +25,7 @@ from gpskit.config import DATASET_ENV, DEFAULT_DATASET_DIR
 from gpskit.engines import Engine, EngineOptions
 from gpskit.errors import CheckFailedError, UsageError
 from gpskit.ingest import IngestOptions, IngestReport, ingest
+from gpskit.ingest.options import Columns
 from gpskit.storage import as_location
 
 _D = IngestOptions()
@@ -45,6 +46,12 @@ Examples:
 
     gpskit ingest s3://bucket/campus/          # photos in object storage (gpskit[s3])
 
+    gpskit ingest photos/ --labels positions.csv   # positions from a table, by file name
+
+    gpskit ingest img2gps/ --out penn/         # a Hub dataset folder (data/*.parquet)
+
+    gpskit ingest survey.csv --lat-column y --lon-column x   # a table naming its photos
+
     gpskit ingest --list-checks                # every reason code and its threshold
 """
 
@@ -53,8 +60,10 @@ def ingest_command(
     photos: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Folders (searched recursively) and files to ingest; also URLs such as "
-            "s3://bucket/prefix/ (needs gpskit[s3]).",
+            help="Folders (searched recursively) and files to ingest; tables of photos (CSV, "
+            "TSV, Parquet, JSON Lines, Arrow) with an image or path column and position "
+            "columns; Hugging Face Hub dataset folders and hf://datasets/OWNER/NAME (needs "
+            "gpskit[hub]); URLs such as s3://bucket/prefix/ (needs gpskit[s3]).",
             show_default=False,
         ),
     ] = None,
@@ -115,6 +124,45 @@ def ingest_command(
             "is spilled to disk: what bounds ingest's memory, whatever the number of files.",
         ),
     ] = _D.sort_rows,
+    labels: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--labels",
+            help="A table (CSV, TSV, Parquet, JSON Lines) of positions by file name: each "
+            "photo it names takes its position (and heading) over the photo's own. Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    lat_column: Annotated[
+        str | None,
+        typer.Option(
+            help="The latitude column of the tables (default: found by name).", show_default=False
+        ),
+    ] = None,
+    lon_column: Annotated[
+        str | None,
+        typer.Option(
+            help="The longitude column of the tables (default: found by name).", show_default=False
+        ),
+    ] = None,
+    heading_column: Annotated[
+        str | None,
+        typer.Option(
+            help="The heading column of the tables (default: found by name).", show_default=False
+        ),
+    ] = None,
+    name_column: Annotated[
+        str | None,
+        typer.Option(
+            help="The file name column of the tables (default: found by name).", show_default=False
+        ),
+    ] = None,
+    max_position_disagreement: Annotated[
+        float,
+        typer.Option(
+            help="Warn where a table's position and the photo's own GPS are farther apart (m)."
+        ),
+    ] = _DEFAULTS["max_position_disagreement"],
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit with status 1 when any file was rejected.")
     ] = False,
@@ -154,6 +202,7 @@ def ingest_command(
         raise UsageError("no PHOTOS given", hint="e.g. `gpskit ingest photos/`")
     thresholds = dict(_DEFAULTS)
     thresholds.update(max_h_error=max_h_error, max_fix_age=max_fix_age, min_side=float(min_side))
+    thresholds.update(max_position_disagreement=max_position_disagreement)
     thresholds.update(parse_thresholds(threshold or []))
     options = IngestOptions(
         decode=not no_decode,
@@ -167,6 +216,8 @@ def ingest_command(
         force=force,
         prune=prune,
         sort_rows=sort_rows,
+        labels=tuple(str(p) for p in labels or ()),
+        columns=Columns(lat_column, lon_column, heading_column, name_column),
     )
     with progress_bar("ingest", enabled=not as_json) as update:
         locations = [as_location(text) for text in photos]
@@ -218,6 +269,12 @@ def show_report(report: IngestReport) -> None:
         summary.add_row("other folders, kept", str(report.kept))
     if report.formats:
         summary.add_row("formats", ", ".join(f"{k} {v}" for k, v in report.formats.items()))
+    if report.position_sources:
+        shown = ", ".join(f"{k} {v}" for k, v in report.position_sources.items())
+        summary.add_row("positions from", shown)
+    if report.labelled or report.imported:
+        summary.add_row("given a table's position", str(report.labelled))
+        summary.add_row("images written from tables", str(report.imported))
     console.print(summary)
     for note in report.notes:
         console.print(f"[yellow]note:[/] {note}")

@@ -48,11 +48,12 @@ def split_command(
     dataset: DatasetArg = None,
     strategy: Annotated[
         Strategy,
-        typer.Option(help="spot: whole spots; block: square blocks; random: leaks (comparison only)."),
+        typer.Option(
+            help="spot: whole spots; block: square blocks; random: leaks (comparison only); "
+            "given: the split the photos came with (a Hub dataset's), its leakage measured."
+        ),
     ] = Strategy(_D.strategy),
-    ratios: Annotated[str, typer.Option(help="train,val,test shares.")] = format_ratios(
-        _D.ratios
-    ),
+    ratios: Annotated[str, typer.Option(help="train,val,test shares.")] = format_ratios(_D.ratios),
     seed: Annotated[
         int, typer.Option(help="Random seed: same inputs and seed, same files.")
     ] = _D.seed,
@@ -161,6 +162,15 @@ def show(report: SplitReport) -> None:
     leaks = sum(pairs.values())
     colour = "green" if not leaks else "red"
     console.print(f"[{colour}]duplicate pairs across splits: {leaks}[/] {pairs if leaks else ''}")
+    spots = report.leakage.get("spots_across", {})
+    if spots:
+        colour = "green" if not spots["spots"] else "red"
+        console.print(
+            f"[{colour}]spots on both sides: {spots['spots']} of {spots['of_spots']}[/]; "
+            f"evaluation photos at a training spot: val {spots['val_photos_at_train_spots']} "
+            f"of {report.counts['val']}, test {spots['test_photos_at_train_spots']} "
+            f"of {report.counts['test']}"
+        )
     noise = report.label_noise_m
     if noise.get("photos"):
         console.print(

@@ -36,9 +36,7 @@ Examples:
 
 def synth_command(
     out_dir: Annotated[Path, typer.Argument(help="Folder for photos/ and truth.csv.")],
-    region: Annotated[
-        str, typer.Option(help="Bundled region name or GeoJSON file.")
-    ] = _D.region,
+    region: Annotated[str, typer.Option(help="Bundled region name or GeoJSON file.")] = _D.region,
     spots: Annotated[int, typer.Option(help="Spots along the walkways.")] = _D.spots,
     headings: Annotated[
         int, typer.Option(help="Headings per spot (8: N, NE, ... NW).")
@@ -99,7 +97,9 @@ def synth_command(
 def demo_command(
     quick: Annotated[
         bool,
-        typer.Option("--quick", help="A smaller campus and shorter training (under a minute; a smoke test)."),
+        typer.Option(
+            "--quick", help="A smaller campus and shorter training (under a minute; a smoke test)."
+        ),
     ] = False,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Folder for everything the demo makes.")

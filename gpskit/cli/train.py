@@ -124,7 +124,10 @@ def train_command(
         ),
     ] = _D.knn,
     loss: Annotated[
-        Loss, typer.Option(help="Loss of the regression head: mse+haversine (Img2GPS's), mse, haversine.")
+        Loss,
+        typer.Option(
+            help="Loss of the regression head: mse+haversine (Img2GPS's), mse, haversine."
+        ),
     ] = Loss(_D.loss),
     alpha: Annotated[float, typer.Option(help="Weight of the haversine term (metres).")] = _D.alpha,
     freeze: Annotated[

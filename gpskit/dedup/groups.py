@@ -207,7 +207,9 @@ def _match_to_keeper(
     return match.where(pd.Series(is_copy), None)
 
 
-def _or_none(mask: npt.NDArray[np.bool_], values: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
+def _or_none(
+    mask: npt.NDArray[np.bool_], values: npt.NDArray[np.object_]
+) -> npt.NDArray[np.object_]:
     """``values`` where ``mask``, None elsewhere."""
     out = np.full(len(values), None, dtype=object)
     out[mask] = values[mask]

@@ -75,7 +75,9 @@ def turned(frame: pd.DataFrame) -> HashSet:
     long: list[Any] = []
     if "dihedral_hashes" not in frame:  # a manifest from before version 3
         frame = frame.assign(dihedral_hashes=None, dihedral_phash256=None)
-    for row, hashes, longs in zip(frame.index, frame.dihedral_hashes, frame.dihedral_phash256, strict=True):
+    for row, hashes, longs in zip(
+        frame.index, frame.dihedral_hashes, frame.dihedral_phash256, strict=True
+    ):
         if hashes is None or len(hashes) != len(DIHEDRAL):
             continue
         owners += [row] * len(DIHEDRAL)
@@ -92,7 +94,9 @@ def trimmed(frame: pd.DataFrame) -> HashSet:
         return _hash_set([], [], [])
     bordered = frame[frame.trimmed_phash.notna()]
     return _hash_set(
-        bordered.index.to_numpy(np.int64), bordered.trimmed_phash.tolist(), bordered.trimmed_phash256
+        bordered.index.to_numpy(np.int64),
+        bordered.trimmed_phash.tolist(),
+        bordered.trimmed_phash256,
     )
 
 
@@ -143,7 +147,11 @@ def join(query: HashSet, index: HashSet | None, radius: int, options: DedupOptio
         q, i, d = self_join(query.short, radius) if len(query) else _no_hits()
         index = query
     else:
-        q, i, d = cross_join(query.short, index.short, radius) if len(query) and len(index) else _no_hits()
+        q, i, d = (
+            cross_join(query.short, index.short, radius)
+            if len(query) and len(index)
+            else _no_hits()
+        )
     ok = confirmed(query.long[q], index.long[i], options)
     q, i = q[ok], i[ok]
     return Pairs(query.rows[q], index.rows[i], query.transform[q], np.asarray(d[ok], np.int64))

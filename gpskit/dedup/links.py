@@ -150,7 +150,9 @@ def _crop(mine: pd.DataFrame, theirs: pd.DataFrame | None, options: DedupOptions
     ]
 
 
-@link("border", "near", 5, "the same picture inside uniform borders (a screenshot)", perceptual=True)
+@link(
+    "border", "near", 5, "the same picture inside uniform borders (a screenshot)", perceptual=True
+)
 def _border(mine: pd.DataFrame, theirs: pd.DataFrame | None, options: DedupOptions) -> list[Pairs]:
     """Photos shown inside uniform borders (screenshots, letterboxed or padded copies),
     matched by the picture inside with photos and with each other."""
@@ -169,7 +171,9 @@ def _border(mine: pd.DataFrame, theirs: pd.DataFrame | None, options: DedupOptio
     ]
 
 
-@link("burst", "burst", 2, "another shot of the same place and heading, seconds apart", across=False)
+@link(
+    "burst", "burst", 2, "another shot of the same place and heading, seconds apart", across=False
+)
 def _burst(mine: pd.DataFrame, theirs: pd.DataFrame | None, options: DedupOptions) -> list[Pairs]:
     """Two distinct shots (capture times differ) of the same place and heading, taken
     ``burst_seconds`` apart or less. Two distinct shots seconds apart are a burst even when
@@ -190,7 +194,11 @@ def _burst(mine: pd.DataFrame, theirs: pd.DataFrame | None, options: DedupOption
     lat = mine.latitude.to_numpy(float)[pos]
     lon = mine.longitude.to_numpy(float)[pos]
     heading = mine.img_direction.to_numpy(float)[pos]
-    long = long_hashes(mine.phash256) if "phash256" in mine else np.zeros((len(mine), 5), np.uint64) + 1
+    long = (
+        long_hashes(mine.phash256)
+        if "phash256" in mine
+        else np.zeros((len(mine), 5), np.uint64) + 1
+    )
     found = []
     # compare each photo with the next ones in time order while they are close enough in time
     for step in range(1, pos.size):

@@ -69,7 +69,9 @@ def find_overlap(frame: pd.DataFrame, other_dir: Path, options: DedupOptions) ->
                 "other_path": other.path.to_numpy()[hits.o],
                 "kind": hits.match.map(lambda m: BY_MATCH[m].kind).to_numpy(),
                 "match": hits.match.to_numpy(),
-                "transform": np.array(TRANSFORM_NAMES, dtype=object)[hits["transform"].to_numpy(int)],
+                "transform": np.array(TRANSFORM_NAMES, dtype=object)[
+                    hits["transform"].to_numpy(int)
+                ],
                 "phash_distance": pd.array(hits.phash_distance.to_numpy(), dtype="Int16"),
             }
         )

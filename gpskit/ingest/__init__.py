@@ -26,11 +26,13 @@ from gpskit.engines import Engine
 from gpskit.extsort import RunSorter
 from gpskit.ingest.assemble import assemble_manifest, judged_alike
 from gpskit.ingest.find import Roots, scan, scan_scoped
+from gpskit.ingest.labels import apply_label
 from gpskit.ingest.options import IngestOptions, ProgressCallback
 from gpskit.ingest.plan import PREVIOUS, make_plan, previous_keys, refile_keys, root_moves
 from gpskit.ingest.read import read_files
 from gpskit.ingest.report import IngestReport, inside_inputs, scope_notes, threshold_hints
 from gpskit.ingest.rows import judge, manifest_schema
+from gpskit.ingest.sources import resolve_inputs
 from gpskit.pool import start_forkserver
 from gpskit.reader import read_file
 from gpskit.shards import RowGather, ShardWriter, remove_shards
@@ -70,22 +72,28 @@ def _ingest(
     spill: Path,
 ) -> IngestReport:
     notes: list[str] = []
+    sources = resolve_inputs(inputs, dataset, options.columns, [Path(t) for t in options.labels])
+    matcher = sources.matcher
     gather = RowGather([], manifest_schema())
     roots = Roots()
     previous = previous_keys(dataset, notes, gather, roots, spill, options.sort_rows)
     known_roots = len(roots.names)
     manifest = [i for i, path in enumerate(gather.paths) if path == dataset.manifest_path]
     judged = {i for i in manifest if judged_alike(dataset.manifest_path, options)}
+    skip = [dataset.root, *sources.skip, *(Path(t) for t in options.labels)]
     files, scopes = scan_scoped(
-        inputs, spill, exclude=[dataset.root], roots=roots, run_rows=options.sort_rows
+        sources.inputs, spill, exclude=skip, roots=roots, run_rows=options.sort_rows
     )
+    for listed, table in sources.listed:  # placed now that the scan has filed them
+        matcher.add(table.under(listed.prefix), root=listed.root)
     moves = root_moves(scopes, roots, known_roots)
     if moves:  # rows moved under another root sort elsewhere: sort them again
         refiled = RunSorter(spill, PREVIOUS, run_rows=options.sort_rows, newest="source")
         for batch in previous.merged():
             refiled.add(refile_keys(batch, moves, roots))
         previous = refiled
-    plan = make_plan(files.batches(), previous.merged(), scopes, roots, options, spill)
+    scanned = matcher.watch(files.batches(), roots)  # labels matched as the files pass
+    plan = make_plan(scanned, previous.merged(), scopes, roots, options, spill)
     del previous
     pa.default_memory_pool().release_unused()
     if len(plan.to_read) and options.engine.engine == Engine.LOCAL.value:
@@ -98,6 +106,7 @@ def _ingest(
 
     def sink(row: dict[str, Any]) -> None:
         nonlocal done
+        apply_label(row, matcher.label_for(row["root"], row["path"]))
         judge(row, options.thresholds, options.strict_quality)
         journal.add(row)
         done += 1
@@ -110,13 +119,22 @@ def _ingest(
     finally:  # a run stopped (the store gone, Ctrl-C) keeps what it read for the next
         journal.flush()
     counts = assemble_manifest(
-        dataset, plan.kept, gather, journal.written, files, options, judged, spill
+        dataset, plan.kept, gather, journal.written, files, options, judged, spill, matcher
     )
     remove_shards(dataset.journal_dir)
     report = counts.report(dataset)
     report.read, report.reused = plan.read, plan.files - plan.read
     report.removed, report.kept = plan.removed, plan.kept_rows
+    report.labelled, report.imported = matcher.matched, sources.written
     report.notes = notes + scope_notes(plan, options, scopes) + inside_inputs(dataset, inputs)
+    report.notes += sources.notes + matcher.notes()
+    return _with_hints(report, options, inputs)
+
+
+def _with_hints(
+    report: IngestReport, options: IngestOptions, inputs: Sequence[Path | str]
+) -> IngestReport:
+    """The report with what its counts suggest: a threshold to move, a folder to check."""
     report.notes += threshold_hints(report, options)
     if not report.files:
         shown = ", ".join(str(given) for given in inputs)

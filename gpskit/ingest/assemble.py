@@ -17,6 +17,7 @@ from gpskit.dataset import Dataset
 from gpskit.errors import SchemaError
 from gpskit.extsort import RunFile, RunSorter, merge, sort_key
 from gpskit.ingest.find import ScannedFiles
+from gpskit.ingest.labels import LabelMatcher, relabel_table
 from gpskit.ingest.options import IngestOptions
 from gpskit.ingest.plan import KEPT, key_table
 from gpskit.ingest.report import ManifestCounts
@@ -76,6 +77,7 @@ def assemble_manifest(
     options: IngestOptions,
     judged: set[int],
     spill: Path,
+    labels: LabelMatcher | None = None,
 ) -> ManifestCounts:
     """Write manifest.parquet from the kept earlier rows (``kept``, in key order) and this
     run's journal shards (``written``, their keys sorted in runs), merged in (root, path)
@@ -99,6 +101,7 @@ def assemble_manifest(
         )  # fmt: skip
     settings = {
         "inputs": files.root_names(),
+        "position_tables": sorted({t.source for t in labels.tables}) if labels else [],
         "decode": options.decode,
         "max_pixels": options.max_pixels,
         **verdicts(options),
@@ -128,7 +131,10 @@ def assemble_manifest(
                 rows.schema.get_field_index("root"), "root", roots.strings(step["root_id"])
             )
             rows = rows.set_column(rows.schema.get_field_index("path"), "path", step["path"])
-            if not np.isin(step["source"].to_numpy(), list(judged)).all():
+            relabelled = relabel_table(rows, labels) if labels else None
+            if relabelled is not None:
+                rows = judge_table(relabelled, options.thresholds, options.strict_quality)
+            elif not np.isin(step["source"].to_numpy(), list(judged)).all():
                 rows = judge_table(rows, options.thresholds, options.strict_quality)
             counts.add(rows)
             write(rows)

@@ -37,6 +37,17 @@ class FileRef:
         return storage.join(self.root, self.path)
 
 
+@dataclass
+class ListedFiles:
+    """Photos a table names by path, read where they are: ``names`` inside ``folder``. The
+    scan says under which root they were filed (``root``, ``prefix``)."""
+
+    folder: Path
+    names: list[str]
+    root: str = ""
+    prefix: str = ""
+
+
 @dataclass(frozen=True)
 class Scope:
     """What one input covers: one file, or every path under ``prefix`` within ``root``."""
@@ -168,7 +179,7 @@ def _root_for(base: Path, known_roots: Iterable[str]) -> Path | None:
 
 
 def scan_scoped(
-    inputs: Sequence[Path | str],
+    inputs: Sequence[Path | str | ListedFiles],
     spill: Path,
     exclude: Iterable[Path] = (),
     roots: Roots | None = None,
@@ -178,19 +189,26 @@ def scan_scoped(
     duplicates, and what each input covers; sorted runs of more than ``run_rows`` files
     wait in ``spill``. A folder inside a root ``roots`` knows already, or inside another
     input, is filed under that root."""
-    excluded = [p.resolve() for p in exclude]
+    excluded = {p.resolve() for p in exclude}
     roots = roots or Roots()
     # a folder inside another folder of this run, or one the manifest has, is filed under
     # the outermost: one file, one row, however the inputs overlap
     known = list(roots.names) + [
-        str(given).rstrip("/") if storage.is_url(given) else str(Path(given).resolve())
+        str(given.folder.resolve())
+        if isinstance(given, ListedFiles)
+        else str(given).rstrip("/")
+        if storage.is_url(given)
+        else str(Path(given).resolve())
         for given in inputs
-        if storage.is_url(given) or Path(given).is_dir()
+        if isinstance(given, ListedFiles) or storage.is_url(given) or Path(given).is_dir()
     ]
     sorter = RunSorter(spill, SCANNED, run_rows=run_rows or SORT_ROWS)
     found = ScanBuffer(roots, sorter)
     scopes: list[Scope] = []
     for given in inputs:
+        if isinstance(given, ListedFiles):
+            scopes += _scan_listed(given, known, found)
+            continue
         if storage.is_url(given):
             scopes.append(_scan_url(str(given), known, found))
             continue
@@ -219,9 +237,26 @@ def scan_scoped(
             inside = here.relative_to(root).as_posix()
             prefix = "" if inside == "." else inside + "/"
             for name in sorted(filenames):
+                if excluded and (here / name).resolve() in excluded:
+                    continue
                 _add(found, root_id, os.path.join(folder, name), prefix + name)
         scopes.append(Scope(str(root), f"{rel}/" if rel else "", False, tuple(unlisted)))
     return found.files(), scopes
+
+
+def _scan_listed(listed: ListedFiles, known: list[str], found: ScanBuffer) -> list[Scope]:
+    """The files a table names, each its own scope (a named file that is not there is
+    left to the label notes: the table named a photo nobody has)."""
+    base = listed.folder.resolve()
+    root = _root_for(base, known) or base
+    listed.root = str(root)
+    listed.prefix = "" if base == root else base.relative_to(root).as_posix() + "/"
+    root_id = found.roots.id(str(root))
+    scopes = []
+    for name in listed.names:
+        if _add(found, root_id, str(base / name), listed.prefix + name):
+            scopes.append(Scope(str(root), listed.prefix + name, exact=True))
+    return scopes
 
 
 def _unlisted(root: Path, base: Path, into: list[str]) -> Callable[[OSError], None]:
@@ -258,14 +293,17 @@ def scan(inputs: Sequence[Path | str], exclude: Iterable[Path] = ()) -> list[Fil
         return list(scan_scoped(inputs, Path(spill), exclude)[0].refs())
 
 
-def _add(found: ScanBuffer, root_id: int, absolute: str, rel: str) -> None:
+def _add(found: ScanBuffer, root_id: int, absolute: str, rel: str) -> bool:
+    """Add one file; False when it is not a regular file (or is gone)."""
     try:
         info = os.stat(absolute)
     except OSError:
-        return  # a dangling symlink or a file removed while scanning
-    if stat.S_ISREG(info.st_mode):
-        named = _utf8(rel)  # if not, its row says so, under a name shown with \x escapes
-        found.add(root_id, rel if named else _shown(rel), info.st_size, info.st_mtime_ns, named)
+        return False  # a dangling symlink or a file removed while scanning
+    if not stat.S_ISREG(info.st_mode):
+        return False
+    named = _utf8(rel)  # if not, its row says so, under a name shown with \x escapes
+    found.add(root_id, rel if named else _shown(rel), info.st_size, info.st_mtime_ns, named)
+    return True
 
 
 def _utf8(name: str) -> bool:

@@ -28,6 +28,17 @@ SORT_ROWS = 1_000_000
 
 
 @dataclass(frozen=True)
+class Columns:
+    """The columns of a table of photos a user named (``--lat-column`` ...); None: found by
+    the usual names (see :mod:`gpskit.ingest.labels`)."""
+
+    latitude: str | None = None
+    longitude: str | None = None
+    heading: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
 class IngestOptions:
     """How to read and judge photos; thresholds default to the registered checks' defaults."""
 
@@ -43,6 +54,8 @@ class IngestOptions:
     journal_rows: int = 256  # rows per journal shard (how much a kill can cost)
     sort_rows: int = SORT_ROWS  # keys held in memory before a sorted run is spilled to disk
     engine: EngineOptions = field(default_factory=EngineOptions)  # where files are read
+    labels: tuple[str, ...] = ()  # tables of positions attached to photos by file name
+    columns: Columns = field(default_factory=Columns)  # the columns of tables, where named
 
     def validate(self) -> None:
         arguments.workers("--workers", self.workers)

@@ -272,7 +272,9 @@ def _covered(
         paths = previous["path"].take(rows[mine])
         if not prune:
             inside = (
-                pc.equal(paths, scope.prefix) if scope.exact else pc.starts_with(paths, scope.prefix)
+                pc.equal(paths, scope.prefix)
+                if scope.exact
+                else pc.starts_with(paths, scope.prefix)
             )
             mask[mine[inside.to_numpy(zero_copy_only=False)]] = True
         for hole in scope.holes:

@@ -35,6 +35,10 @@ class IngestReport:
     warnings: dict[str, int]
     formats: dict[str, int]
     kept: int = 0  # rows of folders not named in this run
+    #: rows by where their position came from (exif, xmp, table; none)
+    position_sources: dict[str, int] = field(default_factory=dict)
+    labelled: int = 0  # photos a table gave a position in this run
+    imported: int = 0  # images written out of tables in this run (the rest were there)
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -81,6 +85,7 @@ class ManifestCounts:
     reasons: Counter[str] = field(default_factory=Counter)
     warnings: Counter[str] = field(default_factory=Counter)
     formats: Counter[str] = field(default_factory=Counter)
+    sources: Counter[str] = field(default_factory=Counter)
 
     def add(self, table: pa.Table) -> None:
         self.files += table.num_rows
@@ -93,6 +98,7 @@ class ManifestCounts:
             (self.reasons, pc.list_flatten(table.column("reasons"))),
             (self.warnings, pc.list_flatten(table.column("warnings"))),
             (self.formats, pc.drop_null(table.column("format"))),
+            (self.sources, pc.fill_null(table.column("gps_source"), "none")),
         ):
             for item in pc.value_counts(values).to_pylist():
                 if item["values"]:
@@ -112,6 +118,7 @@ class ManifestCounts:
             reasons=dict(self.reasons.most_common()),
             warnings=dict(self.warnings.most_common()),
             formats=dict(self.formats.most_common()),
+            position_sources=dict(self.sources.most_common()),
         )
 
 
@@ -133,7 +140,9 @@ def threshold_hints(report: IngestReport, options: IngestOptions) -> list[str]:
         if count * 2 >= report.images and count:
             value = options.thresholds.get(check.threshold, check.default)
             unit = f" {check.unit}" if check.unit else ""
-            share = "every photo" if count >= report.images else f"{count} of {report.images} photos"
+            share = (
+                "every photo" if count >= report.images else f"{count} of {report.images} photos"
+            )
             hints.append(
                 f"{share} rejected as {code}: the threshold is --{check.threshold.replace('_', '-')} "
                 f"{value:g}{unit}; if that is not what this collection needs, run again with "

@@ -96,7 +96,9 @@ def contact_sheet(
             )
             name = Path(str(member.path)).name
             below = y + CAPTION + thumb.height + 3
-            draw.text((x, below), _fitted(draw, _link_label(member), small), fill=(40, 40, 40), font=small)
+            draw.text(
+                (x, below), _fitted(draw, _link_label(member), small), fill=(40, 40, 40), font=small
+            )
             draw.text(
                 (x, below + CAPTION - 3), _fitted(draw, name, small), fill=(90, 90, 90), font=small
             )

@@ -9,6 +9,9 @@ splits:
   photos closer than that to a block of another split are dropped;
 - ``random``: a unit is one photo (duplicates still kept together). This leaks: views of
   one spot land on both sides, and errors measured on such a split are optimistic.
+- ``given``: the split each photo came with (a Hub dataset's ``train``/``test`` files, a
+  table's split column: the manifest's ``source_split``), kept as it is, so its leakage
+  can be measured beside a leak-free split of the same photos.
 
 Assignment is stratified over space and meets the ratios by photo count within one
 unit's worth: units are taken in the order of a Hilbert curve over their positions
@@ -39,6 +42,7 @@ from gpskit.schema import load_schema
 from gpskit.split.assign import assign, buffer_mask, unit_labels, unit_names
 from gpskit.split.leakage import leakage_report
 from gpskit.split.options import (
+    GIVEN_NAMES,
     SPLIT_NAMES,
     STRATEGIES,
     SplitName,
@@ -65,6 +69,7 @@ __all__ = [
 #: What each opt-out risks, said in split.json's warnings.
 RISKS = {
     "random": "random split: views of one spot fall on both sides; its errors are optimistic (leakage)",
+    "given": "given split: the split the photos came with, kept as it is; its leakage is measured here, not removed",
     "include_duplicates": "duplicates included: copies stay within one split, but they weigh more in training",
     "include_rejected": "rejected photos with a position included: their labels are suspect (poor or stale fixes)",
     "include_outside": "photos outside the region included: they may be mislabelled or off the study area",
@@ -102,6 +107,7 @@ class SplitReport:
 def _risks(options: SplitOptions) -> list[str]:
     flags = {
         "random": options.strategy == Strategy.RANDOM.value,
+        "given": options.strategy == Strategy.GIVEN.value,
         "include_duplicates": options.include_duplicates,
         "include_rejected": options.include_rejected,
         "include_outside": options.include_outside,
@@ -142,14 +148,23 @@ def _split(dataset: Dataset, options: SplitOptions, progress: Any) -> SplitRepor
             hint="check `gpskit info` and `gpskit coverage` (is --region right?)",
         )
     units = unit_labels(frame, options)
-    split_index = assign(frame, units, options)
+    if options.strategy == Strategy.GIVEN.value:
+        split_index = given_splits(frame)
+        excluded["no_given_split"] = int((split_index < 0).sum())
+        frame, units, split_index = _drop(frame, split_index >= 0, units, split_index)
+    else:
+        split_index = assign(frame, units, options)
     drop = buffer_mask(frame, split_index, options)
     excluded["buffer"] = int(drop.sum())
     frame, units, split_index = _drop(frame, ~drop, units, split_index)
     warnings = _risks(options)
     images = embed_images(frame, options, progress)
     failed = np.array([isinstance(e, str) for e in images], bool)
-    failures = [f"{r}/{p}: {e}" for r, p, e in zip(frame.root, frame.path, images, strict=True) if isinstance(e, str)]
+    failures = [
+        f"{r}/{p}: {e}"
+        for r, p, e in zip(frame.root, frame.path, images, strict=True)
+        if isinstance(e, str)
+    ]
     if failed.any():
         warnings.append(
             f"{int(failed.sum())} photos could not be embedded and were left out (see embed_failures)"
@@ -165,6 +180,23 @@ def _split(dataset: Dataset, options: SplitOptions, progress: Any) -> SplitRepor
     record.pop("notes")
     report.written = write_splits(dataset.splits_dir, tables, record, load_schema("split"), options)
     return report
+
+
+def given_splits(frame: pd.DataFrame) -> npt.NDArray[np.int64]:
+    """Split index per row from the split each photo came with (-1: none, or a name that
+    is not train, validation or test)."""
+    index = {name: i for i, name in enumerate(SPLIT_NAMES)}
+    named = frame.source_split.fillna("").astype(str).str.strip().str.lower()
+    found = named.map(lambda n: index.get(GIVEN_NAMES.get(n, ""), -1)).to_numpy(np.int64)
+    if not (found >= 0).any():
+        raise InputError(
+            "no photo came with a split of its own (the manifest's source_split)",
+            hint="ingest a table or Hub dataset that has splits (data/train-*.parquet, a "
+            "split column), or choose another --strategy",
+        )
+    if not (found == 0).any():
+        raise InputError("no photo came in the train split", hint="choose another --strategy")
+    return found
 
 
 def _report(
@@ -194,7 +226,9 @@ def _report(
             frame.spot_longitude,
             frame.spot_id,
         ),
-        options={k: v for k, v in asdict(options).items() if k not in ("force", "workers", "engine")},
+        options={
+            k: v for k, v in asdict(options).items() if k not in ("force", "workers", "engine")
+        },
         manifest_sha256="",  # set by the caller: the hash of the manifest bytes it read
         gpskit_version=__version__,
     )

@@ -52,12 +52,30 @@ def cross_split_pairs(rows: pd.DataFrame, split: npt.NDArray[np.int64]) -> dict[
     return counts
 
 
+def spots_across(frame: pd.DataFrame, split: npt.NDArray[np.int64]) -> dict[str, int]:
+    """Spots whose photos fall in more than one split (views of one place on both sides:
+    what makes a random split's errors optimistic), and the evaluation photos at a spot
+    that training also has."""
+    spots = frame.spot_id.to_numpy(np.int64)
+    splits_of = pd.Series(split).groupby(spots).nunique()
+    train_spots = set(np.unique(spots[split == 0]).tolist())
+    at_train = np.array([s in train_spots for s in spots.tolist()], bool)
+    return {
+        "spots": int((splits_of > 1).sum()),
+        "of_spots": len(splits_of),
+        "val_photos_at_train_spots": int((at_train & (split == 1)).sum()),
+        "test_photos_at_train_spots": int((at_train & (split == 2)).sum()),
+    }
+
+
 def leakage_report(frame: pd.DataFrame, split: npt.NDArray[np.int64]) -> dict[str, Any]:
-    """Nearest training photo of each val/test photo, val to test, and duplicate pairs across."""
+    """Nearest training photo of each val/test photo, val to test, duplicate pairs across,
+    and spots on both sides."""
     train = frame[split == 0]
     report: dict[str, Any] = {
         "nearest_train_m": {},
         "duplicate_pairs_across": cross_split_pairs(frame, split),
+        "spots_across": spots_across(frame, split),
     }
     for index, name in ((1, "val"), (2, "test")):
         report["nearest_train_m"][name] = nearest_train_distance(train, frame[split == index])

@@ -29,6 +29,15 @@ class Strategy(str, Enum):
     SPOT = "spot"
     BLOCK = "block"
     RANDOM = "random"
+    GIVEN = "given"
+
+
+#: How each split name a source table may use maps to gpskit's (the Hub's "validation").
+GIVEN_NAMES = {
+    "train": "train", "training": "train",
+    "val": "val", "valid": "val", "validation": "val", "dev": "val",
+    "test": "test", "testing": "test",
+}  # fmt: skip
 
 
 STRATEGIES = tuple(s.value for s in Strategy)

@@ -47,6 +47,7 @@ MANIFEST_COLUMNS = [
     "latitude",
     "longitude",
     "file_size",
+    "source_split",
 ]
 #: Rejections that leave no usable label at all.
 NO_LABEL = frozenset({"gps_null_island", "gps_out_of_range"})

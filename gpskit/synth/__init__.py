@@ -152,7 +152,9 @@ def _render_all(
     rows: list[dict[str, Any]] = []
     tasks = [(shot, str(out_dir), options) for shot in shots]
     init = _Init(world, region.source)
-    outcomes = run_isolated(make_shot, tasks, workers=options.workers, timeout=300, initializer=init)
+    outcomes = run_isolated(
+        make_shot, tasks, workers=options.workers, timeout=300, initializer=init
+    )
     for done, outcome in enumerate(outcomes, start=1):
         if outcome.failure is not None or outcome.value is None:
             raise RuntimeError(f"rendering photo {outcome.index} failed: {outcome.detail}")

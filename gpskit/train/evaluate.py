@@ -259,5 +259,3 @@ def predict_log(run_dir: Path) -> Path:
     except OSError:
         pass
     return Path(tempfile.gettempdir()) / "gpskit-predict.log"
-
-

@@ -93,7 +93,15 @@ class Predictor:
         run = self.run
         loader = tensor_loader(tensors, int(run.options.get("batch_size", 32)))
         found = variants(
-            run.model, loader, run.device, run.head, run.index, self.knn, self.tta, headings, self.window
+            run.model,
+            loader,
+            run.device,
+            run.head,
+            run.index,
+            self.knn,
+            self.tta,
+            headings,
+            self.window,
         )
         lat, lon = run.scaler.decode(found[self.method][:, 0], found[self.method][:, 1])
         near = None

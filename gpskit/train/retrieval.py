@@ -171,7 +171,10 @@ class RetrievalIndex:
             top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
             top_sims = np.take_along_axis(sims, top, axis=1)
             order = np.argsort(-top_sims, axis=1, kind="stable")
-            top, top_sims = np.take_along_axis(top, order, 1), np.take_along_axis(top_sims, order, 1)
+            top, top_sims = (
+                np.take_along_axis(top, order, 1),
+                np.take_along_axis(top_sims, order, 1),
+            )
             w = np.exp((top_sims - top_sims.max(axis=1, keepdims=True)) / TEMPERATURE)
             exact = top_sims >= 1.0 - EXACT  # the query is a training photo itself
             w = np.where(exact.any(axis=1, keepdims=True), exact.astype(float), w)
@@ -185,7 +188,9 @@ class RetrievalIndex:
     ) -> npt.NDArray[Any]:
         """``sims`` with training photos facing more than ``window`` degrees away from each
         query ruled out (kept where either heading is unknown, or fewer than ``k`` remain)."""
-        turn = np.abs((facing[:, None] - np.asarray(self.headings)[None, :] + 180.0) % 360.0 - 180.0)
+        turn = np.abs(
+            (facing[:, None] - np.asarray(self.headings)[None, :] + 180.0) % 360.0 - 180.0
+        )
         away = turn > window  # NaN compares False: unknown headings stay in
         enough = (~away).sum(axis=1) >= k
         return np.where(away & enough[:, None], -np.inf, sims)

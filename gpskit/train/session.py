@@ -78,11 +78,11 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
 
+
 def default_run_dir(splits_dir: Path, arch: str) -> Path:
     """DATASET/runs/<date>-<time>-<arch>, beside the splits the run trains on."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return SplitFolder.at(splits_dir).runs_dir / f"{stamp}-{arch}"
-
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
