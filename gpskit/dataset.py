@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -36,6 +36,9 @@ from gpskit import paths
 from gpskit.config import DATASET_ENV, DEFAULT_DATASET_DIR
 from gpskit.errors import GpskitError, InputError, MissingStepError
 from gpskit.schema import file_metadata, load_schema, read_table
+
+if TYPE_CHECKING:
+    from gpskit.decisions.state import DecisionState
 
 MANIFEST_FILE = "manifest.parquet"
 DUPLICATES_FILE = "duplicates.parquet"
@@ -46,10 +49,12 @@ COVERAGE_DIR = "coverage"
 SPLITS_DIR = "splits"
 RUNS_DIR = "runs"
 STATE_DIR = ".gpskit"  # gpskit's own bookkeeping: the write lock, journals, logs
+DECISIONS_FILE = "decisions.sqlite"  # what people decided (gpskit app, gpskit decisions)
 IMPORTED_DIR = "imported"  # images written out of tables (a Hub dataset's image bytes)
 #: Files at the top of a dataset folder that its steps write.
 OWN_FILES = frozenset(
     {MANIFEST_FILE, DUPLICATES_FILE, OVERLAP_FILE, COVERAGE_FILE, CONTACT_SHEET_FILE}
+    | {DECISIONS_FILE, f"{DECISIONS_FILE}-wal", f"{DECISIONS_FILE}-shm"}
 )
 #: Folders inside a dataset folder whose every file a step owns.
 OWN_FOLDERS = frozenset({STATE_DIR, SPLITS_DIR, COVERAGE_DIR, RUNS_DIR, "sweeps", IMPORTED_DIR})
@@ -248,10 +253,25 @@ class Dataset:
                 hint=f"run `gpskit ingest PHOTOS --out {self.root}` first",
             )
 
-    def load_manifest(self, columns: list[str] | None = None) -> pa.Table:
-        """``manifest.parquet``, schema-checked (``columns``: only those)."""
+    def load_manifest(self, columns: list[str] | None = None, decided: bool = True) -> pa.Table:
+        """``manifest.parquet``, schema-checked (``columns``: only those), with the
+        decisions people made applied (``decided=False``: the rules' rows alone)."""
         self.require_manifest()
-        return read_table(self.manifest_path, load_schema("manifest"), columns=columns)
+        state = self.decision_state() if decided else None
+        if not state:
+            return read_table(self.manifest_path, load_schema("manifest"), columns=columns)
+        wanted = None if columns is None else list(dict.fromkeys(["root", "path", *columns]))
+        table = state.overlay(
+            read_table(self.manifest_path, load_schema("manifest"), columns=wanted)
+        )
+        return table if columns is None else table.select(columns)
+
+    def decision_state(self) -> DecisionState:
+        """What the decisions people made come to (empty when they made none)."""
+        from gpskit.decisions.state import DecisionState
+        from gpskit.decisions.store import DecisionStore
+
+        return DecisionState.resolve(DecisionStore(self).decisions(include_undone=False))
 
     def manifest_snapshot(self, columns: list[str] | None = None) -> tuple[pa.Table, str]:
         """The manifest and the SHA-256 of exactly the bytes it was read from.
@@ -285,12 +305,16 @@ class Dataset:
     # --- freshness -----------------------------------------------------------------------
 
     def manifest_fingerprint(self) -> str:
-        """SHA-256 of the manifest file's bytes: what later outputs record."""
+        """SHA-256 of the manifest file's bytes, and of the decisions that count where
+        people made some: what later outputs record (a new decision makes them stale)."""
         digest = hashlib.sha256()
         paths.require_readable_file(self.manifest_path)
         with open(self.manifest_path, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
+        decided = self.decision_state().digest
+        if decided:
+            return hashlib.sha256(f"{digest.hexdigest()}:{decided}".encode()).hexdigest()
         return digest.hexdigest()
 
     def stamp(

@@ -185,6 +185,24 @@ def _without_local_paths(source: Path, target: Path) -> None:
         pq.write_table(table, tmp)
 
 
+def _require_current_splits(dataset: Dataset) -> None:
+    """Refuse splits made before the manifest or the decisions people made since changed:
+    a published dataset says what the dataset is now."""
+    record_path = dataset.splits_dir / "split.json"
+    if not record_path.is_file() or not dataset.manifest_path.is_file():
+        return
+    try:
+        made_from = json.loads(paths.read_text(record_path)).get("manifest_sha256")
+    except (ValueError, AttributeError):
+        return
+    if made_from and made_from != dataset.manifest_fingerprint():
+        raise InputError(
+            f"{dataset.splits_dir}: the splits were made before the manifest or the decisions "
+            "people made changed",
+            hint=f"run `gpskit split {dataset.root} --embed --force` first",
+        )
+
+
 def publish_dataset(
     dataset_dir: Path | Dataset,
     out: Path,
@@ -196,6 +214,7 @@ def publish_dataset(
     output_folder(out, "--out")
     dataset = Dataset.at(dataset_dir)
     splits_dir = dataset.splits_dir
+    _require_current_splits(dataset)
     sizes: dict[str, tuple[int, int]] = {}
     sources = {}
     empty: list[str] = []

@@ -36,6 +36,8 @@ COMMANDS = {
     "predict": "train",
     "sweep": "sweep",
     "publish": "publish",
+    "decisions": "decisions",
+    "app": "app",
     "synth": "synth",
     "demo": "synth",
 }

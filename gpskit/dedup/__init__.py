@@ -59,6 +59,7 @@ from gpskit.dedup.links import (
     capture_seconds,
     check_search_cost,
     find_links,
+    with_decisions,
 )
 from gpskit.dedup.options import DedupOptions
 from gpskit.dedup.overlap import find_overlap, manifest_frame
@@ -120,8 +121,9 @@ def dedup(
     with contextlib.nullcontext() if dry_run else dataset.writing("dedup"):
         frame, digest = manifest_frame(dataset, options)
         check_search_cost(int(frame.phash.notna().sum()), options)
-        pairs = find_links(frame, options)
-        table = build_groups(frame, pairs, options)
+        decided = dataset.decision_state()
+        pairs = with_decisions(frame, find_links(frame, options), decided)
+        table = build_groups(frame, pairs, options, decided)
         overlap = find_overlap(frame, against, options) if against is not None else None
         written: list[str] = []
         if not dry_run:

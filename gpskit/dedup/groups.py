@@ -26,13 +26,20 @@ _KIND_RANK = {k: i for i, k in enumerate(KINDS)}
 
 
 def keeper_order(
-    frame: pd.DataFrame, turned: npt.NDArray[np.bool_] | None = None
+    frame: pd.DataFrame,
+    turned: npt.NDArray[np.bool_] | None = None,
+    chosen: npt.NDArray[np.object_] | None = None,
 ) -> npt.NDArray[np.int64]:
     """Rank of every row under the keeper rule (0 = best); ``turned`` marks photos shown
-    turned or mirrored relative to the way up of their group (they rank after)."""
+    turned or mirrored relative to the way up of their group (they rank after); ``chosen``
+    holds when a person chose the photo as its group's keeper ("" never): the latest
+    choice ranks first, above every rule."""
     seconds, clock = capture_seconds(frame)
+    when = np.full(len(frame), "", dtype=object) if chosen is None else chosen
+    latest = pd.Series(when).rank(method="dense", ascending=False).to_numpy(float)
     keys = pd.DataFrame(
         {
+            "chosen": np.where(when == "", np.inf, latest),
             "rejected": (frame.status != "accepted").to_numpy(),
             "turned": np.zeros(len(frame), bool) if turned is None else turned,
             "pixels": -(
@@ -139,11 +146,14 @@ def _upright(
 
 
 def _keepers(
-    frame: pd.DataFrame, labels: npt.NDArray[np.int64], turned: npt.NDArray[np.bool_]
+    frame: pd.DataFrame,
+    labels: npt.NDArray[np.int64],
+    turned: npt.NDArray[np.bool_],
+    chosen: npt.NDArray[np.object_] | None = None,
 ) -> npt.NDArray[np.int64]:
     """Row of each row's keeper: the member of its component with the best keeper rank."""
     n = len(frame)
-    rank = keeper_order(frame, turned)
+    rank = keeper_order(frame, turned, chosen)
     best = np.full(n, np.iinfo(np.int64).max)
     np.minimum.at(best, labels, rank)
     by_rank = np.empty(n, np.int64)
@@ -216,14 +226,19 @@ def _or_none(
     return out
 
 
-def build_groups(frame: pd.DataFrame, pairs: pd.DataFrame, options: DedupOptions) -> pd.DataFrame:
-    """The duplicates table: one row per manifest row."""
+def build_groups(
+    frame: pd.DataFrame, pairs: pd.DataFrame, options: DedupOptions, decided: Any = None
+) -> pd.DataFrame:
+    """The duplicates table: one row per manifest row (``decided``: the decisions people
+    made, a :class:`~gpskit.decisions.DecisionState`; its links are in ``pairs`` already)."""
     n = len(frame)
+    roots, paths = frame.root.to_numpy(object), frame.path.to_numpy(object)
+    chosen = decision_column(decided, roots, paths, "keeper_time", "")
     labels = connected_components(n, pairs.a.to_numpy(np.int64), pairs.b.to_numpy(np.int64))
     sizes = np.bincount(labels, minlength=n)[labels]
     grouped = sizes > 1
     g = orientations(n, pairs, labels)
-    keeper = _keepers(frame, labels, _upright(frame, labels, g))
+    keeper = _keepers(frame, labels, _upright(frame, labels, g), chosen)
     kind = _or_none(grouped, np.array(KINDS, dtype=object)[_group_kinds(n, pairs, labels)])
     group_id = _group_ids(frame, keeper, grouped)
     is_copy = grouped & (keeper != np.arange(n))
@@ -249,8 +264,19 @@ def build_groups(frame: pd.DataFrame, pairs: pd.DataFrame, options: DedupOptions
             "phash_distance": pd.array(phash_distance, dtype="Int16"),
             "gps_offset_m": pd.Series(offset, dtype="Float64").where(~np.isnan(offset)),
             "gps_conflict": np.nan_to_num(offset, nan=0.0) > options.conflict_m,
+            "decided": decision_column(decided, roots, paths, "decided_in_groups", None),
         }
     )
+
+
+def decision_column(
+    decided: Any, roots: npt.NDArray[Any], paths: npt.NDArray[Any], method: str, empty: Any
+) -> npt.NDArray[np.object_]:
+    """What ``decided.<method>(root, path)`` says of each row (``empty`` without decisions)."""
+    if not decided:
+        return np.full(len(roots), empty, dtype=object)
+    ask = getattr(decided, method)
+    return np.array([ask(r, p) for r, p in zip(roots, paths, strict=True)], dtype=object)
 
 
 # --- the run ----------------------------------------------------------------------------

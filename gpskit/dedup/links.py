@@ -252,7 +252,35 @@ def _look_alike_groups(
     return np.array([h for h, _ in heads], np.int64), np.array([m for _, m in heads], np.int64)
 
 
+@link("decided", "decided", 6, "a person said these photos are copies (gpskit app)", across=False)
+def _decided(mine: pd.DataFrame, theirs: pd.DataFrame | None, options: DedupOptions) -> list[Pairs]:
+    """Found by no rule: the links a person's merge decisions add
+    (:func:`with_decisions`)."""
+    return []
+
+
+def with_decisions(frame: pd.DataFrame, pairs: pd.DataFrame, state: Any) -> pd.DataFrame:
+    """The rules' links with a person's group decisions applied: a photo decided alone
+    loses its links, a merge's photos are linked (``decided``)."""
+    if not state or not (state.alone or state.merged):
+        return pairs
+    a, b = pairs.a.to_numpy(np.int64), pairs.b.to_numpy(np.int64)
+    keep, add_a, add_b, _ = state.regroup(frame.root.to_numpy(), frame.path.to_numpy(), a, b)
+    links = Links()
+    kept = pairs[keep]
+    for code, group in kept.groupby("match"):
+        links.add(
+            group.a.to_numpy(),
+            group.b.to_numpy(),
+            MATCHES_BY_CODE[int(code)],
+            group.transform.to_numpy(),
+        )
+    links.add(add_a, add_b, "decided")
+    return links.frame()
+
+
 MATCHES = tuple(link.match for link in LINKS)
+MATCHES_BY_CODE = dict(enumerate(MATCHES))
 BY_MATCH = {link.match: link for link in LINKS}
 
 

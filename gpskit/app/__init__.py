@@ -1,0 +1,69 @@
+"""``gpskit app``: a local web app to look at a dataset and decide (see docs/app.md).
+
+Photos filtered by status, reason, warning, check, split, duplicate group and cell; each
+photo's EXIF, checks, position and heading; duplicate groups side by side with their
+evidence; the coverage map; with a trained run, a predict page. What a person decides is
+kept in the dataset's decision store (:mod:`gpskit.decisions`), which every step honours.
+
+Layers: :mod:`~gpskit.app.catalog` (the rows, filtered and paged),
+:mod:`~gpskit.app.images` (thumbnails, uploads), :mod:`~gpskit.app.server` (the web
+layer), ``static/`` (the page), :mod:`~gpskit.app.options` at the bottom. Needs
+``gpskit[app]`` (Starlette, uvicorn).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+from gpskit.app.options import AppOptions
+from gpskit.dataset import Dataset
+from gpskit.errors import EnvironmentProblem, require_module
+
+__all__ = ["AppOptions", "bind", "serve"]
+
+
+def bind(options: AppOptions) -> socket.socket:
+    """A listening socket on ``options.host``/``port`` (port 0: a free one, set back)."""
+    family = socket.AF_INET6 if ":" in options.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((options.host, options.port))
+    except OSError as exc:
+        sock.close()
+        raise EnvironmentProblem(
+            f"cannot listen on {options.host}:{options.port} ({exc.strerror or exc})",
+            hint="choose another --port (0: any free one), or stop what uses it",
+        ) from None
+    sock.listen(128)
+    options.port = sock.getsockname()[1]
+    return sock
+
+
+def serve(
+    dataset: Dataset | Path,
+    options: AppOptions | None = None,
+    run: Path | None = None,
+    ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve the app until interrupted; ``ready(url)`` is called once it listens."""
+    options = options or AppOptions()
+    options.validate()
+    data = Dataset.at(dataset)
+    data.require_manifest()
+    uvicorn = require_module("uvicorn", "gpskit app needs uvicorn and starlette", "gpskit[app]")
+    require_module("starlette", "gpskit app needs uvicorn and starlette", "gpskit[app]")
+    from gpskit.app.server import create_app
+
+    sock = bind(options)
+    app = create_app(data, options, run)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    if ready is not None:
+        ready(options.url())
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()

@@ -1,0 +1,294 @@
+"""The review app's web layer (Starlette): pages, JSON, pictures and decisions over the
+library (the catalog, the decision store, the predictor). It knows no rule of its own.
+
+Safe by default: every request's ``Host`` must be one the server answers to (no DNS
+rebinding); off loopback every request needs the token (``?token=`` once, then a
+same-site cookie); every request that changes something needs it in the
+``X-Gpskit-Token`` header, whatever the host (another page cannot read it, so it cannot
+forge one). Files are served by manifest row id only. The page builds its DOM from text,
+never from HTML, and the Content-Security-Policy allows only gpskit's own scripts.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from gpskit.app.catalog import FILTERS, Catalog
+from gpskit.app.images import THUMB_SIDE, VIEW_SIDE, decode_upload, picture, placeholder
+from gpskit.app.options import AppOptions
+from gpskit.dataset import Dataset
+from gpskit.decisions.store import DecisionStore
+from gpskit.errors import GpskitError
+
+STATIC = Path(__file__).resolve().parent / "static"
+LEAFLET = Path(__file__).resolve().parents[1] / "_vendor" / "leaflet"
+TOKEN_HEADER = "x-gpskit-token"
+TOKEN_COOKIE = "gpskit_token"
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob: https://tile.openstreetmap.org; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+#: Bytes a JSON request body may hold (a decision is a few hundred).
+MAX_JSON = 1 << 20
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+class Guard(BaseHTTPMiddleware):
+    """Host, token and header checks before any route runs (see the module docstring)."""
+
+    def __init__(self, app: Any, options: AppOptions) -> None:
+        super().__init__(app)
+        self.options = options
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        options = self.options
+        host = request.headers.get("host", "")
+        if not options.host_allowed(host):
+            return PlainTextResponse("unknown host", status_code=421)
+        token = options.token
+        given = request.query_params.get("token") or request.cookies.get(TOKEN_COOKIE) or ""
+        header = request.headers.get(TOKEN_HEADER, "")
+        if not options.loopback and not (_same(given, token) or _same(header, token)):
+            return PlainTextResponse(
+                "this gpskit app needs its token: open the URL it printed", status_code=401
+            )
+        if request.method not in ("GET", "HEAD") and not _same(header, token):
+            return _error(403, "a change needs the page's token (reload the page)")
+        origin = request.headers.get("origin")
+        if request.method not in ("GET", "HEAD") and origin and not options.origin_allowed(origin):
+            return _error(403, "a change from another site")
+        response = await call_next(request)
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        if request.query_params.get("token") and _same(request.query_params["token"], token):
+            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+        return response
+
+
+def _same(given: str, token: str) -> bool:
+    return bool(given) and hmac.compare_digest(given.encode(), token.encode())
+
+
+def create_app(dataset: Dataset, options: AppOptions, run: Path | None = None) -> Starlette:
+    """The app for one dataset folder (and a trained run for the predict page)."""
+    catalog = Catalog(dataset)
+    store = DecisionStore(dataset)
+    predictor: dict[str, Any] = {}
+
+    async def index(request: Request) -> Response:
+        page = (STATIC / "index.html").read_text(encoding="utf-8")
+        page = page.replace("{{TOKEN}}", options.token).replace("{{PREDICT}}", "1" if run else "0")
+        page = page.replace("{{DATASET}}", _attribute(str(dataset.root)))
+        return Response(
+            page, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-store"}
+        )
+
+    async def static(request: Request) -> Response:
+        name = request.path_params["name"]
+        folder = LEAFLET if name.startswith("leaflet.") else STATIC
+        if name not in _STATIC_FILES:
+            return PlainTextResponse("not found", status_code=404)
+        return FileResponse(folder / name, media_type=_STATIC_FILES[name])
+
+    async def photos(request: Request) -> Response:
+        query = request.query_params
+        filters = {k: query.get(k, "") for k in FILTERS}
+        found = await run_in_threadpool(
+            catalog.page, filters, _int(query.get("offset"), 0), _int(query.get("limit"), 60)
+        )
+        return JSONResponse(found)
+
+    async def facets(request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(catalog.facets))
+
+    async def photo(request: Request) -> Response:
+        found = await run_in_threadpool(catalog.photo, request.path_params["photo"])
+        return _error(404, "no such photo") if found is None else JSONResponse(found)
+
+    async def image(request: Request) -> Response:
+        side = THUMB_SIDE if request.url.path.startswith("/thumb/") else VIEW_SIDE
+        found = catalog.location(request.path_params["photo"])
+        if found is None:
+            return _error(404, "no such photo")
+        root, path, info = found
+        data = await run_in_threadpool(
+            picture, dataset, root, path, info["size"], info["mtime"], info["read_status"], side
+        )
+        if data is None:
+            return Response(placeholder(), media_type="image/svg+xml")
+        return Response(
+            data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"}
+        )
+
+    async def groups(request: Request) -> Response:
+        query = request.query_params
+        found = await run_in_threadpool(
+            catalog.groups,
+            _int(query.get("offset"), 0),
+            _int(query.get("limit"), 20),
+            query.get("kind", ""),
+        )
+        return JSONResponse(found)
+
+    async def map_data(request: Request) -> Response:
+        layers = await run_in_threadpool(catalog.coverage_layers)
+        return JSONResponse({**layers, "photos": await run_in_threadpool(catalog.points)})
+
+    async def decisions(request: Request) -> Response:
+        if request.method == "GET":
+            rows = await run_in_threadpool(store.decisions)
+            return JSONResponse({"decisions": [d.to_dict() for d in rows]})
+        body = await _json_body(request)
+        if isinstance(body, Response):
+            return body
+        ids = body.get("photos")
+        if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+            return _error(400, "photos: a list of photo ids")
+        keys = [catalog.key(i) for i in ids]
+        if any(k is None for k in keys):
+            return _error(404, "no such photo")
+        try:
+            made = await run_in_threadpool(
+                store.add, str(body.get("kind", "")), [k for k in keys if k], body.get("value"),
+                str(body.get("author", "")), body.get("note") if isinstance(body.get("note"), str) else None,
+            )  # fmt: skip
+        except GpskitError as exc:
+            return _error(400, str(exc))
+        return JSONResponse(made.to_dict(), status_code=201)
+
+    async def undo(request: Request) -> Response:
+        body = await _json_body(request)
+        if isinstance(body, Response):
+            return body
+        try:
+            done = await run_in_threadpool(
+                store.undo, request.path_params["decision"], str(body.get("author", ""))
+            )
+        except GpskitError as exc:
+            return _error(400, str(exc))
+        return JSONResponse(done.to_dict())
+
+    async def export(request: Request) -> Response:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            target = Path(folder) / "decisions.parquet"
+            await run_in_threadpool(store.export, target)
+            data = target.read_bytes()
+        name = f"decisions-{time.strftime('%Y%m%d-%H%M%S')}.parquet"
+        return Response(data, media_type="application/vnd.apache.parquet",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
+
+    async def predict(request: Request) -> Response:
+        if run is None:
+            return _error(404, "start the app with --run RUN to predict")
+        data = await _body(request, options.max_upload_bytes)
+        if isinstance(data, Response):
+            return data
+        try:
+            image = await run_in_threadpool(
+                decode_upload, data, options.max_upload_bytes, options.max_upload_pixels
+            )
+            if "model" not in predictor:
+                from gpskit.train.inference import load
+
+                predictor["model"] = await run_in_threadpool(load, run)
+            found = await run_in_threadpool(predictor["model"].predict, image)
+        except GpskitError as exc:
+            return _error(400, str(exc))
+        snap = catalog.snapshot()
+        by_location = {
+            str(Path(r) / p): i
+            for i, r, p in zip(snap.frame.id, snap.frame.root, snap.frame.path, strict=True)
+        }
+        return JSONResponse(
+            {
+                "latitude": found.latitude,
+                "longitude": found.longitude,
+                "method": found.method,
+                "neighbours": [
+                    {**n.__dict__, "id": by_location.get(str(n.path))} for n in found.neighbours
+                ],
+            }
+        )
+
+    routes = [
+        Route("/", index),
+        Route("/static/{name}", static),
+        Route("/api/photos", photos),
+        Route("/api/facets", facets),
+        Route("/api/photos/{photo}", photo),
+        Route("/thumb/{photo}", image),
+        Route("/image/{photo}", image),
+        Route("/api/groups", groups),
+        Route("/api/map", map_data),
+        Route("/api/decisions", decisions, methods=["GET", "POST"]),
+        Route("/api/decisions/{decision}/undo", undo, methods=["POST"]),
+        Route("/api/decisions.parquet", export),
+        Route("/api/predict", predict, methods=["POST"]),
+    ]
+    return Starlette(routes=routes, middleware=[Middleware(Guard, options=options)])
+
+
+_STATIC_FILES = {
+    "app.js": "text/javascript; charset=utf-8",
+    "app.css": "text/css; charset=utf-8",
+    "leaflet.js": "text/javascript; charset=utf-8",
+    "leaflet.css": "text/css; charset=utf-8",
+}
+
+
+def _attribute(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=True)
+
+
+def _int(text: str | None, default: int) -> int:
+    try:
+        return int(text) if text is not None else default
+    except ValueError:
+        return default
+
+
+async def _body(request: Request, limit: int) -> bytes | Response:
+    """The request's body, refused past ``limit`` bytes (counted as it arrives)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        return _error(413, f"more than {limit:,} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return _error(413, f"more than {limit:,} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _json_body(request: Request) -> dict[str, Any] | Response:
+    data = await _body(request, MAX_JSON)
+    if isinstance(data, Response):
+        return data
+    try:
+        body = json.loads(data or b"{}")
+    except ValueError:
+        return _error(400, "the body is not JSON")
+    return body if isinstance(body, dict) else _error(400, "the body is not a JSON object")

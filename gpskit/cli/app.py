@@ -1,0 +1,83 @@
+"""``gpskit app [DATASET_DIR]``: a local web app to look at the photos and decide."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gpskit.cli._common import DatasetArg, console, dataset_at
+
+EPILOG = """
+Examples:
+
+    gpskit app                                    # http://127.0.0.1:8765, this machine only
+
+    gpskit app campus/ --run campus/runs/latest   # with the predict page
+
+    gpskit app campus/ --host 0.0.0.0 --port 0    # the team's network: the URL has a token
+"""
+
+
+def app_command(
+    dataset: DatasetArg = None,
+    run: Annotated[
+        Path | None,
+        typer.Option(
+            help="A run or published model folder: adds the predict page.", show_default=False
+        ),
+    ] = None,
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Address to listen on; other than loopback, every request needs the printed token."
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0: any free one).")] = 8765,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            help="The access token (default: a new random one each start).", show_default=False
+        ),
+    ] = None,
+    max_upload_mb: Annotated[
+        float, typer.Option(help="Largest photo the predict page accepts (MB).")
+    ] = 40.0,
+    open_browser: Annotated[
+        bool, typer.Option("--open", help="Open the app in this machine's browser.")
+    ] = False,
+) -> None:
+    """Look at the photos and decide: a grid filtered by status, reason, warning, check,
+    split, duplicate group and cell; each photo's EXIF, checks and position; duplicate
+    groups with their evidence; the coverage map; predict with --run. Decisions (exclude,
+    include, split a group, merge, keeper, position, heading) go to DATASET/decisions.sqlite
+    and every step honours them. Stop with Ctrl-C."""
+    from gpskit.app import AppOptions, serve
+    from gpskit.app.options import MAX_UPLOAD_PIXELS
+
+    options = AppOptions(host=host, port=port, max_upload_bytes=int(max_upload_mb * 1024**2),
+                         max_upload_pixels=MAX_UPLOAD_PIXELS)  # fmt: skip
+    if token is not None:
+        options.token = token
+    if run is not None and not run.is_dir():
+        from gpskit.errors import InputError
+
+        raise InputError(
+            f"--run {run}: no such folder", hint="give a run folder from `gpskit train`"
+        )
+
+    def ready(url: str) -> None:
+        console.print(f"gpskit app on [bold]{url}[/] (Ctrl-C to stop)")
+        if not options.loopback:
+            console.print("anyone with this URL (it holds the token) can see and decide")
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(url)
+
+    serve(dataset_at(dataset), options, run, ready)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("app", epilog=EPILOG)(app_command)

@@ -1,0 +1,149 @@
+"""``gpskit decisions [DATASET_DIR]``: what people decided (in ``gpskit app`` or here), and
+undo, exclude, include, export and import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from gpskit.cli._common import DatasetArg, JsonOpt, console, dataset_at, print_json
+from gpskit.decisions.store import Decision
+from gpskit.errors import UsageError
+from gpskit.outputs import output_file
+
+EPILOG = """
+Examples:
+
+    gpskit decisions                              # every decision, newest last
+
+    gpskit decisions campus/ --exclude photos/IMG_0042.jpg --author ann --note "my thumb"
+
+    gpskit decisions --undo 3f2a9c... --author ann
+
+    gpskit decisions --export ann.parquet         # for a teammate
+
+    gpskit decisions --import bob.parquet         # add what bob decided
+"""
+
+PhotosOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="A photo: its path, or its id as `gpskit app` shows it. Repeatable.",
+        show_default=False,
+    ),
+]
+
+
+def decisions_command(
+    dataset: DatasetArg = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Exclude a photo (its path or id), whatever the checks say. Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    include: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Include a photo (its path or id), whatever the checks say. Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    undo: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Undo a decision by its id (recorded: who and when). Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    author: Annotated[
+        str | None, typer.Option(help="Who decides (needed to decide or undo).", show_default=False)
+    ] = None,
+    note: Annotated[
+        str | None, typer.Option(help="Why (kept with the decision).", show_default=False)
+    ] = None,
+    export: Annotated[
+        Path | None,
+        typer.Option(
+            "--export", help="Write every decision to this Parquet file.", show_default=False
+        ),
+    ] = None,
+    import_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--import",
+            help="Add the decisions of an exported Parquet file that this dataset lacks.",
+            show_default=False,
+        ),
+    ] = None,
+    show_undone: Annotated[bool, typer.Option("--all", help="List undone decisions too.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """What people decided about photos (exclude, include, alone, merge, keeper, position,
+    heading), newest last: every step honours them over its rules. Decide in `gpskit app`,
+    or exclude and include here; undo, export and import."""
+    from gpskit.decisions import DecisionStore
+    from gpskit.decisions.store import find_photos
+
+    data = dataset_at(dataset)
+    store = DecisionStore(data)
+    changes = bool(exclude or include or undo)
+    if changes and not author:
+        raise UsageError("deciding or undoing needs --author NAME", hint="e.g. --author ann")
+    made = []
+    for kind, names in (("exclude", exclude or []), ("include", include or [])):
+        for key in find_photos(data, names):
+            made.append(store.add(kind, [key], author=author or "", note=note))
+    for decision_id in undo or []:
+        made.append(store.undo(decision_id, author or ""))
+    imported = None
+    if import_file is not None:
+        imported = store.import_file(import_file)
+    if export is not None:
+        output_file(export, "--export", datasets=[data])
+        count = store.export(export)
+        if not as_json:
+            console.print(f"wrote {export} ({count} decisions)")
+    rows = store.decisions(include_undone=show_undone)
+    if as_json:
+        print_json(
+            {
+                "decisions": [d.to_dict() for d in rows],
+                "made": [d.to_dict() for d in made],
+                "imported": None if imported is None else imported.__dict__,
+            }
+        )
+        return
+    if imported is not None:
+        console.print(
+            f"imported {import_file}: {imported.added} added, {imported.already} already here, "
+            f"{imported.undone} undone"
+        )
+        for line in imported.notes:
+            console.print(f"[yellow]note:[/] {line}")
+    show(rows, show_undone)
+
+
+def show(rows: list[Decision], show_undone: bool) -> None:
+    if not rows:
+        console.print("no decisions yet (`gpskit app` to look and decide)")
+        return
+    table = Table(title=f"decisions ({len(rows)})")
+    for column in ("id", "kind", "photos", "value", "author", "when", "undone"):
+        table.add_column(column, no_wrap=column in ("id", "when"))
+    for d in rows:
+        photos = ", ".join(p for _, p in d.photos[:3]) + (" ..." if len(d.photos) > 3 else "")
+        value = ", ".join(
+            f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in d.value.items()
+        )
+        undone = f"{d.undone_by} {d.undone_at[:19]}" if d.undone_at else ""
+        table.add_row(d.id[:12], d.kind, photos, value, d.author, d.created_at[:16], undone)
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("decisions", epilog=EPILOG)(decisions_command)

@@ -1,0 +1,205 @@
+"""Decisions people make: kept with who and when, undoable, exported and imported, safe
+under concurrent writers, and honoured over the rules by dedup, coverage, split and
+publish; the rules' verdict stays visible."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from gpskit.cli import app
+from gpskit.dataset import Dataset
+from gpskit.decisions import DecisionState, DecisionStore
+from gpskit.dedup import dedup
+from gpskit.errors import GpskitError, UsageError
+from gpskit.exifwrite import save_photo
+from gpskit.ingest import ingest
+from gpskit.split import SplitOptions, split
+
+from .helpers import TAKEN, good_exif, photo
+
+
+@pytest.fixture
+def campus(tmp_path: Path) -> Dataset:
+    """Eight photos at two spots 40 m apart (4 headings each), one an exact copy."""
+    folder = tmp_path / "photos"
+    from datetime import timedelta
+
+    for s, lat in enumerate((39.9515, 39.9519)):
+        for k in range(4):
+            exif = good_exif(latitude=lat, heading=90.0 * k, taken=TAKEN + timedelta(minutes=10 * s + k))
+            save_photo(photo(seed=10 * s + k), folder / f"s{s}_{k}.jpg", exif)
+    (folder / "s0_0 copy.jpg").write_bytes((folder / "s0_0.jpg").read_bytes())
+    ingest([folder], tmp_path / "ds")
+    return Dataset(tmp_path / "ds")
+
+
+def _key(data: Dataset, name: str) -> tuple[str, str]:
+    table = data.load_manifest(["root", "path"], decided=False).to_pandas()
+    row = table[table.path == name].iloc[0]
+    return (row.root, row.path)
+
+
+def test_a_decision_is_kept_with_who_and_when_and_undone_not_deleted(campus: Dataset) -> None:
+    store = DecisionStore(campus)
+    made = store.add("exclude", [_key(campus, "s0_1.jpg")], author="  ann  ", note="thumb")
+    assert made.author == "ann" and made.created_at.endswith("+00:00")
+    store.undo(made.id[:8], "bob")  # a short id, as listings show it
+    (found,) = store.decisions()
+    assert (found.undone_by, found.active, found.note) == ("bob", False, "thumb")
+    assert store.decisions(include_undone=False) == []
+    with pytest.raises(UsageError):
+        store.add("exclude", [_key(campus, "s0_1.jpg")], author="")
+    with pytest.raises(UsageError):
+        store.add("position", [_key(campus, "s0_1.jpg")], {"latitude": 91, "longitude": 0}, "ann")
+    with pytest.raises(UsageError):
+        store.add("merge", [_key(campus, "s0_1.jpg")], author="ann")  # one photo is no group
+    with pytest.raises(UsageError):
+        store.add("teleport", [_key(campus, "s0_1.jpg")], author="ann")
+
+
+def test_the_manifest_as_read_shows_decisions_and_keeps_the_rules_verdict(campus: Dataset) -> None:
+    store = DecisionStore(campus)
+    one, two = _key(campus, "s0_1.jpg"), _key(campus, "s0_2.jpg")
+    store.add("exclude", [one], author="ann")
+    store.add("position", [two], {"latitude": 39.9517, "longitude": -75.1912}, "ann")
+    store.add("heading", [two], {"heading": -90}, "ann")
+    rows = campus.load_manifest().to_pandas().set_index("path")
+    assert rows.loc["s0_1.jpg", "status"] == "rejected" and list(rows.loc["s0_1.jpg", "reasons"]) == []
+    assert list(rows.loc["s0_1.jpg", "decided"]) == ["exclude"]
+    moved = rows.loc["s0_2.jpg"]
+    assert (moved.latitude, moved.gps_source, moved.file_latitude) == (39.9517, "manual", 39.9515)
+    assert (moved.img_direction, moved.file_img_direction) == (270.0, 180.0)
+    raw = campus.load_manifest(decided=False).to_pandas().set_index("path")
+    assert raw.loc["s0_1.jpg", "status"] == "accepted"  # the file keeps the rules' rows
+    # a subset of columns without root/path is still decided
+    status = campus.load_manifest(["status"]).column("status").to_pylist()
+    assert status.count("rejected") == 1
+
+
+def test_dedup_honours_alone_merge_and_keeper_over_the_rules(campus: Dataset) -> None:
+    dedup(campus)
+    groups = campus.load_duplicates().to_pandas().set_index("path")
+    assert groups.loc["s0_0 copy.jpg", "group_id"] == groups.loc["s0_0.jpg", "group_id"]
+    store = DecisionStore(campus)
+    copy, original = _key(campus, "s0_0 copy.jpg"), _key(campus, "s0_0.jpg")
+    store.add("keeper", [copy], author="ann")
+    dedup(campus)
+    groups = campus.load_duplicates().to_pandas().set_index("path")
+    assert bool(groups.loc["s0_0 copy.jpg", "keep"]) and not bool(groups.loc["s0_0.jpg", "keep"])
+    assert groups.loc["s0_0 copy.jpg", "decided"] == "keeper"
+    store.add("alone", [original], author="bob")
+    store.add("merge", [_key(campus, "s1_0.jpg"), _key(campus, "s1_3.jpg")], author="bob")
+    dedup(campus)
+    groups = campus.load_duplicates().to_pandas().set_index("path")
+    assert groups.loc["s0_0.jpg"].isna()["group_id"] and groups.loc["s0_0.jpg", "decided"] == "alone"
+    merged = groups.loc[["s1_0.jpg", "s1_3.jpg"]]
+    assert merged.group_id.nunique() == 1 and set(merged.kind) == {"decided"}
+
+
+def test_split_reruns_stale_steps_and_honours_decisions(campus: Dataset) -> None:
+    split(campus, SplitOptions(ratios=(0.5, 0.0, 0.5)))
+    store = DecisionStore(campus)
+    store.add("exclude", [_key(campus, "s1_2.jpg")], author="ann")
+    report = split(campus, SplitOptions(ratios=(0.5, 0.0, 0.5), force=True))
+    assert any("dedup" in n for n in report.notes) and any("coverage" in n for n in report.notes)
+    names = set()
+    for name in ("train", "val", "test"):
+        names |= set(pd.read_parquet(campus.splits_dir / f"{name}.parquet", columns=["path"]).path)
+    assert "s1_2.jpg" not in names and "s1_1.jpg" in names
+
+
+def test_export_and_import_merge_two_peoples_decisions(campus: Dataset, tmp_path: Path) -> None:
+    mine, theirs = DecisionStore(campus), tmp_path / "theirs.parquet"
+    other = Dataset(tmp_path / "other")
+    other.root.mkdir()
+    key = _key(campus, "s0_3.jpg")
+    shared = mine.add("exclude", [key], author="ann")
+    DecisionStore(other).add("include", [key], author="bob")
+    mine.export(tmp_path / "mine.parquet")
+    DecisionStore(other).import_file(tmp_path / "mine.parquet")
+    DecisionStore(other).undo(shared.id, "bob")
+    DecisionStore(other).export(theirs)
+    report = mine.import_file(theirs)
+    assert (report.added, report.already, report.undone) == (1, 1, 1)
+    assert [d.author for d in mine.decisions(include_undone=False)] == ["bob"]
+    again = mine.import_file(theirs)
+    assert (again.added, again.undone) == (0, 0)
+    exported = pd.read_parquet(theirs)  # readable without gpskit
+    assert set(exported.kind) == {"exclude", "include"}
+
+
+def test_two_writers_at_once_lose_nothing(campus: Dataset) -> None:
+    key = _key(campus, "s0_1.jpg")
+    errors: list[BaseException] = []
+
+    def write(who: str) -> None:
+        try:
+            store = DecisionStore(campus)
+            for k in range(40):
+                store.add("heading", [key], {"heading": k}, who)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in ("ann", "bob", "cy")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(DecisionStore(campus).decisions()) == 120
+    with sqlite3.connect(campus.root / "decisions.sqlite") as db:
+        assert db.execute("pragma journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_broken_decisions_file_is_one_line(campus: Dataset) -> None:
+    (campus.root / "decisions.sqlite").write_bytes(b"not a database" * 100)
+    with pytest.raises(GpskitError, match="not a readable decisions database"):
+        campus.load_manifest()
+    result = CliRunner().invoke(app, ["dedup", str(campus.root)])
+    assert result.exit_code == 2 and "decisions" in result.output
+
+
+def test_the_decisions_command_lists_decides_undoes_and_exports(campus: Dataset, tmp_path: Path) -> None:
+    runner = CliRunner()
+    photo_file = str(Path(_key(campus, "s0_1.jpg")[0]) / "s0_1.jpg")
+    need = runner.invoke(app, ["decisions", str(campus.root), "--exclude", photo_file])
+    assert need.exit_code == 2 and "--author" in need.output
+    made = runner.invoke(
+        app, ["decisions", str(campus.root), "--exclude", photo_file, "--author", "ann", "--json"]
+    )
+    assert made.exit_code == 0, made.output
+    decision = json.loads(made.stdout)["made"][0]
+    assert decision["kind"] == "exclude" and decision["photos"][0]["path"] == "s0_1.jpg"
+    listed = runner.invoke(app, ["decisions", str(campus.root)])
+    assert decision["id"][:12] in listed.output
+    undone = runner.invoke(app, ["decisions", str(campus.root), "--undo", decision["id"], "--author", "bob", "--json"])
+    assert json.loads(undone.stdout)["decisions"] == []
+    out = tmp_path / "d.parquet"
+    exported = runner.invoke(app, ["decisions", str(campus.root), "--export", str(out)])
+    assert exported.exit_code == 0 and out.is_file()
+    guarded = runner.invoke(app, ["decisions", str(campus.root), "--export", photo_file])
+    assert guarded.exit_code == 2  # never over a photo
+    unknown = runner.invoke(app, ["decisions", str(campus.root), "--exclude", "nope.jpg", "--author", "a"])
+    assert unknown.exit_code == 2 and "no photo" in unknown.output
+
+
+def test_the_latest_decision_on_a_photo_counts() -> None:
+    from gpskit.decisions.store import Decision
+
+    def made(n: int, kind: str, value: dict[str, Any] | None = None) -> Decision:
+        return Decision(f"{n:032x}", kind, (("/r", "a.jpg"),), value or {}, "ann", f"2026-01-01T00:00:0{n}+00:00")
+
+    state = DecisionState.resolve(
+        [made(1, "exclude"), made(2, "include"), made(3, "alone"),
+         made(4, "position", {"latitude": 1.0, "longitude": 2.0})]
+    )  # fmt: skip
+    assert state.status[("/r", "a.jpg")] == "include" and ("/r", "a.jpg") in state.alone
+    assert state.count == 4 and len(state.digest) == 64
+    assert not DecisionState.resolve([])
