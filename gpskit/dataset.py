@@ -34,6 +34,7 @@ import pyarrow as pa
 
 from gpskit import paths
 from gpskit.config import DATASET_ENV, DEFAULT_DATASET_DIR
+from gpskit.decisions.store import DECISIONS_FILE
 from gpskit.errors import GpskitError, InputError, MissingStepError
 from gpskit.schema import file_metadata, load_schema, read_table
 
@@ -49,7 +50,6 @@ COVERAGE_DIR = "coverage"
 SPLITS_DIR = "splits"
 RUNS_DIR = "runs"
 STATE_DIR = ".gpskit"  # gpskit's own bookkeeping: the write lock, journals, logs
-DECISIONS_FILE = "decisions.sqlite"  # what people decided (gpskit app, gpskit decisions)
 IMPORTED_DIR = "imported"  # images written out of tables (a Hub dataset's image bytes)
 #: Files at the top of a dataset folder that its steps write.
 OWN_FILES = frozenset(

@@ -137,10 +137,35 @@ def output_file(
     return path
 
 
-def output_folder(path: Path, option: str) -> Path:
-    """``path`` if a command may make or fill it as a folder; else one clear error."""
+def output_folder(path: Path, option: str, *, datasets: Iterable[Dataset] = ()) -> Path:
+    """``path`` if a command may make or fill it as a folder; else one clear error: never
+    one of a dataset's own folders, nor a folder of the tables a dataset was ingested from
+    (a Hub dataset's: writing there would replace the source)."""
     found = paths.kind(path)
     if found not in (paths.FOLDER, paths.MISSING):
         raise UsageError(f"{option} {path} is {found}, not a folder", hint="give a folder path")
-    paths.resolved(path)
+    target = paths.resolved(path)
+    hint = "give a folder outside the dataset's own folders and its sources"
+    if _owned_by_a_dataset(target / "x"):
+        raise _refuse(option, path, "inside a dataset's own folders", hint)
+    for dataset in datasets:
+        for source in _sources(dataset):
+            if source == target or source in target.parents or target in source.parents:
+                raise _refuse(
+                    option, path, f"where {dataset.root} was ingested from ({source})", hint
+                )
     return path
+
+
+def _sources(dataset: Dataset) -> list[Path]:
+    """The tables and Hub folders a dataset's manifest was read from (its metadata)."""
+    import json
+
+    from gpskit.schema import file_metadata
+
+    try:
+        settings = json.loads(file_metadata(dataset.manifest_path).get("gpskit.ingest", "{}"))
+    except Exception:  # no manifest, or not ours: nothing to protect
+        return []
+    found = settings.get("sources", []) if isinstance(settings, dict) else []
+    return [Path(s) for s in found if isinstance(s, str) and not s.startswith("hf://")]

@@ -211,8 +211,8 @@ def publish_dataset(
     license_id: str = "cc-by-4.0",
 ) -> PublishedDataset:
     """Write the Hub-layout folder for a dataset's splits (which must embed their images)."""
-    output_folder(out, "--out")
     dataset = Dataset.at(dataset_dir)
+    output_folder(out, "--out", datasets=[dataset])
     splits_dir = dataset.splits_dir
     _require_current_splits(dataset)
     sizes: dict[str, tuple[int, int]] = {}

@@ -246,3 +246,20 @@ def test_any_table_gives_labels_or_counts_why_not(
     for label in found.labels.values():
         assert math.isfinite(label.latitude) and math.isfinite(label.longitude)
         assert label.heading is None or 0 <= label.heading < 360
+
+
+def test_exiftools_csv_names_photos_by_their_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``exiftool -csv`` writes SourceFile as given on its command line: paths from where
+    it ran, or absolute ones."""
+    photos = _photos(tmp_path / "walk" / "photos", ["a.jpg", "b.jpg"])
+    monkeypatch.chdir(tmp_path)
+    table = tmp_path / "exiftool.csv"
+    table.write_text(
+        "SourceFile,GPSLatitude,GPSLongitude\n"
+        f"walk/photos/a.jpg,{HERE[0] + 0.0002},{HERE[1]}\n"
+        f"{photos / 'b.jpg'},{HERE[0] + 0.0003},{HERE[1]}\n"
+    )
+    report = ingest([photos], tmp_path / "ds", IngestOptions(labels=(str(table),)))
+    rows = _rows(tmp_path / "ds")
+    assert report.labelled == 2 and set(rows.gps_source) == {"table"}
+    assert not [n for n in report.notes if "not found" in n]

@@ -6,6 +6,7 @@ and ``hf://`` ids; then dedup, coverage and split on them as on photos."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -25,6 +27,7 @@ from typer.testing import CliRunner
 from gpskit.cli import app
 from gpskit.dataset import Dataset
 from gpskit.ingest import IngestOptions, ingest
+from gpskit.ingest.options import Columns
 from gpskit.ingest.sources import hub_tables, split_of
 from gpskit.split import SplitOptions, split
 from gpskit.synth import synth
@@ -40,6 +43,11 @@ def _jpeg(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, "JPEG", quality=90)  # no EXIF: as the Hub holds them
     return buffer.getvalue()
+
+
+def _named(data: bytes, split: str = "train") -> str:
+    """Where ingest writes a table's image: named by its bytes."""
+    return f"{split}/{hashlib.sha256(data).hexdigest()[:16]}.jpg"
 
 
 def write_study_like(folder: Path, spots: int = 16, test_share: float = 0.12) -> dict[str, Any]:
@@ -96,10 +104,12 @@ def test_a_hub_dataset_without_exif_becomes_one_row_per_photo_with_the_tables_po
     assert rows.file_latitude.isna().all()  # the photos hold no position of their own
     assert set(rows.position_table) == {"train-00000-of-00001.parquet", "test-00000-of-00001.parquet"}
     assert (rows.source_split == "test").sum() == study["test"]
-    # every position is the table's, row for row
+    # every position is the table's, row for row (each image named by its bytes)
     train = pq.read_table(study["hub"] / "data" / "train-00000-of-00001.parquet").to_pandas()
-    first = rows[rows.path == "train/000000.jpg"].iloc[0]
-    assert (first.latitude, first.longitude) == (train.Latitude[0], train.Longitude[0])
+    by_path = rows.set_index("path")
+    for k in range(len(train)):
+        row = by_path.loc[_named(train.image[k]["bytes"])]
+        assert (row.latitude, row.longitude) == (train.Latitude[k], train.Longitude[k])
 
 
 def test_a_rerun_reads_and_writes_nothing_and_a_changed_position_is_taken(
@@ -124,8 +134,9 @@ def test_a_rerun_reads_and_writes_nothing_and_a_changed_position_is_taken(
     after = json.loads(moved.stdout)
     rows = _manifest(dataset)
     assert after["files"] == study["photos"] - 1 and after["removed"] == 1
-    first = rows[rows.path == "train/000000.jpg"].iloc[0]
-    old = before[before.path == "train/000000.jpg"].iloc[0]
+    name = _named(table["image"][0].as_py()["bytes"])
+    first = rows[rows.path == name].iloc[0]
+    old = before[before.path == name].iloc[0]
     assert first.latitude == pytest.approx(old.latitude + 0.0018)
     assert after["read"] == 0  # a position changed, the photo did not: nothing re-read
 
@@ -210,7 +221,7 @@ def test_an_imagefolder_takes_its_metadata_and_splits_and_skips_the_tables(tmp_p
         (folder / split_name / "metadata.jsonl").write_text(
             json.dumps({"file_name": "a.jpg", "latitude": lat, "longitude": -75.19}) + "\n"
         )
-    assert hub_tables(folder) == []
+    assert hub_tables(folder, Columns())[1] == []
     ingest([folder], tmp_path / "ds")
     rows = _manifest(tmp_path / "ds").set_index("path")
     assert sorted(rows.index) == ["test/a.jpg", "train/a.jpg"]  # metadata files are no rows
@@ -237,7 +248,8 @@ def test_a_datasets_cache_of_arrow_files_is_read(tmp_path: Path) -> None:
     report = ingest([tmp_path / "owner___img2gps"], tmp_path / "ds")
     rows = _manifest(tmp_path / "ds")
     assert report.labelled == 2 and sorted(rows.source_split) == ["train", "validation"]
-    assert sorted(rows.path) == ["train/000000-IMG_1.jpg", "validation/000000-IMG_1.jpg"]
+    digest = hashlib.sha256(_jpeg(photo(seed=3))).hexdigest()[:16]
+    assert sorted(rows.path) == [f"train/{digest}-IMG_1.jpg", f"validation/{digest}-IMG_1.jpg"]
 
 
 def test_two_sources_of_one_name_keep_their_images_apart(tmp_path: Path) -> None:
@@ -346,3 +358,205 @@ def test_split_given_refuses_photos_that_came_without_splits(tmp_path: Path) -> 
     ingest([photos], tmp_path / "ds", IngestOptions(labels=(str(table),)))
     result = CliRunner().invoke(app, ["split", str(tmp_path / "ds"), "--strategy", "given"])
     assert result.exit_code != 0 and "no photo came with a split" in result.output
+
+
+# --- what an outside review broke, each as a class of input ---------------------------------
+
+
+def _hub(folder: Path, shards: dict[str, list[dict[str, Any]]]) -> Path:
+    """A Hub folder: data/<shard>.parquet, each row {image bytes, lat, lon, extra...}."""
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    for shard, rows in shards.items():
+        columns: dict[str, Any] = {
+            "image": pa.array([{"bytes": r["bytes"], "path": r.get("path")} for r in rows], IMAGE),
+            "Latitude": [r.get("lat", 39.9515) for r in rows],
+            "Longitude": [r.get("lon", -75.1910) for r in rows],
+        }
+        if any("split" in r for r in rows):
+            columns["split"] = [r.get("split") for r in rows]
+        pq.write_table(pa.table(columns), folder / "data" / f"{shard}.parquet")
+    return folder
+
+
+def _ingest_json(*args: str) -> dict[str, Any]:
+    result = CliRunner().invoke(app, ["ingest", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def test_split_values_are_names_never_paths(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    hostile = [str(victim), "../../escaped", "train", ".", "train/", "a b", None]
+    rows = [{"bytes": _jpeg(photo(seed=k)), "split": s} for k, s in enumerate(hostile)]
+    hub = _hub(tmp_path / "hub", {"train-0": rows})
+    before = sorted(p for p in tmp_path.rglob("*") if "ds" not in p.parts)
+    report = _ingest_json(str(hub), "--out", str(tmp_path / "ds"))
+    assert report["files"] == len(hostile)  # every row one row, none overwritten
+    after = sorted(p for p in tmp_path.rglob("*") if "ds" not in p.parts)
+    assert before == after and not list(victim.iterdir())
+    folders = {p.name for p in (tmp_path / "ds" / "imported" / "hub").iterdir() if p.is_dir()}
+    assert folders == {"train"}  # odd names fall back to the file's own split
+
+
+def test_shards_of_one_split_keep_every_image_and_a_rerun_writes_nothing(tmp_path: Path) -> None:
+    shards = {
+        f"train-0000{n}-of-00002": [{"bytes": _jpeg(photo(seed=10 * n + k)), "lat": 39.95 + n / 1e3} for k in range(4)]
+        for n in range(2)
+    }
+    hub = _hub(tmp_path / "hub", shards)
+    first = _ingest_json(str(hub), "--out", str(tmp_path / "ds"))
+    again = _ingest_json(str(hub), "--out", str(tmp_path / "ds"))
+    assert first["files"] == 8 and first["imported"] == 8
+    assert (again["read"], again["imported"], again["files"]) == (0, 0, 8)
+    # a row removed from the first shard renames nothing: one row leaves, none re-read
+    table = pq.read_table(hub / "data" / "train-00000-of-00002.parquet")
+    pq.write_table(table.slice(1), hub / "data" / "train-00000-of-00002.parquet")
+    edited = _ingest_json(str(hub), "--out", str(tmp_path / "ds"))
+    assert (edited["files"], edited["read"], edited["removed"]) == (7, 0, 1)
+
+
+def test_empty_and_odd_image_cells_are_rows_not_silence(tmp_path: Path) -> None:
+    (tmp_path / "hub" / "data").mkdir(parents=True)
+    table = pa.table(
+        {
+            "image": pa.array(
+                [{"bytes": _jpeg(photo(seed=1)), "path": None}, {"bytes": b"", "path": None},
+                 {"bytes": None, "path": None}, {"bytes": b"\x00garbage", "path": "x.jpg"}],
+                IMAGE,
+            ),
+            "lat": [39.9515] * 4, "lon": [-75.191] * 4,
+        }
+    )  # fmt: skip
+    pq.write_table(table, tmp_path / "hub" / "data" / "train-0.parquet")
+    _ingest_json(str(tmp_path / "hub"), "--out", str(tmp_path / "ds"))
+    rows = _manifest(tmp_path / "ds")
+    reasons = sorted(r for rs in rows.reasons for r in rs)
+    assert len(rows) == 4 and reasons.count("empty_file") == 2 and "not_image" in reasons
+
+
+def test_publish_never_writes_over_the_source_or_a_datasets_own_folders(tmp_path: Path) -> None:
+    rows = [{"bytes": _jpeg(photo(seed=k)), "lat": 39.9512 + k * 2e-4} for k in range(6)]
+    hub = _hub(tmp_path / "hub", {"train-0": rows[:4], "test-0": rows[4:]})
+    dataset = tmp_path / "ds"
+    _ingest_json(str(hub), "--out", str(dataset))
+    runner = CliRunner()
+    made = runner.invoke(app, ["split", str(dataset), "--strategy", "given", "--embed"])
+    assert made.exit_code == 0, made.output
+    source = (hub / "data" / "train-0.parquet").read_bytes()
+    for out in (hub, hub / "data", dataset / "imported" / "hub", tmp_path):
+        result = runner.invoke(app, ["publish", "dataset", str(dataset), "--out", str(out)])
+        assert result.exit_code == 2, (out, result.output)
+    assert (hub / "data" / "train-0.parquet").read_bytes() == source
+    fine = runner.invoke(app, ["publish", "dataset", str(dataset), "--out", str(tmp_path / "pub")])
+    assert fine.exit_code == 0, fine.output
+
+
+def test_a_given_split_counts_the_copies_it_came_with(tmp_path: Path) -> None:
+    train = [{"bytes": _jpeg(photo(seed=k)), "lat": 39.9512 + k * 1e-4} for k in range(6)]
+    hub = _hub(tmp_path / "hub", {"train-0": train, "test-0": train[:3]})  # test = copies
+    dataset = tmp_path / "ds"
+    _ingest_json(str(hub), "--out", str(dataset))
+    report = split(Dataset(dataset), SplitOptions(strategy="given"))
+    assert report.counts == {"train": 6, "val": 0, "test": 3}
+    assert report.leakage["duplicate_pairs_across"]["train-test"] == 3
+
+
+def test_a_photo_folder_with_a_stray_table_stays_a_photo_folder(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    (photos / "data").mkdir(parents=True)
+    (photos / "exports").mkdir()
+    for k in range(3):
+        photo(seed=k).save(photos / f"p{k}.jpg", quality=90)
+    pq.write_table(pa.table({"file_name": ["p0.jpg"], "value": [1]}), photos / "data" / "log.parquet")
+    (photos / "exports" / "metadata.csv").write_text("camera,iso\nx,100\n")
+    report = _ingest_json(str(photos), "--out", str(tmp_path / "ds"))
+    names = set(_manifest(tmp_path / "ds").path)
+    assert {"p0.jpg", "p1.jpg", "p2.jpg"} <= names and report["files"] == 5
+
+
+def test_a_dataset_inside_the_hub_folder_it_reads_is_refused(tmp_path: Path) -> None:
+    hub = _hub(tmp_path / "hub", {"train-0": [{"bytes": _jpeg(photo(seed=1))}]})
+    for out in (hub, hub / "data" / "ds", hub / "ds"):
+        result = CliRunner().invoke(app, ["ingest", str(hub), "--out", str(out)])
+        assert result.exit_code == 2 and "inside" in result.output, (out, result.output)
+
+
+def test_a_table_given_again_takes_back_what_it_no_longer_says(tmp_path: Path) -> None:
+    # a Hub cell blanked: the photo (no EXIF) has no position any more
+    rows = [{"bytes": _jpeg(photo(seed=k)), "lat": 39.9512 + k * 1e-4} for k in range(3)]
+    hub = _hub(tmp_path / "hub", {"train-0": rows})
+    _ingest_json(str(hub), "--out", str(tmp_path / "ds"))
+    table = pq.read_table(hub / "data" / "train-0.parquet")
+    table = table.set_column(1, "Latitude", pa.array([None, rows[1]["lat"], rows[2]["lat"]], pa.float64()))
+    pq.write_table(table, hub / "data" / "train-0.parquet")
+    _ingest_json(str(hub), "--out", str(tmp_path / "ds"))
+    blanked = _manifest(tmp_path / "ds").set_index("path").loc[_named(rows[0]["bytes"])]
+    assert pd.isna(blanked.gps_source) and blanked.status == "rejected"
+    # a path-listing table that loses a row: that photo leaves the manifest
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for k in range(3):
+        photo(seed=k).save(photos / f"p{k}.jpg", quality=90)
+    listing = photos / "t.csv"
+    listing.write_text("file,lat,lon\n" + "".join(f"p{k}.jpg,39.9515,-75.191\n" for k in range(3)))
+    _ingest_json(str(listing), "--out", str(tmp_path / "ds2"))
+    listing.write_text("file,lat,lon\np0.jpg,39.9516,-75.191\n")
+    report = _ingest_json(str(listing), "--out", str(tmp_path / "ds2"))
+    assert sorted(_manifest(tmp_path / "ds2").path) == ["p0.jpg"] and report["removed"] == 2
+
+
+def test_a_table_naming_the_datasets_own_files_makes_no_rows_of_them(tmp_path: Path) -> None:
+    folder = tmp_path / "t"
+    folder.mkdir()
+    photo(seed=1).save(folder / "a.jpg", quality=90)
+    table = folder / "self.csv"
+    table.write_text(
+        "file,lat,lon\na.jpg,39.95,-75.19\nself.csv,39.95,-75.19\n"
+        "ds/manifest.parquet,39.95,-75.19\nds/.gpskit/lock,39.95,-75.19\n"
+    )
+    hashes = []
+    for _ in range(3):
+        _ingest_json(str(table), "--out", str(folder / "ds"))
+        hashes.append(hashlib.sha256((folder / "ds" / "manifest.parquet").read_bytes()).hexdigest())
+    assert list(_manifest(folder / "ds").path) == ["a.jpg"] and len(set(hashes)) == 1
+
+
+HOSTILE_TABLES = {
+    "bytes as text": lambda d: pq.write_table(
+        pa.table({"image": [{"bytes": "text", "path": None}], "lat": [1.0], "lon": [2.0]}), d / "t.parquet"),
+    "list names": lambda d: pq.write_table(pa.table({"file": [["a.jpg"]], "lat": [1.0], "lon": [2.0]}), d / "t.parquet"),
+    "struct names": lambda d: (d / "t.jsonl").write_text('{"file": {"a": 1}, "lat": 1, "lon": 2}\n'),
+    "binary names": lambda d: pq.write_table(
+        pa.table({"file": pa.array([b"\xe9t\xe9.jpg"], pa.binary()), "lat": [1.0], "lon": [2.0]}), d / "t.parquet"),
+    "struct split": lambda d: pq.write_table(
+        pa.table({"file": ["a.jpg"], "lat": [1.0], "lon": [2.0], "split": [{"x": 1}]}), d / "t.parquet"),
+    "twice a column": lambda d: (d / "t.csv").write_text("file,lat,lat,lon\na.jpg,1,2,3\n"),
+    "latin-1": lambda d: (d / "t.csv").write_bytes("file,lat,lon\nété.jpg,1,2\n".encode("latin-1")),
+    "one text cell": lambda d: (d / "t.jsonl").write_text('{"file": "a.jpg", "lat": "n/a", "lon": 2}\n{"file": "b.jpg", "lat": 1, "lon": 2}\n'),
+    "int image": lambda d: pq.write_table(pa.table({"image": [5], "file_name": ["a.jpg"], "lat": [1.0], "lon": [2.0]}), d / "t.parquet"),
+    "corrupt parquet": lambda d: (d / "t.parquet").write_bytes(b"PAR1" + b"\x00" * 64 + b"PAR1"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_TABLES))
+def test_a_hostile_table_is_rows_or_one_line_never_an_internal_error(tmp_path: Path, case: str) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    photo(seed=1).save(folder / "a.jpg", quality=90)
+    HOSTILE_TABLES[case](folder)
+    table = next(folder.glob("t.*"))
+    for args in (["ingest", str(table)], ["ingest", str(folder / "a.jpg"), "--labels", str(table)]):
+        result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "ds")])
+        assert result.exit_code in (0, 2), (case, args, result.output)
+        if result.exit_code:
+            assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_labels_that_are_not_tables_are_one_line(tmp_path: Path) -> None:
+    photo(seed=1).save(tmp_path / "a.jpg", quality=90)
+    for labels, said in ((tmp_path / "none.csv", "no such file"), (tmp_path / "a.jpg", "not a table")):
+        result = CliRunner().invoke(
+            app, ["ingest", str(tmp_path / "a.jpg"), "--labels", str(labels), "--out", str(tmp_path / "ds")]
+        )
+        assert result.exit_code == 2 and said in result.output, result.output

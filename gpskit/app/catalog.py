@@ -20,9 +20,9 @@ import pandas as pd
 import pyarrow as pa
 
 from gpskit import paths
-from gpskit.dataset import COVERAGE, DECISIONS_FILE, DUPLICATES, Dataset
+from gpskit.dataset import COVERAGE, DUPLICATES, Dataset
 from gpskit.decisions.state import DecisionState
-from gpskit.decisions.store import DecisionStore, photo_id
+from gpskit.decisions.store import DECISIONS_FILE, DecisionStore, photo_id
 from gpskit.errors import GpskitError
 from gpskit.split.options import SPLIT_NAMES
 

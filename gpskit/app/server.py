@@ -12,7 +12,9 @@ never from HTML, and the Content-Security-Policy allows only gpskit's own script
 from __future__ import annotations
 
 import hmac
+import html
 import json
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -87,50 +89,76 @@ def _same(given: str, token: str) -> bool:
     return bool(given) and hmac.compare_digest(given.encode(), token.encode())
 
 
-def create_app(dataset: Dataset, options: AppOptions, run: Path | None = None) -> Starlette:
-    """The app for one dataset folder (and a trained run for the predict page)."""
-    catalog = Catalog(dataset)
-    store = DecisionStore(dataset)
-    predictor: dict[str, Any] = {}
+class Handlers:
+    """The routes of one app: each reads the library and answers JSON or a picture."""
 
-    async def index(request: Request) -> Response:
+    def __init__(self, dataset: Dataset, options: AppOptions, run: Path | None) -> None:
+        self.dataset, self.options, self.run = dataset, options, run
+        self.catalog = Catalog(dataset)
+        self.store = DecisionStore(dataset)
+        self.predictor: Any = None
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/", self.index),
+            Route("/static/{name}", self.static),
+            Route("/api/photos", self.photos),
+            Route("/api/facets", self.facets),
+            Route("/api/photos/{photo}", self.photo),
+            Route("/thumb/{photo}", self.image),
+            Route("/image/{photo}", self.image),
+            Route("/api/groups", self.groups),
+            Route("/api/map", self.map_data),
+            Route("/api/decisions", self.decisions, methods=["GET", "POST"]),
+            Route("/api/decisions/{decision}/undo", self.undo, methods=["POST"]),
+            Route("/api/decisions.parquet", self.export),
+            Route("/api/predict", self.predict, methods=["POST"]),
+        ]
+
+    async def index(self, request: Request) -> Response:
         page = (STATIC / "index.html").read_text(encoding="utf-8")
-        page = page.replace("{{TOKEN}}", options.token).replace("{{PREDICT}}", "1" if run else "0")
-        page = page.replace("{{DATASET}}", _attribute(str(dataset.root)))
+        page = page.replace("{{TOKEN}}", self.options.token)
+        page = page.replace("{{PREDICT}}", "1" if self.run else "0")
+        page = page.replace("{{DATASET}}", html.escape(str(self.dataset.root), quote=True))
         return Response(
             page, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-store"}
         )
 
-    async def static(request: Request) -> Response:
+    async def static(self, request: Request) -> Response:
         name = request.path_params["name"]
-        folder = LEAFLET if name.startswith("leaflet.") else STATIC
         if name not in _STATIC_FILES:
             return PlainTextResponse("not found", status_code=404)
+        folder = LEAFLET if name.startswith("leaflet.") else STATIC
         return FileResponse(folder / name, media_type=_STATIC_FILES[name])
 
-    async def photos(request: Request) -> Response:
+    async def photos(self, request: Request) -> Response:
         query = request.query_params
         filters = {k: query.get(k, "") for k in FILTERS}
-        found = await run_in_threadpool(
-            catalog.page, filters, _int(query.get("offset"), 0), _int(query.get("limit"), 60)
-        )
-        return JSONResponse(found)
+        offset, limit = _int(query.get("offset"), 0), _int(query.get("limit"), 60)
+        return JSONResponse(await run_in_threadpool(self.catalog.page, filters, offset, limit))
 
-    async def facets(request: Request) -> Response:
-        return JSONResponse(await run_in_threadpool(catalog.facets))
+    async def facets(self, request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(self.catalog.facets))
 
-    async def photo(request: Request) -> Response:
-        found = await run_in_threadpool(catalog.photo, request.path_params["photo"])
+    async def photo(self, request: Request) -> Response:
+        found = await run_in_threadpool(self.catalog.photo, request.path_params["photo"])
         return _error(404, "no such photo") if found is None else JSONResponse(found)
 
-    async def image(request: Request) -> Response:
+    async def image(self, request: Request) -> Response:
         side = THUMB_SIDE if request.url.path.startswith("/thumb/") else VIEW_SIDE
-        found = catalog.location(request.path_params["photo"])
+        found = await run_in_threadpool(self.catalog.location, request.path_params["photo"])
         if found is None:
             return _error(404, "no such photo")
         root, path, info = found
         data = await run_in_threadpool(
-            picture, dataset, root, path, info["size"], info["mtime"], info["read_status"], side
+            picture,
+            self.dataset,
+            root,
+            path,
+            info["size"],
+            info["mtime"],
+            info["read_status"],
+            side,
         )
         if data is None:
             return Response(placeholder(), media_type="image/svg+xml")
@@ -138,23 +166,19 @@ def create_app(dataset: Dataset, options: AppOptions, run: Path | None = None) -
             data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"}
         )
 
-    async def groups(request: Request) -> Response:
+    async def groups(self, request: Request) -> Response:
         query = request.query_params
-        found = await run_in_threadpool(
-            catalog.groups,
-            _int(query.get("offset"), 0),
-            _int(query.get("limit"), 20),
-            query.get("kind", ""),
-        )
+        offset, limit = _int(query.get("offset"), 0), _int(query.get("limit"), 20)
+        found = await run_in_threadpool(self.catalog.groups, offset, limit, query.get("kind", ""))
         return JSONResponse(found)
 
-    async def map_data(request: Request) -> Response:
-        layers = await run_in_threadpool(catalog.coverage_layers)
-        return JSONResponse({**layers, "photos": await run_in_threadpool(catalog.points)})
+    async def map_data(self, request: Request) -> Response:
+        layers = await run_in_threadpool(self.catalog.coverage_layers)
+        return JSONResponse({**layers, "photos": await run_in_threadpool(self.catalog.points)})
 
-    async def decisions(request: Request) -> Response:
+    async def decisions(self, request: Request) -> Response:
         if request.method == "GET":
-            rows = await run_in_threadpool(store.decisions)
+            rows = await run_in_threadpool(self.store.decisions)
             return JSONResponse({"decisions": [d.to_dict() for d in rows]})
         body = await _json_body(request)
         if isinstance(body, Response):
@@ -162,90 +186,79 @@ def create_app(dataset: Dataset, options: AppOptions, run: Path | None = None) -
         ids = body.get("photos")
         if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
             return _error(400, "photos: a list of photo ids")
-        keys = [catalog.key(i) for i in ids]
+        keys = [self.catalog.key(i) for i in ids]
         if any(k is None for k in keys):
             return _error(404, "no such photo")
+        note = body.get("note") if isinstance(body.get("note"), str) else None
         try:
             made = await run_in_threadpool(
-                store.add, str(body.get("kind", "")), [k for k in keys if k], body.get("value"),
-                str(body.get("author", "")), body.get("note") if isinstance(body.get("note"), str) else None,
+                self.store.add, str(body.get("kind", "")), [k for k in keys if k],
+                body.get("value"), str(body.get("author", "")), note,
             )  # fmt: skip
         except GpskitError as exc:
             return _error(400, str(exc))
         return JSONResponse(made.to_dict(), status_code=201)
 
-    async def undo(request: Request) -> Response:
+    async def undo(self, request: Request) -> Response:
         body = await _json_body(request)
         if isinstance(body, Response):
             return body
+        decision, who = request.path_params["decision"], str(body.get("author", ""))
         try:
-            done = await run_in_threadpool(
-                store.undo, request.path_params["decision"], str(body.get("author", ""))
-            )
+            done = await run_in_threadpool(self.store.undo, decision, who)
         except GpskitError as exc:
             return _error(400, str(exc))
         return JSONResponse(done.to_dict())
 
-    async def export(request: Request) -> Response:
-        import tempfile
-
+    async def export(self, request: Request) -> Response:
         with tempfile.TemporaryDirectory() as folder:
             target = Path(folder) / "decisions.parquet"
-            await run_in_threadpool(store.export, target)
+            await run_in_threadpool(self.store.export, target)
             data = target.read_bytes()
         name = f"decisions-{time.strftime('%Y%m%d-%H%M%S')}.parquet"
+        disposition = f'attachment; filename="{name}"'
         return Response(data, media_type="application/vnd.apache.parquet",
-                        headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
+                        headers={"Content-Disposition": disposition})  # fmt: skip
 
-    async def predict(request: Request) -> Response:
-        if run is None:
+    async def predict(self, request: Request) -> Response:
+        if self.run is None:
             return _error(404, "start the app with --run RUN to predict")
-        data = await _body(request, options.max_upload_bytes)
+        limit = self.options.max_upload_bytes
+        data = await _body(request, limit)
         if isinstance(data, Response):
             return data
         try:
             image = await run_in_threadpool(
-                decode_upload, data, options.max_upload_bytes, options.max_upload_pixels
+                decode_upload, data, limit, self.options.max_upload_pixels
             )
-            if "model" not in predictor:
-                from gpskit.train.inference import load
+            if self.predictor is None:
+                from gpskit.api import load_model
 
-                predictor["model"] = await run_in_threadpool(load, run)
-            found = await run_in_threadpool(predictor["model"].predict, image)
+                self.predictor = await run_in_threadpool(load_model, self.run)
+            found = await run_in_threadpool(self.predictor.predict, image)
         except GpskitError as exc:
             return _error(400, str(exc))
-        snap = catalog.snapshot()
-        by_location = {
-            str(Path(r) / p): i
-            for i, r, p in zip(snap.frame.id, snap.frame.root, snap.frame.path, strict=True)
-        }
-        return JSONResponse(
-            {
-                "latitude": found.latitude,
-                "longitude": found.longitude,
-                "method": found.method,
-                "neighbours": [
-                    {**n.__dict__, "id": by_location.get(str(n.path))} for n in found.neighbours
-                ],
-            }
-        )
+        return JSONResponse(self._placed(found))
 
-    routes = [
-        Route("/", index),
-        Route("/static/{name}", static),
-        Route("/api/photos", photos),
-        Route("/api/facets", facets),
-        Route("/api/photos/{photo}", photo),
-        Route("/thumb/{photo}", image),
-        Route("/image/{photo}", image),
-        Route("/api/groups", groups),
-        Route("/api/map", map_data),
-        Route("/api/decisions", decisions, methods=["GET", "POST"]),
-        Route("/api/decisions/{decision}/undo", undo, methods=["POST"]),
-        Route("/api/decisions.parquet", export),
-        Route("/api/predict", predict, methods=["POST"]),
-    ]
-    return Starlette(routes=routes, middleware=[Middleware(Guard, options=options)])
+    def _placed(self, found: Any) -> dict[str, Any]:
+        """A prediction as JSON, its neighbours with their photo ids where the dataset
+        has them (so the page shows their thumbnails)."""
+        frame = self.catalog.snapshot().frame
+        ids = {
+            str(Path(r) / p): i for i, r, p in zip(frame.id, frame.root, frame.path, strict=True)
+        }
+        return {
+            "latitude": found.latitude,
+            "longitude": found.longitude,
+            "method": found.method,
+            "neighbours": [{**n.__dict__, "id": ids.get(str(n.path))} for n in found.neighbours],
+        }
+
+
+def create_app(dataset: Dataset, options: AppOptions, run: Path | None = None) -> Starlette:
+    """The app for one dataset folder (and a trained run for the predict page)."""
+    handlers = Handlers(dataset, options, run)
+    return Starlette(routes=handlers.routes(), middleware=[Middleware(Guard, options=options)])
 
 
 _STATIC_FILES = {
@@ -254,12 +267,6 @@ _STATIC_FILES = {
     "leaflet.js": "text/javascript; charset=utf-8",
     "leaflet.css": "text/css; charset=utf-8",
 }
-
-
-def _attribute(text: str) -> str:
-    import html
-
-    return html.escape(text, quote=True)
 
 
 def _int(text: str | None, default: int) -> int:

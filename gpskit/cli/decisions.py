@@ -3,14 +3,17 @@ undo, exclude, include, export and import."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from gpskit import paths
 from gpskit.cli._common import DatasetArg, JsonOpt, console, dataset_at, print_json
-from gpskit.decisions.store import Decision
+from gpskit.dataset import Dataset
+from gpskit.decisions.store import Decision, photo_id
 from gpskit.errors import UsageError
 from gpskit.outputs import output_file
 
@@ -87,7 +90,6 @@ def decisions_command(
     heading), newest last: every step honours them over its rules. Decide in `gpskit app`,
     or exclude and include here; undo, export and import."""
     from gpskit.decisions import DecisionStore
-    from gpskit.decisions.store import find_photos
 
     data = dataset_at(dataset)
     store = DecisionStore(data)
@@ -147,3 +149,31 @@ def show(rows: list[Decision], show_undone: bool) -> None:
 
 def register(app: typer.Typer) -> None:
     app.command("decisions", epilog=EPILOG)(decisions_command)
+
+
+def find_photos(dataset: Dataset, names: Sequence[str]) -> list[tuple[str, str]]:
+    """The manifest rows ``names`` name: a photo id (as the app shows it), a file's path
+    (absolute, or from here) or a path within its root; one clear line for a name that
+    names no row, or two."""
+    table = dataset.load_manifest(["root", "path"], decided=False)
+    roots, rel = table["root"].to_pylist(), table["path"].to_pylist()
+    by_id = {photo_id(r, p): (r, p) for r, p in zip(roots, rel, strict=True)}
+    by_file = {str(Path(r) / p): (r, p) for r, p in zip(roots, rel, strict=True)}
+    by_rel: dict[str, list[tuple[str, str]]] = {}
+    for r, p in zip(roots, rel, strict=True):
+        by_rel.setdefault(p, []).append((r, p))
+    found = []
+    for name in names:
+        key = by_id.get(name) or by_file.get(str(Path(name).absolute()))
+        if key is None:
+            key = by_file.get(str(paths.resolved(Path(name)))) if Path(name).exists() else None
+        if key is None and len(by_rel.get(name, [])) == 1:
+            key = by_rel[name][0]
+        if key is None:
+            twice = len(by_rel.get(name, [])) > 1
+            raise UsageError(
+                f"{name}: {'two photos have this path' if twice else 'no photo of the manifest'}",
+                hint="name it by its id (`gpskit app` shows it) or its full path",
+            )
+        found.append(key)
+    return found

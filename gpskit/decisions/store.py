@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
@@ -23,11 +24,12 @@ from typing import Any
 import pyarrow as pa
 
 from gpskit import paths
-from gpskit.dataset import DECISIONS_FILE, Dataset
 from gpskit.decisions.kinds import checked
 from gpskit.errors import InputError, UsageError
 from gpskit.schema import load_schema, read_table, write_table
 
+#: The decisions' file in a dataset folder (with SQLite's -wal and -shm beside it).
+DECISIONS_FILE = "decisions.sqlite"
 #: How long a writer waits for another before giving up (ms): far above one write's time.
 BUSY_MS = 30_000
 _SCHEMA = """
@@ -49,6 +51,30 @@ create index if not exists decisions_created on decisions (created_at, id);
 def photo_id(root: str, path: str) -> str:
     """A photo's id in URLs and the app: stable, and never a path (16 hex digits)."""
     return hashlib.sha256(f"{root}\0{path}".encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def _prepare(connection: sqlite3.Connection) -> None:
+    """WAL mode and the table, once per file (both persist in it). Done in one
+    ``BEGIN IMMEDIATE`` so a writer starting beside another waits, as writes do; the
+    journal mode is set first, and retried while another connection holds the file
+    (SQLite answers a mode change at once, without its busy wait)."""
+    exists = connection.execute(
+        "select 1 from sqlite_master where type = 'table' and name = 'decisions'"
+    ).fetchone()
+    if exists:
+        return
+    for attempt in range(200):
+        try:
+            if connection.execute("pragma journal_mode = wal").fetchone()[0] == "wal":
+                break
+        except sqlite3.OperationalError:
+            pass
+        time.sleep(0.01 * (1 + attempt % 10))
+    connection.execute("begin immediate")
+    for statement in _SCHEMA.split(";"):
+        if statement.strip():
+            connection.execute(statement)
+    connection.execute("commit")
 
 
 def _now() -> str:
@@ -109,9 +135,10 @@ class ImportReport:
 class DecisionStore:
     """The decisions of one dataset folder (``DATASET/decisions.sqlite``)."""
 
-    def __init__(self, dataset: Dataset | Path) -> None:
-        self.dataset = Dataset.at(dataset)
-        self.path = self.dataset.root / DECISIONS_FILE
+    def __init__(self, dataset: Any) -> None:
+        """``dataset``: a dataset folder (a ``Dataset``, or its path)."""
+        self.root = Path(getattr(dataset, "root", dataset))
+        self.path = self.root / DECISIONS_FILE
 
     def exists(self) -> bool:
         return paths.kind(self.path) == paths.FILE
@@ -123,7 +150,7 @@ class DecisionStore:
             raise InputError(f"{self.path} is {found}, not gpskit's decisions", hint="move it away")
         if found == paths.MISSING and not write:
             raise FileNotFoundError(self.path)
-        self.dataset.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True)
         try:
             connection = sqlite3.connect(self.path, timeout=BUSY_MS / 1000, isolation_level=None)
         except sqlite3.Error as exc:
@@ -133,8 +160,7 @@ class DecisionStore:
             try:
                 connection.execute(f"pragma busy_timeout = {BUSY_MS}")
                 if write:
-                    connection.execute("pragma journal_mode = wal")
-                    connection.executescript(_SCHEMA)
+                    _prepare(connection)
                 yield connection
             except sqlite3.DatabaseError as exc:
                 if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
@@ -278,31 +304,3 @@ class DecisionStore:
                 report.added += 1
             db.execute("commit")
         return report
-
-
-def find_photos(dataset: Dataset, names: Sequence[str]) -> list[tuple[str, str]]:
-    """The manifest rows ``names`` name: a photo id (as the app shows it), a file's path
-    (absolute, or from here) or a path within its root; one clear line for a name that
-    names no row, or two."""
-    table = dataset.load_manifest(["root", "path"], decided=False)
-    roots, rel = table["root"].to_pylist(), table["path"].to_pylist()
-    by_id = {photo_id(r, p): (r, p) for r, p in zip(roots, rel, strict=True)}
-    by_file = {str(Path(r) / p): (r, p) for r, p in zip(roots, rel, strict=True)}
-    by_rel: dict[str, list[tuple[str, str]]] = {}
-    for r, p in zip(roots, rel, strict=True):
-        by_rel.setdefault(p, []).append((r, p))
-    found = []
-    for name in names:
-        key = by_id.get(name) or by_file.get(str(Path(name).absolute()))
-        if key is None:
-            key = by_file.get(str(paths.resolved(Path(name)))) if Path(name).exists() else None
-        if key is None and len(by_rel.get(name, [])) == 1:
-            key = by_rel[name][0]
-        if key is None:
-            twice = len(by_rel.get(name, [])) > 1
-            raise UsageError(
-                f"{name}: {'two photos have this path' if twice else 'no photo of the manifest'}",
-                hint="name it by its id (`gpskit app` shows it) or its full path",
-            )
-        found.append(key)
-    return found

@@ -273,7 +273,7 @@ def with_decisions(frame: pd.DataFrame, pairs: pd.DataFrame, state: Any) -> pd.D
             group.a.to_numpy(),
             group.b.to_numpy(),
             MATCHES_BY_CODE[int(code)],
-            group.transform.to_numpy(),
+            group["transform"].to_numpy(),
         )
     links.add(add_a, add_b, "decided")
     return links.frame()

@@ -32,7 +32,7 @@ from gpskit.ingest.plan import PREVIOUS, make_plan, previous_keys, refile_keys, 
 from gpskit.ingest.read import read_files
 from gpskit.ingest.report import IngestReport, inside_inputs, scope_notes, threshold_hints
 from gpskit.ingest.rows import judge, manifest_schema
-from gpskit.ingest.sources import resolve_inputs
+from gpskit.ingest.sources import refuse_dataset_inside_sources, resolve_inputs
 from gpskit.pool import start_forkserver
 from gpskit.reader import read_file
 from gpskit.shards import RowGather, ShardWriter, remove_shards
@@ -55,6 +55,7 @@ def ingest(
     options = options or IngestOptions()
     options.validate()
     dataset = Dataset.at(dataset_dir)
+    refuse_dataset_inside_sources(inputs, dataset, options.columns)
     with dataset.writing("ingest"):
         spill = dataset.state_dir / "ingest-sort"  # sorted runs of keys; gone after the run
         shutil.rmtree(spill, ignore_errors=True)
@@ -86,6 +87,7 @@ def _ingest(
     )
     for listed, table in sources.listed:  # placed now that the scan has filed them
         matcher.add(table.under(listed.prefix), root=listed.root)
+        matcher.list_table(table.source, listed.root, (listed.prefix + n for n in listed.names))
     moves = root_moves(scopes, roots, known_roots)
     if moves:  # rows moved under another root sort elsewhere: sort them again
         refiled = RunSorter(spill, PREVIOUS, run_rows=options.sort_rows, newest="source")
@@ -119,12 +121,21 @@ def _ingest(
     finally:  # a run stopped (the store gone, Ctrl-C) keeps what it read for the next
         journal.flush()
     counts = assemble_manifest(
-        dataset, plan.kept, gather, journal.written, files, options, judged, spill, matcher
+        dataset,
+        plan.kept,
+        gather,
+        journal.written,
+        files,
+        options,
+        judged,
+        spill,
+        matcher,
+        sources.sources,
     )
     remove_shards(dataset.journal_dir)
     report = counts.report(dataset)
     report.read, report.reused = plan.read, plan.files - plan.read
-    report.removed, report.kept = plan.removed, plan.kept_rows
+    report.removed, report.kept = plan.removed + counts.dropped, plan.kept_rows - counts.dropped
     report.labelled, report.imported = matcher.matched, sources.written
     report.notes = notes + scope_notes(plan, options, scopes) + inside_inputs(dataset, inputs)
     report.notes += sources.notes + matcher.notes()

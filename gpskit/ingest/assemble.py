@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from gpskit import checks
 from gpskit.dataset import Dataset
@@ -41,6 +42,16 @@ def verdicts(options: IngestOptions) -> dict[str, Any]:
         "strict_quality": options.strict_quality,
         "checks": checks.fingerprint(),
     }
+
+
+def earlier_sources(path: Path) -> list[str]:
+    """The tables and Hub folders earlier runs read (kept: ``publish`` never writes there)."""
+    try:
+        settings = json.loads(file_metadata(path).get("gpskit.ingest", "{}"))
+    except (OSError, ValueError, pa.ArrowException):
+        return []
+    found = settings.get("sources", []) if isinstance(settings, dict) else []
+    return [s for s in found if isinstance(s, str)]
 
 
 def judged_alike(path: Path, options: IngestOptions) -> bool:
@@ -78,6 +89,7 @@ def assemble_manifest(
     judged: set[int],
     spill: Path,
     labels: LabelMatcher | None = None,
+    sources: list[str] | None = None,
 ) -> ManifestCounts:
     """Write manifest.parquet from the kept earlier rows (``kept``, in key order) and this
     run's journal shards (``written``, their keys sorted in runs), merged in (root, path)
@@ -102,6 +114,7 @@ def assemble_manifest(
     settings = {
         "inputs": files.root_names(),
         "position_tables": sorted({t.source for t in labels.tables}) if labels else [],
+        "sources": sorted(set(sources or []) | set(earlier_sources(dataset.manifest_path))),
         "decode": options.decode,
         "max_pixels": options.max_pixels,
         **verdicts(options),
@@ -131,7 +144,12 @@ def assemble_manifest(
                 rows.schema.get_field_index("root"), "root", roots.strings(step["root_id"])
             )
             rows = rows.set_column(rows.schema.get_field_index("path"), "path", step["path"])
-            relabelled = relabel_table(rows, labels) if labels else None
+            relabelled, gone = relabel_table(rows, labels) if labels else (None, None)
+            if gone is not None:  # photos a table named and names no more
+                counts.dropped += int(pc.sum(gone).as_py() or 0)
+                relabelled = (relabelled if relabelled is not None else rows).filter(
+                    pc.invert(gone)
+                )
             if relabelled is not None:
                 rows = judge_table(relabelled, options.thresholds, options.strict_quality)
             elif not np.isin(step["source"].to_numpy(), list(judged)).all():

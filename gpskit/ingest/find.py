@@ -207,7 +207,7 @@ def scan_scoped(
     scopes: list[Scope] = []
     for given in inputs:
         if isinstance(given, ListedFiles):
-            scopes += _scan_listed(given, known, found)
+            scopes += _scan_listed(given, known, found, excluded)
             continue
         if storage.is_url(given):
             scopes.append(_scan_url(str(given), known, found))
@@ -244,7 +244,9 @@ def scan_scoped(
     return found.files(), scopes
 
 
-def _scan_listed(listed: ListedFiles, known: list[str], found: ScanBuffer) -> list[Scope]:
+def _scan_listed(
+    listed: ListedFiles, known: list[str], found: ScanBuffer, excluded: set[Path]
+) -> list[Scope]:
     """The files a table names, each its own scope (a named file that is not there is
     left to the label notes: the table named a photo nobody has)."""
     base = listed.folder.resolve()
@@ -254,7 +256,10 @@ def _scan_listed(listed: ListedFiles, known: list[str], found: ScanBuffer) -> li
     root_id = found.roots.id(str(root))
     scopes = []
     for name in listed.names:
-        if _add(found, root_id, str(base / name), listed.prefix + name):
+        location = base / name
+        if excluded and any(p in excluded for p in (location, *location.parents)):
+            continue  # a dataset's own file, or the table itself: never a photo
+        if _add(found, root_id, str(location), listed.prefix + name):
             scopes.append(Scope(str(root), listed.prefix + name, exact=True))
     return scopes
 

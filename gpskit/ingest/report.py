@@ -86,6 +86,7 @@ class ManifestCounts:
     warnings: Counter[str] = field(default_factory=Counter)
     formats: Counter[str] = field(default_factory=Counter)
     sources: Counter[str] = field(default_factory=Counter)
+    dropped: int = 0  # rows of photos a table no longer names
 
     def add(self, table: pa.Table) -> None:
         self.files += table.num_rows

@@ -4,71 +4,46 @@ in the Hugging Face Hub's layouts (``data/<split>-*.parquet``, an imagefolder wi
 ``metadata.csv``, a ``datasets`` cache or ``save_to_disk`` folder of ``*.arrow``, the
 hub cache's ``datasets--OWNER--NAME``); or ``hf://datasets/OWNER/NAME`` (``gpskit[hub]``).
 
-Images held in a table (the Hub's ``image`` column: bytes) are written once into the
-dataset's ``imported/<name>/<split>/`` folder, so every later step reads them as photos;
-a re-run rewrites none that are the same. Positions become labels
-(:mod:`gpskit.ingest.labels`) of the photos they came with.
+A folder counts as a Hub dataset only when its tables hold images and positions: a photo
+folder with a stray Parquet log stays a photo folder. Images held in a table are written
+into ``imported/`` (:mod:`gpskit.ingest.imported`); photos a table names by path are read
+where they are. Positions become labels (:mod:`gpskit.ingest.labels`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from gpskit import atomic, paths, storage
-from gpskit.dataset import IMPORTED_DIR, Dataset
-from gpskit.errors import EnvironmentProblem, InputError, require_module
+from gpskit import paths, storage
+from gpskit.dataset import STATE_DIR, Dataset
+from gpskit.errors import EnvironmentProblem, InputError, UsageError, require_module
 from gpskit.ingest.find import ListedFiles
+from gpskit.ingest.imported import ImportedFolders, file_name, image_value
 from gpskit.ingest.labels import (
     NAME_NAMES,
     SPLIT_NAMES,
     LabelMatcher,
     PositionTable,
-    is_table,
     labels_of,
     normal_name,
     read_labels,
-    read_table_file,
+    split_name,
 )
 from gpskit.ingest.options import Columns
-from gpskit.splitfolder import HEADING_NAMES, find_column, position_columns
+from gpskit.ingest.tables import batches, is_table, read_table_file, table_schema, texts
+from gpskit.splitfolder import HEADING_NAMES, LATITUDE_NAMES, LONGITUDE_NAMES, find_column
 
 #: Column names that hold an image (its bytes, or the Hub's {bytes, path} struct).
 IMAGE_NAMES = ("image", "img", "photo", "picture", "image_bytes", "jpg", "jpeg", "png")
 #: Split names as the Hub writes them in file and folder names.
 HUB_SPLITS = ("train", "validation", "valid", "val", "dev", "test")
 _SPLIT_IN_NAME = re.compile(r"(?:^|[-_.])(" + "|".join(HUB_SPLITS) + r")(?=[-_.]|$)")
-#: Image formats by their first bytes, for the names of images written out of a table.
-_MAGIC = (
-    (b"\xff\xd8\xff", ".jpg"), (b"\x89PNG", ".png"), (b"RIFF", ".webp"), (b"II*\x00", ".tif"),
-    (b"MM\x00*", ".tif"), (b"GIF8", ".gif"), (b"BM", ".bmp"),
-)  # fmt: skip
 HF_PREFIX = "hf://datasets/"
-#: The file in an ``imported/`` folder that names the source its images came from.
-SOURCE_MARKER = ".gpskit-source"
-
-
-def _source_id(source: str) -> str:
-    """A source as its marker records it: a hub id as given, a path made absolute."""
-    return source if source.startswith("hf://") else str(Path(source).resolve())
-
-
-@dataclass(frozen=True)
-class Place:
-    """Where a table's images go: the dataset, a folder name, and the source they are of."""
-
-    dataset: Dataset
-    name: str
-    source: str
 
 
 @dataclass
@@ -78,48 +53,15 @@ class Resolved:
     inputs: list[Path | str | ListedFiles] = field(default_factory=list)
     matcher: LabelMatcher = field(default_factory=LabelMatcher)
     notes: list[str] = field(default_factory=list)
-    written: int = 0  # images written out of tables this run
-    skip: list[Path] = field(default_factory=list)  # tables inside a folder scanned for photos
+    skip: list[Path] = field(default_factory=list)  # tables, never photos
     # labels of listed files, placed once the scan has said under which root they are
     listed: list[tuple[ListedFiles, PositionTable]] = field(default_factory=list)
-    # each imported/ folder filled this run, and the names written or found the same in it
-    imported: dict[Path, set[str]] = field(default_factory=dict)
-    _roots: dict[str, Path] = field(default_factory=dict)  # source -> its imported/ folder
+    imported: ImportedFolders | None = None
+    sources: list[str] = field(default_factory=list)  # the tables and Hub folders read
 
-    def imported_root(self, place: Place) -> Path:
-        """The ``imported/`` folder of a source: its name, or ``name-2``... when that one
-        holds another source's images (its ``.gpskit-source`` file says whose)."""
-        source, name = _source_id(place.source), place.name
-        if source in self._roots:
-            return self._roots[source]
-        base = place.dataset.root / IMPORTED_DIR
-        for number in range(1, 10_000):
-            root = base / (name if number == 1 else f"{name}-{number}")
-            marker = root / SOURCE_MARKER
-            if root in self.imported:
-                continue  # another input of this run
-            if paths.kind(marker) == paths.FILE:
-                if paths.read_text(marker).strip() != source:
-                    continue
-            elif root.exists():
-                continue  # not gpskit's
-            root.mkdir(parents=True, exist_ok=True)
-            atomic.write_text(marker, source + "\n")
-            self.imported[root] = set()
-            self._roots[source] = root
-            return root
-        raise InputError(f"{base}: too many imported folders named {name}")
-
-    def remove_stale(self) -> None:
-        """Remove the images of an ``imported/`` folder its source no longer has (a row
-        gone from the table), so the manifest drops them as it drops deleted photos."""
-        for root, names in self.imported.items():
-            for folder, _, files in os.walk(root):
-                for file in files:
-                    path = Path(folder, file)
-                    inside = path.relative_to(root).as_posix()
-                    if inside != SOURCE_MARKER and inside not in names:
-                        path.unlink(missing_ok=True)
+    @property
+    def written(self) -> int:
+        return self.imported.written if self.imported else 0
 
 
 def resolve_inputs(
@@ -130,12 +72,14 @@ def resolve_inputs(
 ) -> Resolved:
     """Each input as photos to scan: a photo folder or file as it is, a table or a Hub
     dataset as its photos and their labels; ``labels`` tables labelled by name."""
-    out = Resolved()
+    out = Resolved(imported=ImportedFolders(dataset))
+    assert out.imported is not None
     for table in labels:
         out.matcher.add(read_labels(Path(table), columns))
+        out.skip.append(Path(table))
     for given in inputs:
         text = str(given)
-        if text.startswith(HF_PREFIX) or text.startswith("hf://"):
+        if text.startswith("hf://"):
             given = hub_snapshot(text)
         if storage.is_url(given):
             out.inputs.append(given)
@@ -148,47 +92,127 @@ def resolve_inputs(
                 hint="give photos, folders of photos or tables of photos",
             )
         if found == paths.FILE and is_table(path):
-            _table_input(path, Place(dataset, path.stem, text), columns, out)
-        elif found == paths.FOLDER and not Dataset.is_dataset(path):
-            tables = hub_tables(path)
+            out.sources.append(str(path.resolve()))
+            _table(path, path.stem, text, columns, out)
+        elif found == paths.FOLDER and (
+            not Dataset.is_dataset(path) or paths.resolved(path) == paths.resolved(dataset.root)
+        ):
+            used, tables = hub_tables(path, columns)
             if tables:
-                place = Place(dataset, _name_for(path), text)
+                _outside(dataset, used, path)
+                source = text if text.startswith("hf://") else str(used)
+                out.sources.append(str(used.resolve()))
                 for table in tables:
-                    _table_input(table, place, columns, out, path)
+                    _table(table, _name_for(used), source, columns, out, hub=True)
             else:
                 out.inputs.append(path)
-                for metadata in imagefolder_metadata(path):
-                    out.skip.append(metadata)
-                    found_labels = _within(read_labels(metadata, columns), metadata.parent, path)
-                    out.matcher.add(found_labels, root=str(path.resolve()))
+                _imagefolder(path, columns, out)
         else:
             out.inputs.append(path)
-    out.remove_stale()
+    out.imported.remove_stale()
     return out
+
+
+def refuse_dataset_inside_sources(
+    inputs: Sequence[Path | str], dataset: Dataset, columns: Columns
+) -> None:
+    """Before anything is written: a dataset folder may not lie in a Hub folder it reads."""
+    for given in inputs:
+        text = str(given)
+        if text.startswith("hf://") or storage.is_url(given):
+            continue
+        path = Path(given)
+        if paths.kind(path) == paths.FOLDER and not Dataset.is_dataset(path):
+            used, tables = hub_tables(path, columns)
+            if tables:
+                _outside(dataset, used, path)
+
+
+def _outside(dataset: Dataset, folder: Path, given: Path) -> None:
+    """Refuse a dataset folder inside the folder of a table it reads: its own tables
+    would be read as the source's on the next run."""
+    root, source = paths.resolved(dataset.root), paths.resolved(folder)
+    if root == source or source in root.parents:
+        raise UsageError(
+            f"the dataset folder {dataset.root} is inside {given}'s folder {folder}",
+            hint="give --out a folder outside it (e.g. beside it)",
+        )
 
 
 def _name_for(folder: Path) -> str:
     """The ``imported/`` folder name of a Hub dataset folder."""
     name = folder.resolve().name
-    if name and re.fullmatch(r"[0-9a-f]{40}", name):  # a hub cache snapshot
+    if re.fullmatch(r"[0-9a-f]{40}", name):  # a hub cache snapshot
         repo = folder.resolve().parent.parent.name
         name = repo.removeprefix("datasets--").replace("--", "__") or name
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "dataset"
-
-
-def _within(table: PositionTable, folder: Path, root: Path) -> PositionTable:
-    """``table``'s names made relative to ``root`` (an imagefolder's ``train/metadata.csv``
-    names ``a.jpg``, which is ``train/a.jpg`` in the dataset, of split train)."""
-    inside = folder.resolve().relative_to(root.resolve()).as_posix()
-    if inside in ("", "."):
-        return table
-    return table.under(f"{inside}/", split_of(inside.split("/")[0]))
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name).strip("._") or "dataset"
 
 
 def split_of(name: str) -> str | None:
     """The split a file or folder name says (``train-00000-of-00002.parquet`` -> train)."""
     found = _SPLIT_IN_NAME.search(Path(name).name.lower())
     return found.group(1) if found else None
+
+
+def _holds_photos(table: Path, columns: Columns) -> bool:
+    """Whether a table is one of photos with positions (an image or file name column,
+    and latitude/longitude columns): what makes a folder a dataset, not a stray log."""
+    try:
+        schema = table_schema(table)
+    except InputError:
+        return False
+    names = schema.names
+    has_place = find_column(names, LATITUDE_NAMES, _known(names, columns.latitude)) and find_column(
+        names, LONGITUDE_NAMES, _known(names, columns.longitude)
+    )
+    image = _image_column(schema)
+    return bool(
+        has_place and (image or find_column(names, NAME_NAMES, _known(names, columns.name)))
+    )
+
+
+def _known(names: list[str], given: str | None) -> str | None:
+    return given if given in names else None
+
+
+def _image_column(schema: pa.Schema) -> str | None:
+    """The column that holds images: by name, and of bytes or the Hub's struct."""
+    for name in schema.names:
+        if name.lower() not in IMAGE_NAMES:
+            continue
+        kind = schema.field(name).type
+        if pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_struct(kind):
+            return str(name)
+    return None
+
+
+def hub_tables(folder: Path, columns: Columns) -> tuple[Path, list[Path]]:
+    """The folder a Hub dataset's tables are in and its tables of photos, else
+    ``(folder, [])``: the hub cache's repo folder (its newest snapshot),
+    ``data/*.parquet``, ``<config>/<split>-*.parquet``, a ``datasets`` cache or
+    ``save_to_disk`` folder of ``*.arrow``. Tables inside a gpskit dataset are not."""
+    snapshots = folder / "snapshots"
+    if folder.name.startswith("datasets--") and snapshots.is_dir():
+        newest = sorted(snapshots.iterdir(), key=lambda p: p.stat().st_mtime)
+        return hub_tables(newest[-1], columns) if newest else (folder, [])
+    found: list[Path] = []
+    if (folder / "data").is_dir():
+        found = sorted((folder / "data").rglob("*.parquet"))
+    if not found:
+        markers = ("dataset_info.json", "dataset_dict.json", "state.json")
+        arrows = sorted(folder.rglob("*.arrow"))
+        if arrows and any(next(folder.rglob(m), None) for m in markers):
+            found = arrows
+    if not found:
+        tops = sorted(folder.glob("*.parquet")) + sorted(folder.glob("*/*.parquet"))
+        found = [t for t in tops if split_of(t.name) or split_of(t.parent.name)]
+    found = [t for t in found if not _in_dataset(t, folder)]
+    return folder, [t for t in found if _holds_photos(t, columns)]
+
+
+def _in_dataset(path: Path, top: Path) -> bool:
+    """Whether ``path`` lies in a gpskit dataset folder below ``top`` (its own tables)."""
+    return any((p / STATE_DIR).is_dir() for p in path.parents if top in p.parents)
 
 
 def imagefolder_metadata(folder: Path) -> list[Path]:
@@ -202,24 +226,18 @@ def imagefolder_metadata(folder: Path) -> list[Path]:
     return found
 
 
-def hub_tables(folder: Path) -> list[Path]:
-    """The data files of a folder in one of the Hub's table layouts, else []: the hub
-    cache's repo folder (its newest snapshot), ``data/*.parquet``, ``<config>/<split>-*
-    .parquet``, a ``datasets`` cache or ``save_to_disk`` folder of ``*.arrow``."""
-    snapshots = folder / "snapshots"
-    if folder.name.startswith("datasets--") and snapshots.is_dir():
-        newest = sorted(snapshots.iterdir(), key=lambda p: p.stat().st_mtime)
-        return hub_tables(newest[-1]) if newest else []
-    if (folder / "data").is_dir():
-        data = sorted((folder / "data").rglob("*.parquet"))
-        if data:
-            return data
-    markers = ("dataset_info.json", "dataset_dict.json", "state.json")
-    arrows = sorted(folder.rglob("*.arrow"))
-    if arrows and any(next(folder.rglob(m), None) for m in markers):
-        return arrows
-    tops = sorted(folder.glob("*.parquet")) + sorted(folder.glob("*/*.parquet"))
-    return [t for t in tops if split_of(t.name) or split_of(t.parent.name)]
+def _imagefolder(folder: Path, columns: Columns, out: Resolved) -> None:
+    """An imagefolder's labels (a ``metadata`` file without positions is just a file)."""
+    for metadata in imagefolder_metadata(folder):
+        if not _holds_photos(metadata, columns):
+            out.notes.append(f"{metadata}: no file name and position columns: read as a file")
+            continue
+        out.skip.append(metadata)
+        table = read_labels(metadata, columns)
+        inside = metadata.parent.resolve().relative_to(folder.resolve()).as_posix()
+        if inside not in ("", "."):
+            table = table.under(f"{inside}/", split_name(split_of(inside.split("/")[0])))
+        out.matcher.add(table, root=str(folder.resolve()))
 
 
 def hub_snapshot(text: str) -> Path:
@@ -240,156 +258,116 @@ def hub_snapshot(text: str) -> Path:
             repo_id=repo, repo_type="dataset", revision=revision or None, allow_patterns=patterns
         )
     except Exception as exc:  # the hub's errors are many classes; each is the network's
+        first = (str(exc).strip().splitlines() or [""])[0][:160]
         raise EnvironmentProblem(
-            f"{text}: could not fetch the dataset ({type(exc).__name__}: {str(exc)[:200]})",
+            f"{text}: could not fetch the dataset ({type(exc).__name__}: {first})",
             hint="check the name and the network (HF_HUB_OFFLINE=1 reads the local cache), "
             "or download it and give its folder",
         ) from None
     return Path(folder)
 
 
-def _table_input(
-    table: Path,
-    place: Place,
-    columns: Columns,
-    out: Resolved,
-    folder: Path | None = None,
+def _table(
+    table: Path, name: str, source: str, columns: Columns, out: Resolved, hub: bool = False
 ) -> None:
-    """One table of photos: its images written out (or its paths listed), its labels."""
-    schema = _schema(table)
-    names = schema.names
-    lat, lon = position_columns(names, columns.latitude, columns.longitude)
-    heading = find_column(names, HEADING_NAMES, columns.heading)
-    split_column = find_column(names, SPLIT_NAMES)
-    image = find_column(names, IMAGE_NAMES)
-    image_type = schema.field(image).type if image else None
-    if image is None or pa.types.is_string(image_type) or pa.types.is_large_string(image_type):
-        path_column = find_column(names, NAME_NAMES, columns.name)
-        if path_column is None:
+    """One table of photos: its images written out, or its paths listed; its labels."""
+    try:
+        schema = table_schema(table)
+        names = schema.names
+        lat = find_column(names, LATITUDE_NAMES, columns.latitude)
+        lon = find_column(names, LONGITUDE_NAMES, columns.longitude)
+        if lat is None or lon is None:
             raise InputError(
-                f"{table}: no image or file name column among: {', '.join(names)}",
-                hint="name the file name column with --name-column",
+                f"no latitude/longitude columns among: {', '.join(names)}",
+                hint="name them with --lat-column and --lon-column",
             )
-        _listed(table, path_column, lat, lon, heading, split_column, out)
-        return
-    split = split_of(table.name) or (split_of(table.parent.name) if folder else None)
-    root = out.imported_root(place)
-    labels = PositionTable(table.name)
-    wanted = [image, lat, lon] + [c for c in (heading, split_column) if c]
-    for batch, start in _batches(table, wanted):
-        images = batch[image]
-        marks = (
-            [split] * batch.num_rows
-            if split_column is None
-            else pc.cast(batch[split_column], pa.string()).to_pylist()
+        picked = (
+            lat,
+            lon,
+            find_column(names, HEADING_NAMES, columns.heading),
+            find_column(names, SPLIT_NAMES),
         )
-        rows = zip(
-            images.to_pylist(),
+        image = _image_column(schema)
+        if image is None:
+            path_column = find_column(names, NAME_NAMES, columns.name)
+            if path_column is None:
+                raise InputError(
+                    f"no image or file name column among: {', '.join(names)}",
+                    hint="name the file name column with --name-column",
+                )
+            _listed(table, path_column, picked, out)
+            return
+    except InputError as exc:
+        if str(table) in exc.message:
+            raise
+        raise InputError(f"{table}: {exc.message}", hint=exc.hint) from None
+    _embedded(table, name, source, image, picked, out, hub)
+
+
+def _embedded(
+    table: Path,
+    name: str,
+    source: str,
+    image: str,
+    picked: tuple[str, str, str | None, str | None],
+    out: Resolved,
+    hub: bool,
+) -> None:
+    """A table whose image column holds the images: each written into ``imported/``."""
+    assert out.imported is not None
+    lat, lon, heading, split_column = picked
+    root = out.imported.folder(name, source)
+    default = split_of(table.name) or (split_of(table.parent.name) if hub else None)
+    labels, listed = PositionTable(table.name), []
+    wanted = [image, lat, lon] + [c for c in (heading, split_column) if c]
+    row = 0
+    for batch in batches(table, wanted):
+        marks = texts(batch[split_column]) if split_column else [None] * batch.num_rows
+        cells = zip(
+            batch[image].to_pylist(),
             labels_of(batch, lat, lon, heading, split_column, table.name),
             marks,
             strict=True,
         )
-        for offset, (value, label, mark) in enumerate(rows):
-            data, original = _image_value(value)
-            if data is None:
-                labels.add("", None)
+        for value, label, mark in cells:
+            row += 1
+            data, original = image_value(value)
+            if data is None and original:  # the struct names a file beside the table
+                listed.append((normal_name(original), label))
                 continue
-            where = f"{mark or split or 'all'}/{_file_name(start + offset, original, data)}"
-            out.written += _write_once(root / where, data)
-            out.imported[root].add(where)
-            if label is not None and label.split is None and (mark or split):
-                label = replace(label, split=mark or split)
+            split = split_name(mark) or default
+            where = f"{split or 'all'}/{file_name(data or b'', original, f'{table.name}:{row}')}"
+            out.imported.write(root, where, data or b"")
+            if label is not None and label.split is None and split:
+                label = replace(label, split=split)
             labels.add(where, label)
     if root not in out.inputs:
         out.inputs.append(root)
-    out.matcher.add(labels, root=str(root.resolve()))
-
-
-def _schema(table: Path) -> pa.Schema:
-    paths.require_readable_file(table, "table")
-    if table.suffix.lower() == ".parquet":
-        try:
-            return pq.read_schema(table)
-        except (pa.ArrowException, OSError) as exc:
-            raise InputError(f"{table}: not a readable Parquet table ({exc})") from None
-    return read_table_file(table).schema
-
-
-def _batches(table: Path, columns: list[str]) -> Iterator[tuple[pa.Table, int]]:
-    """A table's rows a batch at a time (a Parquet file of images is not read whole)."""
-    start = 0
-    if table.suffix.lower() == ".parquet":
-        try:
-            for batch in pq.ParquetFile(table).iter_batches(batch_size=256, columns=columns):
-                part = pa.Table.from_batches([batch])
-                yield part, start
-                start += part.num_rows
-        except (pa.ArrowException, OSError) as exc:
-            raise InputError(f"{table}: not a readable Parquet table ({exc})") from None
-        return
-    yield read_table_file(table, columns), 0
-
-
-def _image_value(value: Any) -> tuple[bytes | None, str | None]:
-    """The bytes and original name of a table's image cell (the Hub's struct, or bytes)."""
-    if isinstance(value, dict):
-        data, original = value.get("bytes"), value.get("path")
-        return (bytes(data) if data else None), (str(original) if original else None)
-    if isinstance(value, bytes | bytearray) and value:
-        return bytes(value), None
-    return None, None
-
-
-def _file_name(index: int, original: str | None, data: bytes) -> str:
-    """A stable name for the ``index``-th image of a table: its number, then its own name."""
-    if original:
-        base = re.sub(r"[^A-Za-z0-9._-]", "_", Path(original.replace("\\", "/")).name)[-80:]
-        if base.strip("._"):
-            return f"{index:06d}-{base}"
-    ext = next((e for magic, e in _MAGIC if data.startswith(magic)), ".bin")
-    return f"{index:06d}{ext}"
-
-
-def _write_once(target: Path, data: bytes) -> int:
-    """Write an image out of a table unless the same bytes are there already (so a re-run
-    finds the file unchanged and reuses its row). 1 when written."""
-    try:
-        if target.stat().st_size == len(data) and _digest(target) == hashlib.sha256(data).digest():
-            return 0
-    except OSError:
-        pass
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staged = target.with_name(f".gpskit-{target.name}.part")
-    staged.write_bytes(data)
-    os.replace(staged, target)
-    return 1
-
-
-def _digest(path: Path) -> bytes:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").digest()
+    out.matcher.add(labels, root=str(root.resolve()), sole=True)
+    if listed:
+        beside = PositionTable(table.name)
+        for listed_name, label in listed:
+            beside.add(listed_name, label)
+        files = ListedFiles(table.parent.resolve(), sorted({n for n, _ in listed if n}))
+        out.inputs.append(files)
+        out.listed.append((files, beside))
+        out.skip.append(table)
 
 
 def _listed(
-    table: Path,
-    path_column: str,
-    lat: str,
-    lon: str,
-    heading: str | None,
-    split: str | None,
-    out: Resolved,
+    table: Path, path_column: str, picked: tuple[str, str, str | None, str | None], out: Resolved
 ) -> None:
     """A table that names its photos by path (relative to the table's folder)."""
+    lat, lon, heading, split = picked
     data = read_table_file(table)
     labels = PositionTable(table.name)
     names: list[str] = []
     folder = table.parent.resolve()
-    texts = pc.cast(data[path_column], pa.string()).to_pylist()
     for text, label in zip(
-        texts, labels_of(data, lat, lon, heading, split, table.name), strict=True
+        texts(data[path_column]), labels_of(data, lat, lon, heading, split, table.name), strict=True
     ):
         name = normal_name(text) if text else ""
-        if name and Path(text).is_absolute():
+        if text and name and Path(text).is_absolute():
             name = _inside(Path(text), folder)  # "" when outside the table's folder
         labels.add(name, label)
         if name:
@@ -397,6 +375,7 @@ def _listed(
     listed = ListedFiles(folder, sorted(set(names)))
     out.inputs.append(listed)
     out.listed.append((listed, labels))
+    out.skip.append(table)
 
 
 def _inside(path: Path, folder: Path) -> str:

@@ -110,7 +110,9 @@ def candidate_photos(
     }
     keep = np.ones(len(frame), bool)
     removed: list[dict[str, Any]] = []
-    if not options.include_duplicates:
+    # a given split moves nothing: its copies stay on the sides they came on, so the
+    # leakage report can count the pairs across
+    if not options.include_duplicates and options.strategy != "given":
         dropped = ~frame.dedup_keep.fillna(True).astype(bool).to_numpy()
         excluded["duplicates"] = int(dropped.sum())
         keep &= ~dropped
