@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import time
 import uuid
@@ -137,7 +138,8 @@ class DecisionStore:
 
     def __init__(self, dataset: Any) -> None:
         """``dataset``: a dataset folder (a ``Dataset``, or its path)."""
-        self.root = Path(getattr(dataset, "root", dataset))
+        folder = dataset if isinstance(dataset, str | os.PathLike) else dataset.root
+        self.root = Path(folder)  # (a Path's own .root is "/": never asked of one)
         self.path = self.root / DECISIONS_FILE
 
     def exists(self) -> bool:
