@@ -301,3 +301,27 @@ def test_hostile_names_and_exif_render_as_text(browser: Any, tmp_path: Path) -> 
         _ready(page)
         assert page.evaluate("window.gpskitErrors") == [] and page.dialogs == []
         assert page.evaluate("document.querySelectorAll('script').length") == 2  # gpskit's own
+
+
+@pytest.mark.slow
+def test_twenty_clients_at_once_get_no_errors(fresh: Path) -> None:
+    """A bounded load on loopback (the latencies are benchmarks/bench_app.py's)."""
+    with running(fresh) as (url, _):
+        ids = [p["id"] for p in _page(httpx.Client(base_url=url), limit=100)["photos"]]
+        failures: list[str] = []
+
+        def work(seed: int) -> None:
+            with httpx.Client(base_url=url, timeout=60) as client:
+                for k in range(50):
+                    photo_id = ids[(seed * 7 + k) % len(ids)]
+                    for path in (f"/thumb/{photo_id}", f"/api/photos?offset={k}&status=accepted"):
+                        answer = client.get(path)
+                        if answer.status_code != 200:
+                            failures.append(f"{path}: {answer.status_code}")
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert failures == []

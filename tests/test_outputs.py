@@ -49,6 +49,11 @@ WRITES = {
     ("publish model", "out"): True,
     ("synth", "out_dir"): True,
     ("demo", "out"): True,
+    ("decisions", "dataset"): False,
+    ("decisions", "export"): True,
+    ("decisions", "import_file"): False,
+    ("app", "dataset"): False,
+    ("app", "run"): False,
 }
 
 
@@ -104,6 +109,7 @@ def _argv(command: str, param: str, target: Path, w: dict[str, Path]) -> list[st
         "dataset": w["dataset"], "out": w["folder"], "out_dir": w["folder"],
         "splits": w["dataset"] / "splits", "run": w["folder"], "against": w["dataset"],
         "contact_sheet": w["folder"] / "sheet.png", "pairs": w["folder"] / "pairs.csv",
+        "export": w["folder"] / "decisions.parquet", "import_file": w["folder"] / "d.parquet",
     }  # fmt: skip
     values[param] = target
     params = {p.name: p for p in dict(_commands(typer.main.get_command(app)))[command].params}

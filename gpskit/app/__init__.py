@@ -59,6 +59,7 @@ def serve(
 
     sock = bind(options)
     app = create_app(data, options, run)
+    app.state.catalog.snapshot()  # built before the URL is shown: the first page is quick
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
     if ready is not None:

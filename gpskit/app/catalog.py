@@ -70,6 +70,8 @@ class Snapshot:
     codes: dict[str, dict[str, npt.NDArray[np.int64]]] = field(default_factory=dict)
     stamp: tuple[Any, ...] = ()
     decided: DecisionState = field(default_factory=DecisionState)
+    #: the columns the grid filters and shows, as arrays (a page reads these, not pandas)
+    arrays: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
 
 
 class Catalog:
@@ -126,6 +128,14 @@ class Catalog:
         snapshot = Snapshot(
             frame, {i: n for n, i in enumerate(frame.id)}, stamp=stamp, decided=decided
         )
+        snapshot.arrays = {
+            name: frame[name].to_numpy(object) for name in _SUMMARY if name in frame.columns
+        }
+        for name in ("dup_group_id", "spot_id"):
+            snapshot.arrays[name + "_float"] = (
+                frame[name].astype("Float64").to_numpy(float, na_value=np.nan)
+            )
+        snapshot.arrays["path_lower"] = np.array([p.lower() for p in frame.path], dtype=object)
         snapshot.codes = {
             "reason": _index_codes(frame.reasons),
             "warning": _index_codes(frame.warnings),
@@ -184,50 +194,42 @@ class Catalog:
         }
 
     def matching(self, snap: Snapshot, filters: dict[str, str]) -> npt.NDArray[np.bool_]:
-        frame = snap.frame
-        keep = np.ones(len(frame), bool)
+        arrays, n = snap.arrays, len(snap.frame)
+        keep = np.ones(n, bool)
         for name, value in filters.items():
             if value in ("", None) or name not in FILTERS:
                 continue
-            if name == "status":
-                keep &= frame.status.to_numpy(object) == value
+            if name in ("status", "split", "cell"):
+                keep &= arrays[name] == value
             elif name in ("reason", "warning", "decided"):
-                keep &= _has(snap.codes[name], value, len(frame))
+                keep &= _has(snap.codes[name], value, n)
             elif name == "check":
-                keep &= _has(snap.codes["reason"], value, len(frame)) | _has(
-                    snap.codes["warning"], value, len(frame)
-                )
-            elif name == "split":
-                keep &= frame.split.to_numpy(object) == value
-            elif name == "group":
-                keep &= frame.dup_group_id.astype("Float64").to_numpy(
-                    float, na_value=np.nan
-                ) == _number(value)
-            elif name == "cell":
-                keep &= frame.cell.to_numpy(object) == value
-            elif name == "spot":
-                keep &= frame.spot_id.astype("Float64").to_numpy(float, na_value=np.nan) == _number(
-                    value
-                )
+                keep &= _has(snap.codes["reason"], value, n) | _has(snap.codes["warning"], value, n)
+            elif name in ("group", "spot"):
+                column = "dup_group_id" if name == "group" else "spot_id"
+                keep &= arrays[column + "_float"] == _number(value)
             elif name == "q":
-                keep &= frame.path.str.contains(value, case=False, regex=False).to_numpy(bool)
+                needle = value.lower()
+                keep &= np.fromiter((needle in p for p in arrays["path_lower"]), bool, n)
         return keep
 
     def summary(self, frame: pd.DataFrame, index: int) -> dict[str, Any]:
-        row = frame.iloc[index]
+        snap = self._snapshot
+        arrays = snap.arrays if snap is not None and snap.frame is frame else None
+        value = (lambda c: arrays[c][index]) if arrays else (lambda c: frame[c].iloc[index])
         return {
-            "id": row.id,
-            "path": row.path,
-            "status": row.status,
-            "reasons": _plain(row.reasons) or [],
-            "warnings": _plain(row.warnings) or [],
-            "decided": _plain(row.decided) or [],
-            "latitude": _plain(row.latitude),
-            "longitude": _plain(row.longitude),
-            "heading": _plain(row.img_direction),
-            "split": _plain(row.split),
-            "group": _plain(row.dup_group_id),
-            "keep": _plain(row.dup_keep),
+            "id": value("id"),
+            "path": value("path"),
+            "status": value("status"),
+            "reasons": _plain(value("reasons")) or [],
+            "warnings": _plain(value("warnings")) or [],
+            "decided": _plain(value("decided")) or [],
+            "latitude": _plain(value("latitude")),
+            "longitude": _plain(value("longitude")),
+            "heading": _plain(value("img_direction")),
+            "split": _plain(value("split")),
+            "group": _plain(value("dup_group_id")),
+            "keep": _plain(value("dup_keep")),
         }
 
     def photo(self, photo: str) -> dict[str, Any] | None:
@@ -360,6 +362,11 @@ class Catalog:
         return layers
 
 
+#: The columns a grid card shows.
+_SUMMARY = (
+    "id", "path", "status", "reasons", "warnings", "decided", "latitude", "longitude",
+    "img_direction", "split", "dup_group_id", "dup_keep", "cell",
+)  # fmt: skip
 _DECIDABLE = [
     "status", "decided", "latitude", "longitude", "gps_source", "img_direction",
     "img_direction_ref", "file_latitude", "file_longitude", "file_img_direction",

@@ -258,7 +258,9 @@ class Handlers:
 def create_app(dataset: Dataset, options: AppOptions, run: Path | None = None) -> Starlette:
     """The app for one dataset folder (and a trained run for the predict page)."""
     handlers = Handlers(dataset, options, run)
-    return Starlette(routes=handlers.routes(), middleware=[Middleware(Guard, options=options)])
+    app = Starlette(routes=handlers.routes(), middleware=[Middleware(Guard, options=options)])
+    app.state.catalog = handlers.catalog
+    return app
 
 
 _STATIC_FILES = {

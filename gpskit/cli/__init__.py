@@ -37,7 +37,7 @@ COMMANDS = {
     "sweep": "sweep",
     "publish": "publish",
     "decisions": "decisions",
-    "app": "app",
+    "app": "webapp",
     "synth": "synth",
     "demo": "synth",
 }

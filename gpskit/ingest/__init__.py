@@ -26,9 +26,9 @@ from gpskit.engines import Engine
 from gpskit.extsort import RunSorter
 from gpskit.ingest.assemble import assemble_manifest, judged_alike
 from gpskit.ingest.find import Roots, scan, scan_scoped
-from gpskit.ingest.labels import apply_label
+from gpskit.ingest.labels import LabelMatcher, apply_label
 from gpskit.ingest.options import IngestOptions, ProgressCallback
-from gpskit.ingest.plan import PREVIOUS, make_plan, previous_keys, refile_keys, root_moves
+from gpskit.ingest.plan import PREVIOUS, Plan, make_plan, previous_keys, refile_keys, root_moves
 from gpskit.ingest.read import read_files
 from gpskit.ingest.report import IngestReport, inside_inputs, scope_notes, threshold_hints
 from gpskit.ingest.rows import judge, manifest_schema
@@ -100,26 +100,7 @@ def _ingest(
     pa.default_memory_pool().release_unused()
     if len(plan.to_read) and options.engine.engine == Engine.LOCAL.value:
         start_forkserver([read_file.__module__])  # its start overlaps what follows
-    # rows go to disk as they arrive and are not kept here: memory does not grow with them
-    journal = ShardWriter(dataset.journal_dir, manifest_schema(), rows=options.journal_rows)
-    done = plan.files - plan.read
-    if progress:
-        progress(done, plan.files)
-
-    def sink(row: dict[str, Any]) -> None:
-        nonlocal done
-        apply_label(row, matcher.label_for(row["root"], row["path"]))
-        judge(row, options.thresholds, options.strict_quality)
-        journal.add(row)
-        done += 1
-        if progress:
-            progress(done, plan.files)
-
-    dataset.log_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        read_files(plan, roots, options, sink, dataset.log_dir / "ingest.log")
-    finally:  # a run stopped (the store gone, Ctrl-C) keeps what it read for the next
-        journal.flush()
+    journal = _read_planned(plan, roots, options, dataset, matcher, progress)
     counts = assemble_manifest(
         dataset,
         plan.kept,
@@ -140,6 +121,38 @@ def _ingest(
     report.notes = notes + scope_notes(plan, options, scopes) + inside_inputs(dataset, inputs)
     report.notes += sources.notes + matcher.notes()
     return _with_hints(report, options, inputs)
+
+
+def _read_planned(
+    plan: Plan,
+    roots: Roots,
+    options: IngestOptions,
+    dataset: Dataset,
+    matcher: LabelMatcher,
+    progress: ProgressCallback | None,
+) -> ShardWriter:
+    """Read the planned files; each row labelled, judged and journaled as it arrives (to
+    disk, not kept here: memory does not grow with them)."""
+    journal = ShardWriter(dataset.journal_dir, manifest_schema(), rows=options.journal_rows)
+    done = plan.files - plan.read
+    if progress:
+        progress(done, plan.files)
+
+    def sink(row: dict[str, Any]) -> None:
+        nonlocal done
+        apply_label(row, matcher.label_for(row["root"], row["path"]))
+        judge(row, options.thresholds, options.strict_quality)
+        journal.add(row)
+        done += 1
+        if progress:
+            progress(done, plan.files)
+
+    dataset.log_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        read_files(plan, roots, options, sink, dataset.log_dir / "ingest.log")
+    finally:  # a run stopped (the store gone, Ctrl-C) keeps what it read for the next
+        journal.flush()
+    return journal
 
 
 def _with_hints(

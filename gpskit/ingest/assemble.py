@@ -64,6 +64,25 @@ def judged_alike(path: Path, options: IngestOptions) -> bool:
     return isinstance(settings, dict) and all(settings.get(k) == v for k, v in mine.items())
 
 
+def _settings(
+    dataset: Dataset,
+    files: ScannedFiles,
+    options: IngestOptions,
+    labels: LabelMatcher | None,
+    sources: list[str] | None,
+) -> dict[str, str]:
+    """What the manifest's metadata records of the run (``gpskit.ingest``)."""
+    settings = {
+        "inputs": files.root_names(),
+        "position_tables": sorted({t.source for t in labels.tables}) if labels else [],
+        "sources": sorted(set(sources or []) | set(earlier_sources(dataset.manifest_path))),
+        "decode": options.decode,
+        "max_pixels": options.max_pixels,
+        **verdicts(options),
+    }
+    return {"gpskit.ingest": json.dumps(settings, sort_keys=True)}
+
+
 def _rebatched(tables: Iterable[pa.Table], rows: int) -> Iterator[pa.Table]:
     """``tables`` cut and joined into tables of ``rows`` rows (the last one shorter)."""
     held: list[pa.Table] = []
@@ -111,15 +130,7 @@ def assemble_manifest(
                 row=np.arange(found.num_rows, dtype=np.int64),
             )
         )  # fmt: skip
-    settings = {
-        "inputs": files.root_names(),
-        "position_tables": sorted({t.source for t in labels.tables}) if labels else [],
-        "sources": sorted(set(sources or []) | set(earlier_sources(dataset.manifest_path))),
-        "decode": options.decode,
-        "max_pixels": options.max_pixels,
-        **verdicts(options),
-    }
-    metadata = {"gpskit.ingest": json.dumps(settings, sort_keys=True)}
+    metadata = _settings(dataset, files, options, labels, sources)
     counts = ManifestCounts()
     schema = manifest_schema()
     steps = _rebatched(merge([kept.batches(), fresh.merged()]), MANIFEST_ROW_GROUP)
