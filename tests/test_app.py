@@ -325,3 +325,27 @@ def test_twenty_clients_at_once_get_no_errors(fresh: Path) -> None:
         for t in threads:
             t.join()
     assert failures == []
+
+
+@pytest.mark.slow
+def test_predict_places_an_upload_and_names_the_training_photos_it_used(fresh: Path) -> None:
+    pytest.importorskip("torch")
+    from gpskit.api import Dataset as ApiDataset
+    from gpskit.train.options import TrainOptions
+
+    data = ApiDataset(fresh)
+    data.split(SplitOptions(force=True))
+    options = TrainOptions(arch="resnet18", weights="none", epochs=1, image_size=32, batch_size=16, workers=0, knn=4)
+    run = data.train(options, out=fresh.parent / "run").run_dir
+    test = data.splits("test")
+    upload = (Path(test.root.iloc[0]) / test.path.iloc[0]).read_bytes()
+    with running(fresh, Path(run)) as (url, options_used):
+        client = httpx.Client(base_url=url, headers={"X-Gpskit-Token": options_used.token}, timeout=120)
+        answer = client.post("/api/predict", content=upload)
+        assert answer.status_code == 200, answer.text
+        found = answer.json()
+        assert 39.9 < found["latitude"] < 40.0 and found["method"]
+        if found["neighbours"]:  # retrieval: the training photos, shown by their ids
+            assert all(n["id"] for n in found["neighbours"])
+            assert client.get(f"/thumb/{found['neighbours'][0]['id']}").status_code == 200
+        client.close()

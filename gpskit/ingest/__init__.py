@@ -120,6 +120,12 @@ def _ingest(
     report.labelled, report.imported = matcher.matched, sources.written
     report.notes = notes + scope_notes(plan, options, scopes) + inside_inputs(dataset, inputs)
     report.notes += sources.notes + matcher.notes()
+    decided = dataset.decision_state()
+    if decided:
+        report.notes.append(
+            f"{decided.count} decisions people made apply over these rows wherever the "
+            "manifest is read (`gpskit decisions` lists them)"
+        )
     return _with_hints(report, options, inputs)
 
 

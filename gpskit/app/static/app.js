@@ -256,6 +256,8 @@
         var m = L.circleMarker([p[1], p[2]], { radius: 4, color: colour, fillOpacity: 0.8 });
         m.bindPopup(function () {
           return el("div", {}, [el("img", { src: "/thumb/" + encodeURIComponent(p[0]), width: 160 }),
+            el("div", { text: (p[5] !== null ? "spot " + p[5] + ", " : "") +
+                              (p[3] !== null ? "heading " + Math.round(p[3]) + "°" : "no heading") }),
             el("div", {}, [el("a", { href: "#/photo/" + encodeURIComponent(p[0]), text: "open" })])]);
         });
         return m;
