@@ -428,7 +428,9 @@ def read_table(
 class RowGroupReader:
     """A gpskit Parquet file one row group at a time (checked as :func:`read_table` checks
     a whole file): what reads a file too big to hold reads it with. The file is opened
-    per read, so thousands of readers hold no file handles."""
+    per read, so thousands of readers hold no file handles; its footer is parsed once and
+    handed to each open (a footer of 3,000 row groups is megabytes: parsing it per read
+    made a pass over such a file quadratic)."""
 
     def __init__(self, path: Path, schema: Schema) -> None:
         self.path, self.schema = path, schema
@@ -437,6 +439,7 @@ class RowGroupReader:
             with pq.ParquetFile(path) as file:
                 meta = file.metadata
                 self.names = set(file.schema_arrow.names)
+            self.metadata = meta
         except _UNREADABLE as exc:
             raise SchemaError(f"{path} is not a readable Parquet file: {exc}") from exc
         self.row_counts = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
@@ -449,7 +452,7 @@ class RowGroupReader:
         """Row group ``index`` (``columns``: only those)."""
         wanted = None if columns is None else [c for c in columns if c in self.names]
         try:
-            with pq.ParquetFile(self.path) as file:
+            with pq.ParquetFile(self.path, metadata=self.metadata) as file:
                 table = file.read_row_group(index, columns=wanted)
             table.validate(full=True)  # Parquet does not check UTF-8: damaged text gets in
         except _UNREADABLE as exc:

@@ -26,11 +26,13 @@ import pyarrow as pa
 
 from gpskit import paths
 from gpskit.decisions.kinds import checked
-from gpskit.errors import InputError, UsageError
+from gpskit.errors import EnvironmentProblem, GpskitError, InputError, UsageError
 from gpskit.schema import load_schema, read_table, write_table
 
 #: The decisions' file in a dataset folder (with SQLite's -wal and -shm beside it).
 DECISIONS_FILE = "decisions.sqlite"
+#: The longest note a decision keeps (characters).
+MAX_NOTE = 2000
 #: How long a writer waits for another before giving up (ms): far above one write's time.
 BUSY_MS = 30_000
 _SCHEMA = """
@@ -52,6 +54,30 @@ create index if not exists decisions_created on decisions (created_at, id);
 def photo_id(root: str, path: str) -> str:
     """A photo's id in URLs and the app: stable, and never a path (16 hex digits)."""
     return hashlib.sha256(f"{root}\0{path}".encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+class DecisionsBusyError(GpskitError):
+    """Another writer held the decisions longer than a writer waits."""
+
+    exit_code = 75  # EX_TEMPFAIL: try again later
+
+
+def _named(path: Path, exc: sqlite3.DatabaseError) -> GpskitError:
+    """What an SQLite error means, in one line: busy, the disk's, or a damaged file."""
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return DecisionsBusyError(
+            f"{path}: another writer held the decisions for {BUSY_MS // 1000} s",
+            hint="try again when the other writer (gpskit app, gpskit decisions) is done",
+        )
+    if "readonly" in text or "read-only" in text:
+        return EnvironmentProblem(f"{path}: read-only ({text})", hint="make the dataset writable")
+    if "disk" in text or "full" in text or "I/O" in text:
+        return EnvironmentProblem(f"{path}: the disk failed the write ({text})")
+    return InputError(
+        f"{path}: not a readable decisions database ({text})",
+        hint="move it away (export what you can first) and decide again",
+    )
 
 
 def _prepare(connection: sqlite3.Connection) -> None:
@@ -165,12 +191,7 @@ class DecisionStore:
                     _prepare(connection)
                 yield connection
             except sqlite3.DatabaseError as exc:
-                if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-                    raise
-                raise InputError(
-                    f"{self.path}: not a readable decisions database ({exc})",
-                    hint="move it away (export what you can first) and decide again",
-                ) from None
+                raise _named(self.path, exc) from None
 
     def add(
         self,
@@ -183,6 +204,8 @@ class DecisionStore:
         """Record a decision (checked: its kind, its photos, its value)."""
         unique = tuple(dict.fromkeys((str(r), str(p)) for r, p in photos))
         value = checked(kind, len(unique), value)
+        if note is not None and len(note) > MAX_NOTE:
+            raise UsageError(f"a note is at most {MAX_NOTE:,} characters, got {len(note):,}")
         decision = Decision(
             uuid.uuid4().hex, kind, unique, value, _author(author), _now(), note or None
         )
