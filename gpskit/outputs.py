@@ -81,6 +81,19 @@ def _gpskit_table(target: Path) -> bool:
     return b"gpskit.schema" in meta or b"gpskit.version" in meta
 
 
+def _is_schema(target: Path, name: str | None) -> bool:
+    """Whether ``target`` is a gpskit table of schema ``name`` (an earlier run's output)."""
+    if name is None:
+        return False
+    from gpskit.schema import schema_tag
+
+    try:
+        tag = schema_tag(target)
+    except Exception:  # unreadable: not one to replace
+        return False
+    return tag is not None and tag.get("name") == name
+
+
 def _listed_photo(target: Path, dataset: Dataset) -> bool:
     """Whether the dataset's manifest lists ``target`` as a photo (read by row-group
     statistics: the manifest is sorted by root and path)."""
@@ -107,8 +120,11 @@ def output_file(
     *,
     inputs: Iterable[str | Path] = (),
     datasets: Iterable[Dataset] = (),
+    replaces: str | None = None,
 ) -> Path:
-    """``path`` if a command may write its output file there; else one clear error."""
+    """``path`` if a command may write its output file there; else one clear error.
+    ``replaces``: the schema of a gpskit table this output may replace (its own, written
+    by an earlier run: an export refreshed)."""
     found = paths.kind(path)
     if found == paths.FOLDER:
         raise _refuse(option, path, "a folder", "give a file path inside it")
@@ -129,7 +145,7 @@ def output_file(
         found == paths.FILE and target.suffix == ".pt"
     ):
         raise _refuse(option, path, "a file of a model folder", hint)
-    if found == paths.FILE and _gpskit_table(target):
+    if found == paths.FILE and _gpskit_table(target) and not _is_schema(target, replaces):
         raise _refuse(option, path, "a gpskit table", hint)
     for dataset in datasets:
         if _listed_photo(target, dataset):

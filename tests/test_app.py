@@ -349,3 +349,42 @@ def test_predict_places_an_upload_and_names_the_training_photos_it_used(fresh: P
             assert all(n["id"] for n in found["neighbours"])
             assert client.get(f"/thumb/{found['neighbours'][0]['id']}").status_code == 200
         client.close()
+
+
+def test_hostile_requests_are_one_json_line_and_change_nothing(fresh: Path) -> None:
+    with running(fresh) as (url, options):
+        client = httpx.Client(base_url=url, headers={"X-Gpskit-Token": options.token})
+        photo_id = _page(client)["photos"][0]["id"]
+        cases = [
+            b"[" * 100_000 + b"]" * 100_000,
+            b'{"kind": "exclude", "photos": ["%s"], "author": "\\ud800"}' % photo_id.encode(),
+            b'{"kind": "exclude", "photos": ["%s"], "author": null}' % photo_id.encode(),
+            b'{"kind": "heading", "photos": ["%s"], "author": "a", "value": {"heading": 1%s}}'
+            % (photo_id.encode(), b"9" * 400),
+            b'{"kind": ["exclude"], "photos": ["%s"], "author": "a"}' % photo_id.encode(),
+        ]
+        for body in cases:
+            answer = client.post("/api/decisions", content=body)
+            assert answer.status_code == 400 and "error" in answer.json(), body[:80]
+        many = client.post("/api/decisions", json={"kind": "merge", "photos": [photo_id] * 10_001, "author": "a"})
+        assert many.status_code == 413
+        probe = client.get(f"/thumb/{photo_id}", headers={"Sec-Fetch-Site": "cross-site"})
+        assert probe.status_code == 403  # another site cannot test which photos exist
+        assert DecisionStore(fresh).decisions() == []
+        client.close()
+
+
+def test_a_group_decision_shows_after_regrouping(fresh: Path) -> None:
+    with running(fresh) as (url, options):
+        client = httpx.Client(base_url=url, headers={"X-Gpskit-Token": options.token}, timeout=120)
+        group = client.get("/api/groups").json()["groups"][0]
+        copy = next(m for m in group["members"] if not m["keep"])
+        assert client.get("/api/status").json()["groups_current"]
+        made = client.post("/api/decisions", json={"kind": "keeper", "photos": [copy["id"]], "author": "ann"})
+        assert made.status_code == 201
+        assert not client.get("/api/status").json()["groups_current"]
+        assert client.post("/api/regroup", json={}).status_code == 200
+        members = client.get(f"/api/photos/{copy['id']}").json()["group_members"]
+        assert next(m for m in members if m["id"] == copy["id"])["keep"] is True
+        assert _page(client, decided="keeper")["total"] == 1
+        client.close()

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -203,3 +205,91 @@ def test_the_latest_decision_on_a_photo_counts() -> None:
     assert state.status[("/r", "a.jpg")] == "include" and ("/r", "a.jpg") in state.alone
     assert state.count == 4 and len(state.digest) == 64
     assert not DecisionState.resolve([])
+
+
+# --- what an outside review broke ------------------------------------------------------------
+
+
+def test_a_teammates_export_applies_to_photos_in_another_folder(campus: Dataset, tmp_path: Path) -> None:
+    """Decisions name photos by root and path; a teammate's root is mapped to ours by the
+    paths the two hold."""
+    theirs = DecisionStore(tmp_path / "ann")
+    (tmp_path / "ann").mkdir()
+    theirs.add("exclude", [("/home/ann/photos", "s0_1.jpg")], author="ann")
+    theirs.add("exclude", [("/home/ann/photos", "nowhere.jpg")], author="ann")
+    theirs.export(tmp_path / "ann.parquet")
+    known = campus.load_manifest(["root", "path"], decided=False)
+    report = DecisionStore(campus).import_file(tmp_path / "ann.parquet", known)
+    assert report.added == 2 and any("does not have" in n for n in report.notes)
+    rows = campus.load_manifest(["path", "status"]).to_pandas().set_index("path")
+    assert rows.loc["s0_1.jpg", "status"] == "rejected"
+
+
+def test_what_was_recorded_here_last_counts_not_an_authors_clock(campus: Dataset, tmp_path: Path) -> None:
+    key = _key(campus, "s0_1.jpg")
+    early = DecisionStore(tmp_path / "old")
+    (tmp_path / "old").mkdir()
+    early.add("exclude", [key], author="ann")
+    early.export(tmp_path / "old.parquet")
+    store = DecisionStore(campus)
+    store.add("include", [key], author="bob")
+    store.import_file(tmp_path / "old.parquet")  # made before, recorded here after
+    assert campus.decision_state().status[key] == "exclude"
+    store.add("include", [key], author="bob")
+    assert campus.decision_state().status[key] == "include"
+    original = pq.read_table(tmp_path / "old.parquet")
+    future = original
+    ids = ["f" * 32]
+    future = future.set_column(0, "id", pa.array(ids))
+    when = future.schema.field("created_at").type
+    future = future.set_column(future.schema.get_field_index("created_at"), "created_at",
+                               pa.array([pd.Timestamp("2100-01-01", tz="UTC")], when))  # fmt: skip
+    pq.write_table(future.cast(original.schema), tmp_path / "future.parquet")
+    report = store.import_file(tmp_path / "future.parquet")
+    assert report.added == 0 and "future" in report.notes[0]
+
+
+def test_rows_gpskit_did_not_write_are_skipped_and_odd_files_one_line(campus: Dataset) -> None:
+    store = DecisionStore(campus)
+    store.add("exclude", [_key(campus, "s0_1.jpg")], author="ann")
+    with sqlite3.connect(campus.root / "decisions.sqlite") as db:
+        hostile = (("not json", "{}", "x"), ('[["r"]]', "{}", "x"),
+                   ('[["r", "p"]]', '{"latitude": "n"}', "x"), ('[["r", "p"]]', "{}", b"\xff"))  # fmt: skip
+        for n, (photos, value, author) in enumerate(hostile):
+            kind = "position" if "latitude" in value else "exclude"
+            db.execute("insert into decisions values (?, ?, ?, ?, ?, ?, null, null, null)",
+                       (f"{n:032x}", kind, photos, value, author, "2026-01-01T00:00:00+00:00"))  # fmt: skip
+    assert [d.kind for d in store.decisions()] == ["exclude"]
+    dedup(campus)  # every step still reads the manifest as decided
+    (campus.root / "decisions.sqlite").unlink()
+    (campus.root / "decisions.sqlite").mkdir()
+    with pytest.raises(GpskitError, match="not gpskit's decisions"):
+        campus.load_manifest()
+
+
+def test_hostile_values_are_refused_before_anything_is_kept(campus: Dataset) -> None:
+    store, key = DecisionStore(campus), _key(campus, "s0_1.jpg")
+    for kind, value, author, note in (
+        ("heading", {"heading": 10**400}, "ann", None),
+        ("heading", {"heading": float("nan")}, "ann", None),
+        ("exclude", {}, "\ud800", None),
+        ("exclude", {}, None, None),
+        ("exclude", {}, ["x"], None),
+        ("exclude", {}, "ann", "x" * 3000),
+        ("exclude", {}, "ann", "\udcff"),
+    ):
+        with pytest.raises(UsageError):
+            store.add(kind, [key], value, author, note)
+    assert store.decisions() == []
+
+
+def test_the_command_checks_everything_before_it_writes(campus: Dataset, tmp_path: Path) -> None:
+    runner = CliRunner()
+    photo_file = str(Path(_key(campus, "s0_1.jpg")[0]) / "s0_1.jpg")
+    both = runner.invoke(app, ["decisions", str(campus.root), "--exclude", photo_file,
+                               "--undo", "0123456789", "--author", "ann"])  # fmt: skip
+    assert both.exit_code == 2 and DecisionStore(campus).decisions() == []
+    assert not (campus.root / "decisions.sqlite").exists()  # an undo of nothing makes nothing
+    out = tmp_path / "ann.parquet"
+    for _ in range(2):  # an export is refreshed in place
+        assert runner.invoke(app, ["decisions", str(campus.root), "--export", str(out)]).exit_code == 0

@@ -141,6 +141,16 @@ class Catalog:
             "warning": _index_codes(frame.warnings),
             "decided": _index_codes(frame.decided),
         }
+        for kind, keys in (
+            ("alone", decided.alone),
+            ("merge", set(decided.merged)),
+            ("keeper", set(decided.keeper)),
+        ):
+            rows = [
+                snapshot.by_id[i] for i in (photo_id(r, p) for r, p in keys) if i in snapshot.by_id
+            ]
+            if rows:
+                snapshot.codes["decided"][kind] = np.unique(np.array(rows, np.int64))
         return snapshot
 
     def _read(self) -> pd.DataFrame:
@@ -248,7 +258,7 @@ class Catalog:
             out["group_members"] = [self.member(snap.frame, int(i)) for i in members]
         key = (row.root, row.path)
         out["decisions"] = [
-            d.to_dict() for d in DecisionStore(self.dataset).decisions() if key in d.photos
+            d.to_dict() for d in DecisionStore(self.dataset).decisions(photo=key)
         ]
         return out
 
@@ -331,6 +341,20 @@ class Catalog:
             },
         )
 
+    def groups_current(self) -> bool:
+        """Whether duplicates.parquet was made from the manifest and decisions as they are."""
+        path = self.dataset.output_path(DUPLICATES)
+        return not path.exists() or self.dataset.is_current(DUPLICATES)
+
+    def keys(self, photos: list[str]) -> list[tuple[str, str]] | None:
+        """(root, path) of each photo id, from one look at the rows (None: one is unknown)."""
+        snap = self.snapshot()
+        found = [snap.by_id.get(p) for p in photos]
+        if any(i is None for i in found):
+            return None
+        roots, paths_ = snap.arrays["root"], snap.arrays["path"]
+        return [(str(roots[i]), str(paths_[i])) for i in found if i is not None]
+
     def key(self, photo: str) -> tuple[str, str] | None:
         found = self.location(photo)
         return None if found is None else (found[0], found[1])
@@ -364,7 +388,7 @@ class Catalog:
 
 #: The columns a grid card shows.
 _SUMMARY = (
-    "id", "path", "status", "reasons", "warnings", "decided", "latitude", "longitude",
+    "id", "root", "path", "status", "reasons", "warnings", "decided", "latitude", "longitude",
     "img_direction", "split", "dup_group_id", "dup_keep", "cell",
 )  # fmt: skip
 _DECIDABLE = [

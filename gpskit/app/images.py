@@ -98,6 +98,8 @@ def decode_upload(
     try:
         probe = open_image(io.BytesIO(data))
         width, height = probe.size
+    except Image.DecompressionBombError:
+        raise InputError(f"the upload has more pixels than {max_pixels:,}") from None
     except Exception:
         raise InputError("the upload is not an image gpskit can read") from None
     if width * height > max_pixels:

@@ -51,7 +51,9 @@ class AppOptions:
         """The ``host:port`` values requests may carry in their Host header."""
         port = str(self.port)
         if self.loopback:
-            return {f"{h}:{port}" for h in ("127.0.0.1", "localhost", "[::1]", self.host)}
+            hosts = ("127.0.0.1", "localhost", "[::1]", self.host)
+            names = {f"{h}:{port}" for h in hosts}
+            return names | set(hosts) if self.port == 80 else names  # browsers drop :80
         return set()  # any name reaches a public address: the token guards it
 
     def host_allowed(self, host: str) -> bool:

@@ -45,6 +45,17 @@ CSP = (
 )
 #: Bytes a JSON request body may hold (a decision is a few hundred).
 MAX_JSON = 1 << 20
+#: Decisions the decisions page lists (the newest).
+SHOWN_DECISIONS = 500
+#: Photos one decision may name (a merge of a whole burst is a few dozen).
+MAX_PHOTOS = 10_000
+
+
+async def _gpskit_error(request: Request, exc: Exception) -> Response:
+    """gpskit's errors as one JSON line: the store busy (503), the disk (507), the rest
+    the request's (400)."""
+    status = {75: 503, 74: 507}.get(getattr(exc, "exit_code", 2), 400)
+    return _error(status, str(exc))
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -72,6 +83,10 @@ class Guard(BaseHTTPMiddleware):
             )
         if request.method not in ("GET", "HEAD") and not _same(header, token):
             return _error(403, "a change needs the page's token (reload the page)")
+        site = request.headers.get("sec-fetch-site", "same-origin")
+        navigation = request.url.path == "/" and request.headers.get("sec-fetch-mode") == "navigate"
+        if site not in ("same-origin", "none") and not navigation:
+            return PlainTextResponse("not from another site", status_code=403)  # probes, hotlinks
         origin = request.headers.get("origin")
         if request.method not in ("GET", "HEAD") and origin and not options.origin_allowed(origin):
             return _error(403, "a change from another site")
@@ -113,7 +128,22 @@ class Handlers:
             Route("/api/decisions/{decision}/undo", self.undo, methods=["POST"]),
             Route("/api/decisions.parquet", self.export),
             Route("/api/predict", self.predict, methods=["POST"]),
+            Route("/api/status", self.status),
+            Route("/api/regroup", self.regroup, methods=["POST"]),
         ]
+
+    async def status(self, request: Request) -> Response:
+        """Whether the duplicate groups include every decision (else: regroup)."""
+        current = await run_in_threadpool(self.catalog.groups_current)
+        return JSONResponse({"groups_current": current})
+
+    async def regroup(self, request: Request) -> Response:
+        """``gpskit dedup`` with its defaults, honouring the decisions (the groups page
+        shows a group decision after it)."""
+        from gpskit.dedup import dedup
+
+        report = await run_in_threadpool(lambda: dedup(self.dataset, contact_sheet=False))
+        return JSONResponse({"groups": report.groups})
 
     async def index(self, request: Request) -> Response:
         page = (STATIC / "index.html").read_text(encoding="utf-8")
@@ -179,35 +209,34 @@ class Handlers:
     async def decisions(self, request: Request) -> Response:
         if request.method == "GET":
             rows = await run_in_threadpool(self.store.decisions)
-            return JSONResponse({"decisions": [d.to_dict() for d in rows]})
+            newest = rows[-SHOWN_DECISIONS:]  # the page lists these; export gives every one
+            return JSONResponse({"total": len(rows), "decisions": [d.to_dict() for d in newest]})
         body = await _json_body(request)
         if isinstance(body, Response):
             return body
         ids = body.get("photos")
         if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
             return _error(400, "photos: a list of photo ids")
-        keys = [self.catalog.key(i) for i in ids]
-        if any(k is None for k in keys):
+        if len(ids) > MAX_PHOTOS:
+            return _error(413, f"a decision names at most {MAX_PHOTOS:,} photos")
+        keys = await run_in_threadpool(self.catalog.keys, ids)
+        if keys is None:
             return _error(404, "no such photo")
-        note = body.get("note") if isinstance(body.get("note"), str) else None
-        try:
-            made = await run_in_threadpool(
-                self.store.add, str(body.get("kind", "")), [k for k in keys if k],
-                body.get("value"), str(body.get("author", "")), note,
-            )  # fmt: skip
-        except GpskitError as exc:
-            return _error(400, str(exc))
+        note, kind = body.get("note"), body.get("kind")
+        if not isinstance(kind, str) or not (note is None or isinstance(note, str)):
+            return _error(400, "kind is text, and a note text or absent")
+        made = await run_in_threadpool(
+            self.store.add, kind, keys, body.get("value"), body.get("author"), note or None
+        )
         return JSONResponse(made.to_dict(), status_code=201)
 
     async def undo(self, request: Request) -> Response:
         body = await _json_body(request)
         if isinstance(body, Response):
             return body
-        decision, who = request.path_params["decision"], str(body.get("author", ""))
-        try:
-            done = await run_in_threadpool(self.store.undo, decision, who)
-        except GpskitError as exc:
-            return _error(400, str(exc))
+        done = await run_in_threadpool(
+            self.store.undo, request.path_params["decision"], body.get("author")
+        )
         return JSONResponse(done.to_dict())
 
     async def export(self, request: Request) -> Response:
@@ -258,7 +287,11 @@ class Handlers:
 def create_app(dataset: Dataset, options: AppOptions, run: Path | None = None) -> Starlette:
     """The app for one dataset folder (and a trained run for the predict page)."""
     handlers = Handlers(dataset, options, run)
-    app = Starlette(routes=handlers.routes(), middleware=[Middleware(Guard, options=options)])
+    app = Starlette(
+        routes=handlers.routes(),
+        middleware=[Middleware(Guard, options=options)],
+        exception_handlers={GpskitError: _gpskit_error},
+    )
     app.state.catalog = handlers.catalog
     return app
 
@@ -298,6 +331,6 @@ async def _json_body(request: Request) -> dict[str, Any] | Response:
         return data
     try:
         body = json.loads(data or b"{}")
-    except ValueError:
-        return _error(400, "the body is not JSON")
+    except (ValueError, RecursionError):
+        return _error(400, "the body is not JSON (or nested too deep)")
     return body if isinstance(body, dict) else _error(400, "the body is not a JSON object")

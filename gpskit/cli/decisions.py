@@ -13,7 +13,7 @@ from rich.table import Table
 from gpskit import paths
 from gpskit.cli._common import DatasetArg, JsonOpt, console, dataset_at, print_json
 from gpskit.dataset import Dataset
-from gpskit.decisions.store import Decision, photo_id
+from gpskit.decisions.store import Decision, DecisionStore, photo_id
 from gpskit.errors import UsageError
 from gpskit.outputs import output_file
 
@@ -89,24 +89,30 @@ def decisions_command(
     """What people decided about photos (exclude, include, alone, merge, keeper, position,
     heading), newest last: every step honours them over its rules. Decide in `gpskit app`,
     or exclude and include here; undo, export and import."""
-    from gpskit.decisions import DecisionStore
-
     data = dataset_at(dataset)
     store = DecisionStore(data)
     changes = bool(exclude or include or undo)
     if changes and not author:
         raise UsageError("deciding or undoing needs --author NAME", hint="e.g. --author ann")
-    made = []
-    for kind, names in (("exclude", exclude or []), ("include", include or [])):
-        for key in find_photos(data, names):
-            made.append(store.add(kind, [key], author=author or "", note=note))
+    # everything named is checked before anything is written: a bad name changes nothing
+    decide = [(kind, key) for kind, names in (("exclude", exclude or []), ("include", include or []))
+              for key in find_photos(data, names)]  # fmt: skip
     for decision_id in undo or []:
-        made.append(store.undo(decision_id, author or ""))
+        if store.get(decision_id) is None and not _unique_start(store, decision_id):
+            raise UsageError(f"no decision {decision_id!r}", hint="`gpskit decisions` lists them")
+    if export is not None:
+        output_file(export, "--export", datasets=[data], replaces="decisions")
+    made = [store.add(kind, [key], author=author or "", note=note) for kind, key in decide]
+    made += [store.undo(decision_id, author or "") for decision_id in undo or []]
     imported = None
     if import_file is not None:
-        imported = store.import_file(import_file)
+        known = (
+            data.load_manifest(["root", "path"], decided=False)
+            if data.manifest_path.is_file()
+            else None
+        )
+        imported = store.import_file(import_file, known)
     if export is not None:
-        output_file(export, "--export", datasets=[data])
         count = store.export(export)
         if not as_json:
             console.print(f"wrote {export} ({count} decisions)")
@@ -127,7 +133,17 @@ def decisions_command(
         )
         for line in imported.notes:
             console.print(f"[yellow]note:[/] {line}")
-    show(rows, show_undone)
+    show(rows[-SHOWN:], show_undone)
+    if len(rows) > SHOWN:
+        console.print(f"the newest {SHOWN} of {len(rows)} shown (--json lists every one)")
+
+
+#: Decisions a listing shows (the newest).
+SHOWN = 50
+
+
+def _unique_start(store: DecisionStore, start: str) -> bool:
+    return 6 <= len(start) < 32 and sum(d.id.startswith(start) for d in store.decisions()) == 1
 
 
 def show(rows: list[Decision], show_undone: bool) -> None:

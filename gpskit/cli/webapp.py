@@ -53,9 +53,11 @@ def app_command(
     groups with their evidence; the coverage map; predict with --run. Decisions (exclude,
     include, split a group, merge, keeper, position, heading) go to DATASET/decisions.sqlite
     and every step honours them. Stop with Ctrl-C."""
+    from gpskit import arguments
     from gpskit.app import AppOptions, serve
     from gpskit.app.options import MAX_UPLOAD_PIXELS
 
+    arguments.number("--max-upload-mb", max_upload_mb, above=0, maximum=100_000)
     options = AppOptions(host=host, port=port, max_upload_bytes=int(max_upload_mb * 1024**2),
                          max_upload_pixels=MAX_UPLOAD_PIXELS)  # fmt: skip
     if token is not None:

@@ -41,8 +41,13 @@ def decision_kind(name: str, photos: str, description: str) -> Callable[[Check],
 
 def _number(value: dict[str, Any], key: str, low: float, high: float) -> float:
     raw = value.get(key)
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
-        raise UsageError(f"{key} must be a number, got {raw!r}")
+    try:
+        number = float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else None
+    except OverflowError:
+        number = None
+    if number is None or not math.isfinite(number):
+        raise UsageError(f"{key} must be a finite number, got {str(raw)[:40]!r}")
+    raw = number
     if not low <= float(raw) <= high:
         raise UsageError(f"{key} must be within {low:g} and {high:g}, got {raw!r}")
     return float(raw)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import time
 import uuid
@@ -62,7 +63,7 @@ class DecisionsBusyError(GpskitError):
     exit_code = 75  # EX_TEMPFAIL: try again later
 
 
-def _named(path: Path, exc: sqlite3.DatabaseError) -> GpskitError:
+def _named(path: Path, exc: sqlite3.Error) -> GpskitError:
     """What an SQLite error means, in one line: busy, the disk's, or a damaged file."""
     text = str(exc)
     if "locked" in text or "busy" in text:
@@ -72,12 +73,37 @@ def _named(path: Path, exc: sqlite3.DatabaseError) -> GpskitError:
         )
     if "readonly" in text or "read-only" in text:
         return EnvironmentProblem(f"{path}: read-only ({text})", hint="make the dataset writable")
+    if "unable to open" in text and not os.access(path.parent, os.W_OK):
+        return EnvironmentProblem(
+            f"{path}: cannot be written ({text})", hint="make the dataset writable"
+        )
     if "disk" in text or "full" in text or "I/O" in text:
         return EnvironmentProblem(f"{path}: the disk failed the write ({text})")
     return InputError(
         f"{path}: not a readable decisions database ({text})",
         hint="move it away (export what you can first) and decide again",
     )
+
+
+def _reader(path: Path) -> sqlite3.Connection:
+    """A read-only connection; on a read-only disk, where SQLite cannot make the WAL's
+    shared-memory file, the file is read as it stands (``immutable``)."""
+    uri = path.resolve().as_uri()
+    try:
+        connection = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=BUSY_MS / 1000)
+        connection.execute("select count(*) from sqlite_master").fetchone()
+        return connection
+    except sqlite3.OperationalError:
+        if os.access(path.parent, os.W_OK):
+            raise  # a writable folder: the error is the file's, said as such
+        return sqlite3.connect(f"{uri}?immutable=1", uri=True)
+
+
+def _has_table(connection: sqlite3.Connection) -> bool:
+    found = connection.execute(
+        "select 1 from sqlite_master where type = 'table' and name = 'decisions'"
+    ).fetchone()
+    return found is not None
 
 
 def _prepare(connection: sqlite3.Connection) -> None:
@@ -132,21 +158,45 @@ class Decision:
         return out
 
 
-def _row(record: sqlite3.Row) -> Decision:
-    photos = tuple((str(r), str(p)) for r, p in json.loads(record["photos"]))
-    return Decision(
-        record["id"], record["kind"], photos, json.loads(record["value"]), record["author"],
-        record["created_at"], record["note"], record["undone_at"], record["undone_by"],
-    )  # fmt: skip
+def _row(record: sqlite3.Row) -> Decision | None:
+    """A stored decision, checked as a new one is (None for a row gpskit did not write:
+    hand-edited, or from a gpskit that wrote other kinds)."""
+    try:
+        photos = tuple((r, p) for r, p in json.loads(record["photos"]))
+        if not photos or not all(isinstance(r, str) and isinstance(p, str) for r, p in photos):
+            return None
+        value = checked(record["kind"], len(photos), json.loads(record["value"]))
+        author = record["author"]
+        if not isinstance(author, str) or not isinstance(record["created_at"], str):
+            return None
+        return Decision(
+            record["id"], record["kind"], photos, value, author, record["created_at"],
+            record["note"] if isinstance(record["note"], str) else None,
+            record["undone_at"] if isinstance(record["undone_at"], str) else None,
+            record["undone_by"] if isinstance(record["undone_by"], str) else None,
+        )  # fmt: skip
+    except (ValueError, TypeError, KeyError, UsageError, OverflowError):
+        return None
 
 
-def _author(author: str) -> str:
-    author = " ".join(str(author or "").split())
-    if not author:
+def _text(value: Any, what: str) -> str:
+    """Text a person typed, as SQLite and a page can hold it (no lone surrogates)."""
+    if not isinstance(value, str):
+        raise UsageError(f"{what} must be text, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"{what} holds characters that are not text (not UTF-8)") from None
+    return str(value)
+
+
+def _author(author: Any) -> str:
+    name = " ".join(_text(author if author is not None else "", "the author's name").split())
+    if not name:
         raise UsageError("a decision needs the name of who made it", hint="give --author NAME")
-    if len(author) > 100:
+    if len(name) > 100:
         raise UsageError("an author's name is at most 100 characters")
-    return author
+    return name
 
 
 @dataclass
@@ -169,7 +219,11 @@ class DecisionStore:
         self.path = self.root / DECISIONS_FILE
 
     def exists(self) -> bool:
-        return paths.kind(self.path) == paths.FILE
+        """Whether decisions were made; something else at their place is one line."""
+        found = paths.kind(self.path)
+        if found not in (paths.FILE, paths.MISSING):
+            raise InputError(f"{self.path} is {found}, not gpskit's decisions", hint="move it away")
+        return found == paths.FILE
 
     @contextmanager
     def _connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
@@ -178,11 +232,18 @@ class DecisionStore:
             raise InputError(f"{self.path} is {found}, not gpskit's decisions", hint="move it away")
         if found == paths.MISSING and not write:
             raise FileNotFoundError(self.path)
-        self.root.mkdir(parents=True, exist_ok=True)
         try:
-            connection = sqlite3.connect(self.path, timeout=BUSY_MS / 1000, isolation_level=None)
+            if write:
+                self.root.mkdir(parents=True, exist_ok=True)
+                connection = sqlite3.connect(
+                    self.path, timeout=BUSY_MS / 1000, isolation_level=None
+                )
+            else:
+                connection = _reader(self.path)
         except sqlite3.Error as exc:
-            raise InputError(f"{self.path}: cannot open the decisions ({exc})") from None
+            raise _named(self.path, exc) from None
+        except OSError as exc:
+            raise EnvironmentProblem(f"{self.path}: {exc.strerror or exc}") from None
         connection.row_factory = sqlite3.Row
         with closing(connection):
             try:
@@ -198,12 +259,14 @@ class DecisionStore:
         kind: str,
         photos: Sequence[tuple[str, str]],
         value: dict[str, Any] | None = None,
-        author: str = "",
+        author: Any = "",
         note: str | None = None,
     ) -> Decision:
         """Record a decision (checked: its kind, its photos, its value)."""
         unique = tuple(dict.fromkeys((str(r), str(p)) for r, p in photos))
         value = checked(kind, len(unique), value)
+        if note is not None:
+            note = _text(note, "a note")
         if note is not None and len(note) > MAX_NOTE:
             raise UsageError(f"a note is at most {MAX_NOTE:,} characters, got {len(note):,}")
         decision = Decision(
@@ -220,16 +283,24 @@ class DecisionStore:
             db.execute("commit")
         return decision
 
-    def undo(self, decision_id: str, author: str) -> Decision:
+    def undo(self, decision_id: str, author: Any) -> Decision:
         """Undo a decision (recorded: who and when); undoing twice is one undo. The id may
         be shortened to a unique start of at least 6 digits (as listings show it)."""
         who = _author(author)
+        if not self.exists():
+            raise UsageError(f"no decision {decision_id!r}: none were made here")
         with self._connect(write=True) as db:
             db.execute("begin immediate")
             if 6 <= len(decision_id) < 32 and decision_id.isalnum():
                 starts = db.execute(
                     "select id from decisions where id like ?", (decision_id + "%",)
                 ).fetchall()
+                if len(starts) > 1:
+                    db.execute("rollback")
+                    raise UsageError(
+                        f"{len(starts)} decisions start with {decision_id!r}",
+                        hint="give more of the id",
+                    )
                 if len(starts) == 1:
                     decision_id = starts[0]["id"]
             db.execute(
@@ -239,26 +310,48 @@ class DecisionStore:
             )
             found = db.execute("select * from decisions where id = ?", (decision_id,)).fetchone()
             db.execute("commit")
-        if found is None:
+        done = None if found is None else _row(found)
+        if done is None:
             raise UsageError(f"no decision {decision_id!r}", hint="`gpskit decisions` lists them")
-        return _row(found)
+        return done
 
-    def decisions(self, include_undone: bool = True) -> list[Decision]:
-        """Every decision, oldest first."""
+    def decisions(
+        self, include_undone: bool = True, photo: tuple[str, str] | None = None
+    ) -> list[Decision]:
+        """Every decision, in the order this store recorded them (the latest on a photo
+        counts: a teammate's clock never outranks what was decided here since); only
+        those naming ``photo`` when given. Rows gpskit did not write are skipped."""
         if not self.exists():
             return []
+        query, args = "select * from decisions where 1", []
+        if not include_undone:
+            query += " and undone_at is null"
+        if photo is not None:
+            query += " and instr(photos, ?) > 0"
+            args.append(json.dumps(list(photo))[1:-1])
         with self._connect() as db:
-            query = "select * from decisions"
-            if not include_undone:
-                query += " where undone_at is null"
-            return [_row(r) for r in db.execute(query + " order by created_at, id")]
+            if not _has_table(db):  # a writer made the file and is making its table
+                return []
+            rows = [_row(r) for r in db.execute(query + " order by rowid", args)]
+        found = [d for d in rows if d is not None]
+        return [d for d in found if photo in d.photos] if photo is not None else found
 
     def get(self, decision_id: str) -> Decision | None:
         if not self.exists():
             return None
         with self._connect() as db:
+            if not _has_table(db):
+                return None
             found = db.execute("select * from decisions where id = ?", (decision_id,)).fetchone()
         return None if found is None else _row(found)
+
+    def count(self) -> int:
+        if not self.exists():
+            return 0
+        with self._connect() as db:
+            if not _has_table(db):
+                return 0
+            return int(db.execute("select count(*) from decisions").fetchone()[0])
 
     # --- Parquet ---------------------------------------------------------------------------
 
@@ -284,48 +377,102 @@ class DecisionStore:
         write_table(table, target, schema)
         return len(rows)
 
-    def import_file(self, source: Path, roots: dict[str, str] | None = None) -> ImportReport:
+    def import_file(self, source: Path, known: pa.Table | None = None) -> ImportReport:
         """Add the decisions of an exported file that this store does not have (by id),
-        and the undos it knows; ``roots`` maps the file's photo roots to this dataset's."""
+        and the undos it knows. ``known``: this dataset's photos (``root``, ``path``): a
+        teammate's photo root this dataset does not have is mapped to the one of ours that
+        holds the same paths, and decisions naming photos we lack are counted."""
         table = read_table(source, load_schema("decisions"))
         report = ImportReport()
-        roots = roots or {}
+        try:
+            rows = table.to_pylist()
+        except (ValueError, OverflowError, pa.ArrowException) as exc:
+            raise InputError(f"{source}: a value is out of range ({exc})") from None
+        roots = _map_roots(rows, known)
+        for theirs, ours in roots.items():
+            if theirs != ours:
+                report.notes.append(f"photos under {theirs} are this dataset's under {ours}")
+        ours_keys = (
+            None
+            if known is None
+            else set(zip(known["root"].to_pylist(), known["path"].to_pylist(), strict=True))
+        )
+        lacking = 0
         with self._connect(write=True) as db:
             db.execute("begin immediate")
-            for row in table.to_pylist():
-                photos = [
-                    (roots.get(r, r), p)
-                    for r, p in zip(row["photo_roots"], row["photo_paths"], strict=True)
-                ]
+            for row in rows:
                 try:
-                    value = checked(row["kind"], len(photos), json.loads(row["value"]))
-                    author = _author(row["author"])
-                except (UsageError, ValueError) as exc:
-                    report.notes.append(f"decision {row['id']}: skipped ({exc})")
+                    found = _imported(row, roots)
+                except (UsageError, ValueError, TypeError, OverflowError) as exc:
+                    report.notes.append(f"decision {str(row.get('id'))[:40]!r}: skipped ({exc})")
                     continue
-                undone = (
-                    row["undone_at"].isoformat(timespec="microseconds")
-                    if row["undone_at"]
-                    else None
-                )
+                named = [tuple(k) for k in json.loads(found[2])]
+                if ours_keys is not None and not all(k in ours_keys for k in named):
+                    lacking += 1
                 had = db.execute(
-                    "select undone_at from decisions where id = ?", (row["id"],)
+                    "select undone_at from decisions where id = ?", (found[0],)
                 ).fetchone()
                 if had is not None:
                     report.already += 1
-                    if undone and had["undone_at"] is None:
+                    if found[7] and had["undone_at"] is None:
                         db.execute(
                             "update decisions set undone_at = ?, undone_by = ? where id = ?",
-                            (undone, row["undone_by"], row["id"]),
+                            (found[7], found[8], found[0]),
                         )
                         report.undone += 1
                     continue
-                db.execute(
-                    "insert into decisions values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (row["id"], row["kind"], json.dumps(photos), json.dumps(value), author,
-                     row["created_at"].isoformat(timespec="microseconds"), row["note"], undone,
-                     row["undone_by"]),
-                )  # fmt: skip
+                db.execute("insert into decisions values (?, ?, ?, ?, ?, ?, ?, ?, ?)", found)
                 report.added += 1
             db.execute("commit")
+        if lacking:
+            report.notes.append(
+                f"warning: {lacking} decisions name photos this dataset does not have (kept: "
+                "they apply if those photos are ingested)"
+            )
         return report
+
+
+def _imported(row: dict[str, Any], roots: dict[str, str]) -> tuple[Any, ...]:
+    """An exported row as the store's row, checked as a new decision is."""
+    decision_id = row["id"]
+    if not isinstance(decision_id, str) or not re.fullmatch(r"[0-9a-f]{32}", decision_id):
+        raise UsageError("its id is not 32 hex digits")
+    if len(row["photo_roots"]) != len(row["photo_paths"]):
+        raise UsageError("its photo roots and paths differ in number")
+    photos = [
+        (roots.get(r, r), p) for r, p in zip(row["photo_roots"], row["photo_paths"], strict=True)
+    ]
+    for r, p in photos:
+        _text(r, "a photo root"), _text(p, "a photo path")
+    value = checked(row["kind"], len(photos), json.loads(row["value"]))
+    created = row["created_at"].isoformat(timespec="microseconds")
+    if row["created_at"].timestamp() > time.time() + 86_400:
+        raise UsageError(f"it was made in the future ({created})")
+    undone = row["undone_at"].isoformat(timespec="microseconds") if row["undone_at"] else None
+    if row["undone_at"] and row["undone_at"] < row["created_at"]:
+        raise UsageError("it was undone before it was made")
+    note = _text(row["note"], "a note")[:MAX_NOTE] if row["note"] is not None else None
+    undone_by = _author(row["undone_by"] or "unknown") if undone else None
+    return (decision_id, row["kind"], json.dumps(photos), json.dumps(value), _author(row["author"]),
+            created, note, undone, undone_by)  # fmt: skip
+
+
+def _map_roots(rows: list[dict[str, Any]], known: pa.Table | None) -> dict[str, str]:
+    """Each photo root of an export that this dataset does not have, mapped to the root
+    of ours that holds most of the same paths (a teammate's photos in another folder)."""
+    if known is None:
+        return {}
+    ours: dict[str, set[str]] = {}
+    for r, p in zip(known["root"].to_pylist(), known["path"].to_pylist(), strict=True):
+        ours.setdefault(r, set()).add(p)
+    theirs: dict[str, set[str]] = {}
+    for row in rows:
+        for r, p in zip(row.get("photo_roots") or [], row.get("photo_paths") or [], strict=False):
+            if isinstance(r, str) and isinstance(p, str) and r not in ours:
+                theirs.setdefault(r, set()).add(p)
+    mapped = {}
+    for root, names in theirs.items():
+        best = max(ours, key=lambda o: len(names & ours[o]), default=None)
+        if best is not None and names & ours[best]:
+            mapped[root] = best
+    return mapped

@@ -57,7 +57,9 @@
   function decide(kind, photos, value) {
     var who;
     try { who = author(); } catch (e) { toast(e.message, true); return Promise.reject(e); }
-    return send("/api/decisions", { kind: kind, photos: photos, value: value || {}, author: who })
+    var noteBox = document.getElementById("note");
+    var note = noteBox && noteBox.value.trim() ? noteBox.value.trim() : null;
+    return send("/api/decisions", { kind: kind, photos: photos, value: value || {}, author: who, note: note })
       .then(function (d) { toast(kind + " recorded"); return d; },
             function (e) { toast(e.message, true); throw e; });
   }
@@ -167,6 +169,8 @@
         el("button", { id: "save-position", text: "Set position", on: { click: function () {
           decide("position", [id], { latitude: parseFloat(lat.value), longitude: parseFloat(lon.value) }).then(refresh);
         } } })]);
+      var noteRow = el("div", { "class": "actions" }, [el("label", {}, ["why (optional) ",
+        el("input", { id: "note", size: 40, maxlength: 2000, placeholder: "kept with the next decision" })])]);
       var decisions = el("ul", { id: "photo-decisions" });
       (p.decisions || []).forEach(function (d) { decisions.appendChild(decisionItem(d, refresh)); });
       var members = el("div", { "class": "members" });
@@ -174,14 +178,15 @@
       view.replaceChildren(el("div", { "class": "photo" }, [
         el("div", {}, [el("img", { "class": "large", src: "/image/" + encodeURIComponent(id), alt: p.path }),
                        p.group_members ? el("h3", { text: "its duplicate group" }) : null, members]),
-        el("div", {}, [el("h2", { text: p.path, id: "photo-title" }), actions, fields, el("h3", { text: "position" }),
+        el("div", {}, [el("h2", { text: p.path, id: "photo-title" }), noteRow, actions, fields, el("h3", { text: "position" }),
                        mapBox, posRow, headingRow, el("h3", { text: "decisions on this photo" }), decisions])
       ]));
       if (window.L) {
         var map = leafletMap(mapBox);
         var here = p.latitude !== null ? [p.latitude, p.longitude] : [39.9515, -75.1915];
         map.setView(here, 18);
-        var marker = L.marker(here, { draggable: true }).addTo(map);
+        var pin = L.divIcon({ className: "gpskit-pin", iconSize: [18, 18] });
+        var marker = L.marker(here, { draggable: true, icon: pin }).addTo(map);
         marker.on("dragend", function () {
           var at = marker.getLatLng();
           lat.value = at.lat.toFixed(7); lon.value = at.lng.toFixed(7);
@@ -195,6 +200,7 @@
   function decisionItem(d, after) {
     var text = d.kind + " by " + d.author + " at " + d.created_at.slice(0, 19) +
       (Object.keys(d.value || {}).length ? " " + JSON.stringify(d.value) : "") +
+      (d.note ? " (" + d.note + ")" : "") +
       (d.undone_at ? " (undone by " + d.undone_by + ")" : "");
     var item = el("li", { "data-decision": d.id }, [text + " "]);
     if (!d.undone_at) {
@@ -213,9 +219,22 @@
     var selected = {};
     var merge = el("button", { id: "merge", text: "Merge selected photos into one group", on: { click: function () {
       var ids = Object.keys(selected).filter(function (k) { return selected[k]; });
+      if (ids.length > 20 && !window.confirm("Merge " + ids.length + " photos into one group?")) return;
       decide("merge", ids).then(groupsView);
     } } });
-    view.replaceChildren(el("div", { "class": "actions" }, [merge]), list);
+    var regroup = el("button", { id: "regroup", text: "Regroup now (gpskit dedup)", hidden: "", on: { click: function () {
+      regroup.disabled = true; toast("regrouping ...");
+      send("/api/regroup", {}).then(function () { toast("regrouped"); groupsView(); },
+        function (e) { toast(e.message, true); regroup.disabled = false; });
+    } } });
+    var pending = el("span", { id: "pending", "class": "muted" });
+    view.replaceChildren(el("div", { "class": "actions" }, [merge, regroup, pending]), list);
+    getJSON("/api/status").then(function (s) {
+      if (!s.groups_current) {
+        regroup.hidden = false;
+        pending.textContent = "group decisions made since the last dedup show after regrouping";
+      }
+    });
     getJSON("/api/groups?limit=50").then(function (found) {
       if (!found.groups.length) list.appendChild(el("p", { text: "no duplicate groups (run gpskit dedup)" }));
       found.groups.forEach(function (g) {
