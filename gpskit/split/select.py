@@ -103,10 +103,14 @@ def candidate_photos(
         on=["root", "path"],
         how="left",
     )
+    covered = pd.MultiIndex.from_frame(cover[["root", "path"]])
+    placed = pd.MultiIndex.from_frame(manifest[["root", "path"]]).isin(covered)
     excluded = {
         "rejected": int((manifest.status != "accepted").sum()) - rejected_in,
         "duplicates": 0,
         "outside_region": 0,
+        # accepted (a person included it) but with no position: nowhere to put it
+        "no_position": int(((manifest.status == "accepted").to_numpy() & ~placed).sum()),
     }
     keep = np.ones(len(frame), bool)
     removed: list[dict[str, Any]] = []
