@@ -176,3 +176,21 @@ def test_queries_are_made_the_way_the_index_was(tmp_path: Path) -> None:
         assert loaded is not None
         found = variants(model, loader, torch.device("cpu"), head, loaded, knn=3)
         assert found["retrieval"] == pytest.approx(positions, abs=1e-6)
+
+
+@pytest.mark.parametrize("k", [1, 8, 64])
+def test_faiss_and_numpy_find_the_same_neighbours(monkeypatch: pytest.MonkeyPatch, k: int) -> None:
+    """With faiss installed the exact search runs there; it must rank as numpy does."""
+    pytest.importorskip("faiss")
+    index = _index(n=3000, dim=64, seed=3)
+    queries = _index(n=300, dim=64, seed=4).embeddings
+    fast = index.nearest(queries, k)
+    assert index._flat is not None  # faiss answered
+    monkeypatch.setenv("GPSKIT_NO_FAISS", "1")
+    plain = RetrievalIndex(index.embeddings, index.positions, index.paths).nearest(queries, k)
+    np.testing.assert_allclose(fast[2], plain[2], atol=1e-5)  # the similarities
+    assert (fast[0] == plain[0]).mean() > 0.999  # the rows (ties aside)
+    np.testing.assert_allclose(fast[1], plain[1], atol=1e-4)  # the weights
+    # the heading window always ranks in numpy, and a training photo finds itself
+    own = index.nearest(index.embeddings[:5], 4)
+    assert (own[0][:, 0] == np.arange(5)).all() and np.allclose(own[1][:, 0], 1.0)

@@ -257,9 +257,7 @@ class Catalog:
             )
             out["group_members"] = [self.member(snap.frame, int(i)) for i in members]
         key = (row.root, row.path)
-        out["decisions"] = [
-            d.to_dict() for d in DecisionStore(self.dataset).decisions(photo=key)
-        ]
+        out["decisions"] = [d.to_dict() for d in DecisionStore(self.dataset).decisions(photo=key)]
         return out
 
     def member(self, frame: pd.DataFrame, index: int) -> dict[str, Any]:

@@ -12,12 +12,19 @@ Phones record the compass heading (EXIF ``GPSImgDirection``). A photo facing nor
 other buildings than one facing south from the same spot, so with a ``window`` the
 neighbours are drawn only from training photos facing within that many degrees of the
 query (when both headings are known and at least ``k`` such photos exist).
+
+The search is exact. With ``faiss`` installed (``gpskit[faiss]``) it runs on faiss's
+``IndexFlatIP`` (the same inner products, 2-3x faster on 2 cores: docs/benchmarks.md);
+numpy stays the fallback, and the heading window always uses numpy (it rules photos out
+before ranking). ``GPSKIT_NO_FAISS=1`` forces numpy. The index file stays numpy's (no
+pickle): faiss's index is built from it in memory when first queried.
 """
 
 from __future__ import annotations
 
+import os
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +82,7 @@ class RetrievalIndex:
     paths: npt.NDArray[np.str_]
     headings: npt.NDArray[np.float64] | None = None  # (N,), degrees; NaN: unknown
     descriptor: str = DESCRIPTOR  # how the embeddings were made (see Descriptor)
+    _flat: Any = field(default=None, init=False, repr=False, compare=False)  # faiss's index
 
     def __post_init__(self) -> None:
         if self.headings is None:
@@ -164,24 +172,51 @@ class RetrievalIndex:
         weights = np.zeros((len(queries), k))
         similarity = np.zeros((len(queries), k))
         facing = None if headings is None else np.asarray(headings, dtype=np.float64)
+        windowed = facing is not None and window is not None and window < 180
+        flat = None if windowed else self._faiss()
         for lo in range(0, len(queries), QUERY_CHUNK):
-            sims = queries[lo : lo + QUERY_CHUNK] @ self.embeddings.T
-            if facing is not None and window is not None and window < 180:
-                sims = self._same_way(sims, facing[lo : lo + QUERY_CHUNK], window, k)
-            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-            top_sims = np.take_along_axis(sims, top, axis=1)
-            order = np.argsort(-top_sims, axis=1, kind="stable")
-            top, top_sims = (
-                np.take_along_axis(top, order, 1),
-                np.take_along_axis(top_sims, order, 1),
-            )
+            chunk = queries[lo : lo + QUERY_CHUNK]
+            if flat is not None:
+                found_sims, found = flat.search(np.ascontiguousarray(chunk, np.float32), k)
+                top, top_sims = found.astype(np.int64), found_sims.astype(np.float64)
+            else:
+                top, top_sims = self._numpy_top(chunk, k, facing, lo, window if windowed else None)
             w = np.exp((top_sims - top_sims.max(axis=1, keepdims=True)) / TEMPERATURE)
             exact = top_sims >= 1.0 - EXACT  # the query is a training photo itself
             w = np.where(exact.any(axis=1, keepdims=True), exact.astype(float), w)
             w /= w.sum(axis=1, keepdims=True)
-            end = lo + len(sims)
+            end = lo + len(chunk)
             rows[lo:end], weights[lo:end], similarity[lo:end] = top, w, top_sims
         return rows, weights, similarity
+
+    def _numpy_top(
+        self,
+        chunk: npt.NDArray[np.float32],
+        k: int,
+        facing: npt.NDArray[np.float64] | None,
+        lo: int,
+        window: float | None,
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]]:
+        """The ``k`` most similar rows of each query (most similar first), by numpy."""
+        sims = chunk @ self.embeddings.T
+        if facing is not None and window is not None:
+            sims = self._same_way(sims, facing[lo : lo + len(chunk)], window, k)
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        top_sims = np.take_along_axis(sims, top, axis=1)
+        order = np.argsort(-top_sims, axis=1, kind="stable")
+        return np.take_along_axis(top, order, 1), np.take_along_axis(top_sims, order, 1)
+
+    def _faiss(self) -> Any:
+        """faiss's exact inner-product index of the embeddings (None: numpy searches)."""
+        if self._flat is None and len(self.embeddings) and os.environ.get("GPSKIT_NO_FAISS") != "1":
+            try:
+                import faiss
+            except ImportError:
+                return None
+            flat = faiss.IndexFlatIP(self.embeddings.shape[1])
+            flat.add(np.ascontiguousarray(self.embeddings, np.float32))
+            self._flat = flat
+        return self._flat
 
     def _same_way(
         self, sims: npt.NDArray[Any], facing: npt.NDArray[np.float64], window: float, k: int
