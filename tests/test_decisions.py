@@ -14,6 +14,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from gpskit.cli import app
@@ -293,3 +295,32 @@ def test_the_command_checks_everything_before_it_writes(campus: Dataset, tmp_pat
     out = tmp_path / "ann.parquet"
     for _ in range(2):  # an export is refreshed in place
         assert runner.invoke(app, ["decisions", str(campus.root), "--export", str(out)]).exit_code == 0
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    kind=st.sampled_from(["exclude", "include", "alone", "merge", "keeper", "position", "heading", "x"]),
+    value=json_values | st.fixed_dictionaries({"latitude": json_values, "longitude": json_values, "heading": json_values}),
+    author=json_values,
+    note=st.none() | st.text(max_size=30),
+    photos=st.integers(0, 3),
+)
+def test_any_decision_is_kept_as_given_or_refused_in_one_line(
+    tmp_path_factory: pytest.TempPathFactory, kind: str, value: Any, author: Any, note: Any, photos: int
+) -> None:
+    store = DecisionStore(tmp_path_factory.mktemp("decide"))
+    keys = [("/r", f"p{i}.jpg") for i in range(photos)]
+    try:
+        made = store.add(kind, keys, value, author, note)
+    except UsageError as exc:
+        assert "\n" not in exc.message and store.decisions() == []
+        return
+    assert store.decisions() == [made]  # read back as written, nothing else kept
+    DecisionState.resolve([made])

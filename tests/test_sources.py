@@ -21,6 +21,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -560,3 +562,24 @@ def test_labels_that_are_not_tables_are_one_line(tmp_path: Path) -> None:
             app, ["ingest", str(tmp_path / "a.jpg"), "--labels", str(labels), "--out", str(tmp_path / "ds")]
         )
         assert result.exit_code == 2 and said in result.output, result.output
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cuts=st.lists(st.tuples(st.integers(0, 4000), st.binary(min_size=0, max_size=8)), min_size=1, max_size=4))
+def test_mutated_image_bytes_in_a_hub_table_are_rows_with_reasons(
+    tmp_path_factory: pytest.TempPathFactory, cuts: list[tuple[int, bytes]]
+) -> None:
+    """Byte mutations of the JPEGs a Hub table holds: every cell one row, never an error."""
+    folder = tmp_path_factory.mktemp("mutated")
+    rows = []
+    for k in range(3):
+        data = bytearray(_jpeg(photo(seed=k)))
+        for at, insert in cuts:
+            at = min(at, len(data))
+            data[at : at + len(insert)] = insert
+        rows.append({"bytes": bytes(data), "lat": 39.9512 + k * 1e-4})
+    hub = _hub(folder / "hub", {"train-0": rows})
+    result = CliRunner().invoke(app, ["ingest", str(hub), "--out", str(folder / "ds"), "--json", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    distinct = len({r["bytes"] for r in rows})
+    assert json.loads(result.stdout)["files"] == distinct  # identical bytes are one photo

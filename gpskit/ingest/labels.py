@@ -24,12 +24,7 @@ import pyarrow as pa
 from gpskit.errors import InputError
 from gpskit.ingest.options import Columns
 from gpskit.ingest.tables import numbers, read_table_file, texts
-from gpskit.splitfolder import (
-    HEADING_NAMES,
-    LATITUDE_NAMES,
-    LONGITUDE_NAMES,
-    find_column,
-)
+from gpskit.splitfolder import HEADING_NAMES, find_column, position_columns
 
 #: Column names that hold a photo's file name or path, as tables in the wild name them.
 NAME_NAMES = (
@@ -156,13 +151,10 @@ def read_labels(path: Path, columns: Columns | None = None) -> PositionTable:
             f"{path}: no column of file names among: {', '.join(names)}",
             hint="name it with --name-column",
         )
-    lat = find_column(names, LATITUDE_NAMES, columns.latitude)
-    lon = find_column(names, LONGITUDE_NAMES, columns.longitude)
-    if lat is None or lon is None:
-        raise InputError(
-            f"{path}: no latitude/longitude columns among: {', '.join(names)}",
-            hint="name them with --lat-column and --lon-column",
-        )
+    try:
+        lat, lon = position_columns(names, columns.latitude, columns.longitude)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc.message}", hint=exc.hint) from None
     heading = find_column(names, HEADING_NAMES, columns.heading)
     split = find_column(names, SPLIT_NAMES)
     found = PositionTable(path.name)

@@ -36,7 +36,13 @@ from gpskit.ingest.labels import (
 )
 from gpskit.ingest.options import Columns
 from gpskit.ingest.tables import batches, is_table, read_table_file, table_schema, texts
-from gpskit.splitfolder import HEADING_NAMES, LATITUDE_NAMES, LONGITUDE_NAMES, find_column
+from gpskit.splitfolder import (
+    HEADING_NAMES,
+    LATITUDE_NAMES,
+    LONGITUDE_NAMES,
+    find_column,
+    position_columns,
+)
 
 #: Column names that hold an image (its bytes, or the Hub's {bytes, path} struct).
 IMAGE_NAMES = ("image", "img", "photo", "picture", "image_bytes", "jpg", "jpeg", "png")
@@ -274,13 +280,7 @@ def _table(
     try:
         schema = table_schema(table)
         names = schema.names
-        lat = find_column(names, LATITUDE_NAMES, columns.latitude)
-        lon = find_column(names, LONGITUDE_NAMES, columns.longitude)
-        if lat is None or lon is None:
-            raise InputError(
-                f"no latitude/longitude columns among: {', '.join(names)}",
-                hint="name them with --lat-column and --lon-column",
-            )
+        lat, lon = position_columns(names, columns.latitude, columns.longitude)
         picked = (
             lat,
             lon,
