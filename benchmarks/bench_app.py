@@ -136,7 +136,9 @@ def main() -> None:
         pages = []
         for k in range(20):
             started = time.perf_counter()
-            httpx.get(f"{url}/api/photos", params={"offset": k * 60, "status": "accepted"}).raise_for_status()
+            httpx.get(
+                f"{url}/api/photos", params={"offset": k * 60, "status": "accepted"}
+            ).raise_for_status()
             pages.append(time.perf_counter() - started)
         print(f"{args.rows:,} rows, {os.cpu_count()} cores: the first page {first * 1000:.0f} ms; "
               f"pages after it (new connection each), median {statistics.median(pages) * 1000:.0f} ms")  # fmt: skip

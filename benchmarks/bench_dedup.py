@@ -104,7 +104,9 @@ def synthetic_manifest(n: int):  # type: ignore[no-untyped-def]
             "crop_hashes": [crops[18 * i : 18 * i + 18] for i in range(n)],
             "crop_phash256": [[bytes(x) for x in crops256[18 * i : 18 * i + 18]] for i in range(n)],
             "dihedral_hashes": [turned[7 * i : 7 * i + 7] for i in range(n)],
-            "dihedral_phash256": [[bytes(x) for x in turned256[7 * i : 7 * i + 7]] for i in range(n)],
+            "dihedral_phash256": [
+                [bytes(x) for x in turned256[7 * i : 7 * i + 7]] for i in range(n)
+            ],
             "trimmed_phash": None,
             "trimmed_phash256": None,
             "latitude": 39.95 + rng.normal(0, 0.001, n),
@@ -198,8 +200,10 @@ def main() -> None:
     print(f"radius 16 on 20,000 uniform hashes: {r['seconds']:.2f} s, peak {r['peak_gb']:.2f} GB")
     n = args.dedup_size
     r = _in_child("run_joins", n)
-    print(f"joins at {n:,} photos: crops (18 each) {r['crop_s']:.2f} s, dihedral (7 each) "
-          f"{r['dihedral_s']:.2f} s, peak {r['peak_gb']:.2f} GB")
+    print(
+        f"joins at {n:,} photos: crops (18 each) {r['crop_s']:.2f} s, dihedral (7 each) "
+        f"{r['dihedral_s']:.2f} s, peak {r['peak_gb']:.2f} GB"
+    )
     r = _in_child("run_dedup", n)
     print(f"dedup links + groups at {n:,} photos: {r['seconds']:.2f} s, peak {r['peak_gb']:.2f} GB")
     if args.real:

@@ -36,7 +36,11 @@ def main() -> None:
 
     bare = faiss.IndexFlatIP(args.dim)
     bare.add(vectors)
-    timings: dict[str, list[float]] = {"faiss IndexFlatIP": [], "gpskit (faiss)": [], "gpskit (numpy)": []}
+    timings: dict[str, list[float]] = {
+        "faiss IndexFlatIP": [],
+        "gpskit (faiss)": [],
+        "gpskit (numpy)": [],
+    }
     for _ in range(args.runs):
         started = time.perf_counter()
         bare.search(queries, 8)
@@ -54,7 +58,9 @@ def main() -> None:
         started = time.perf_counter()
         index.nearest(queries, 8)
         timings["gpskit (numpy)"].append(time.perf_counter() - started)
-    print(f"{args.rows:,} x {args.dim}, k=8, 1,024 queries, {os.cpu_count()} cores, median of {args.runs}:")
+    print(
+        f"{args.rows:,} x {args.dim}, k=8, 1,024 queries, {os.cpu_count()} cores, median of {args.runs}:"
+    )
     for name, took in timings.items():
         if name.endswith("(s)"):
             print(f"  {name:18s} {statistics.median(took):8.2f} s, once per loaded model")

@@ -260,9 +260,13 @@ def descriptors(runs: list[Path]) -> None:
             vectors = {}
             for name, frame in frames.items():
                 items = SplitDataset(frame, run.scaler, "photo", transforms(size, False), size)
-                vectors[name] = embed(run.model, _loader(items, 64, 0), run.device, None, descriptor)
+                vectors[name] = embed(
+                    run.model, _loader(items, 64, 0), run.device, None, descriptor
+                )
             train = frames["train"]
-            u, v = run.scaler.encode(train.latitude.to_numpy(float), train.longitude.to_numpy(float))
+            u, v = run.scaler.encode(
+                train.latitude.to_numpy(float), train.longitude.to_numpy(float)
+            )
             index = RetrievalIndex(
                 vectors["train"], np.column_stack([u, v]), train.path.to_numpy(str),
                 train.heading.to_numpy(float, na_value=np.nan), descriptor,

@@ -36,14 +36,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from gpskit.exif import GpsFlag, Problem, position_unreadable
-from gpskit.imaging import SUPPORTED_FORMATS
+from gpskit.gpsflags import GpsFlag, Problem, position_unreadable
 
 Row = Mapping[str, Any]
 Severity = Literal["reject", "warn", "quality"]
 Rule = Callable[[Row, float | None], bool | Sequence[str]]
 
 # What the reader says about a file (manifest column ``read_status``).
+#: Formats gpskit ingests (Pillow's names; MPO is a multi-picture JPEG).
+SUPPORTED_FORMATS = frozenset({"JPEG", "MPO", "HEIF", "PNG", "WEBP", "TIFF"})
+
 READ_OK = "ok"
 READ_EMPTY = "empty"
 READ_UNREADABLE = "unreadable"
@@ -431,9 +433,10 @@ def fingerprint() -> str:
     """What verdicts depend on besides a row and the thresholds: this gpskit's version and
     the source of the rules (this module and the gpskit modules it imports). A re-run
     keeps an earlier manifest's verdicts only when its fingerprint is this one."""
-    from gpskit import __version__, exif, imaging
+    from gpskit import __version__
 
     digest = hashlib.sha256(__version__.encode())
-    for source in (__file__, exif.__file__, imaging.__file__):
-        digest.update(Path(source).read_bytes())
+    here = Path(__file__).parent  # read, not imported: the start-up path asks for this
+    for source in (Path(__file__), here / "exif.py", here / "gpsflags.py", here / "imaging.py"):
+        digest.update(source.read_bytes())
     return digest.hexdigest()[:16]

@@ -22,9 +22,6 @@ from PIL import Image
 from gpskit.exif import orient, read_metadata
 from gpskit.storage import is_url, read_bytes
 
-#: Formats gpskit ingests (Pillow's names; MPO is a multi-picture JPEG).
-SUPPORTED_FORMATS = frozenset({"JPEG", "MPO", "HEIF", "PNG", "WEBP", "TIFF"})
-
 #: Smallest side of the image that hashing works on: JPEGs are DCT-scaled down to it (and
 #: other formats resized to at most 4x it). The hashes work on 32x32 to 128x128 copies, so
 #: decoding more only costs time (a 640x480 photo decodes at 1/4, a 12 MP one at 1/8).
@@ -293,10 +290,12 @@ def _crop_blocks(
 ) -> npt.NDArray[np.float64]:
     """Low DCT blocks of the nine crops of ``fraction`` of the base copy (CROP_ANCHORS
     order: row by row), without cutting them out: each crop is a padded projection."""
-    p = _crop_projections(fraction, hash_size)
-    rows = p @ base  # (3 vertical anchors, hash, 128)
-    blocks: npt.NDArray[np.float64] = np.einsum("yhw,xkw->yxhk", rows, p)
-    return blocks.reshape(9, hash_size, hash_size)
+    flat = _crop_projections(fraction, hash_size).reshape(3 * hash_size, _CROP_BASE)
+    # every (vertical anchor, horizontal anchor) block in two matrix products, one BLAS
+    # call each: (3h x 128) @ (128 x 128) @ (128 x 3h), then the 3 x 3 blocks taken apart
+    grid = (flat @ base @ flat.T).reshape(3, hash_size, 3, hash_size)
+    blocks: npt.NDArray[np.float64] = grid.transpose(0, 2, 1, 3).reshape(9, hash_size, hash_size)
+    return blocks
 
 
 def _blocks(pictures: npt.NDArray[np.float64], hash_size: int) -> npt.NDArray[np.float64]:

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from gpskit.dataset import Dataset
-from gpskit.ingest.report import IngestReport, summarize
+from gpskit.ingest.report import summarize
+from gpskit.ingest.summary import IngestReport
 from gpskit.schema import file_metadata
 
 _SUMMARY_COLUMNS = ("status", "read_status", "reasons", "warnings", "format", "gps_source")

@@ -15,14 +15,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from gpskit import paths
-from gpskit.dataset import (
-    MANIFEST_FILE,
-    OWN_FILES,
-    OWN_FOLDERS,
-    STATE_DIR,
-    Dataset,
-)
+from gpskit.dataset import Dataset
 from gpskit.errors import UsageError
+from gpskit.layout import MANIFEST_FILE, OWN_FILES, OWN_FOLDERS, STATE_DIR
 from gpskit.runfolder import (
     BEST_CHECKPOINT,
     CONFIG_FILE,

@@ -17,18 +17,17 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from gpskit import checks, quality, storage
+from gpskit.checks import SUPPORTED_FORMATS
 from gpskit.exif import (
-    GpsFlag,
     Metadata,
-    Problem,
     displayed_size,
     orient,
     read_metadata,
     salvage_metadata,
 )
+from gpskit.gpsflags import GpsFlag, Problem
 from gpskit.imaging import (
     HASH_DECODE_SIDE,
-    SUPPORTED_FORMATS,
     normalise_format,
     open_image,
     perceptual_hashes,

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from gpskit.dataset import MANIFEST_FILE, SPLITS_DIR, Dataset
+from gpskit.dataset import Dataset
 from gpskit.errors import InputError, MissingStepError
+from gpskit.layout import MANIFEST_FILE, SPLITS_DIR
 from gpskit.schema import load_schema, read_table, schema_tag, validate_table
 
 if TYPE_CHECKING:  # pandas loads with a split's table, not with the module

@@ -54,11 +54,11 @@ def _values(kind: int, order: str) -> st.SearchStrategy[bytes]:
         low, high = _INT_RANGES[4] if kind == 5 else _INT_RANGES[9]
         pairs = st.lists(st.tuples(_extreme_ints(low, high), _extreme_ints(low, high)), max_size=4)
         code = "I" if kind == 5 else "i"
-        return pairs.map(lambda p: struct.pack(f"{e}{2 * len(p)}{code}", *[x for q in p for x in q]))
+        return pairs.map(
+            lambda p: struct.pack(f"{e}{2 * len(p)}{code}", *[x for q in p for x in q])
+        )
     floats = st.floats(allow_nan=True, allow_infinity=True, width=32 if kind == 11 else 64)
-    return st.lists(floats, max_size=4).map(
-        lambda v: struct.pack(f"{e}{len(v)}{_PACK[kind]}", *v)
-    )
+    return st.lists(floats, max_size=4).map(lambda v: struct.pack(f"{e}{len(v)}{_PACK[kind]}", *v))
 
 
 @st.composite

@@ -61,7 +61,10 @@ def real_originals(shared: Path, limit: int = 40) -> list[Path]:
         if any(hamming(code, h) <= 12 for h in hashes):
             continue  # the same scene as one chosen already (HDR pairs, bursts)
         width = int(img.width * 0.6)
-        left, right = img.crop((0, 0, width, img.height)), img.crop((img.width - width, 0, img.width, img.height))
+        left, right = (
+            img.crop((0, 0, width, img.height)),
+            img.crop((img.width - width, 0, img.width, img.height)),
+        )
         if hamming(phash(left), phash(right)) <= 12:
             continue  # a pattern, not a scene: its two sides are the same picture
         chosen.append(shared / row["path"])
@@ -205,14 +208,24 @@ def score(evalset: EvalSet, groups: pd.DataFrame) -> pd.DataFrame:
         files = [f for f, k in evalset.kind.items() if k == kind]
         if kind == "other_view":
             found = [f for f in files if pd.notna(group.get(f))]
-            rows.append({"kind": kind, "files": len(files), "recall": None, "wrongly_grouped": len(found)})
+            rows.append(
+                {"kind": kind, "files": len(files), "recall": None, "wrongly_grouped": len(found)}
+            )
             continue
         hit = [
             f
             for f in files
-            if pd.notna(group.get(f)) and group.get(f) == group.get(originals.get(evalset.origin[f], ""))
+            if pd.notna(group.get(f))
+            and group.get(f) == group.get(originals.get(evalset.origin[f], ""))
         ]
-        rows.append({"kind": kind, "files": len(files), "recall": len(hit) / len(files), "wrongly_grouped": 0})
+        rows.append(
+            {
+                "kind": kind,
+                "files": len(files),
+                "recall": len(hit) / len(files),
+                "wrongly_grouped": 0,
+            }
+        )
     table = pd.DataFrame(rows)
     predicted = right = 0
     by_group: dict[object, list[str]] = {}
@@ -228,5 +241,7 @@ def score(evalset: EvalSet, groups: pd.DataFrame) -> pd.DataFrame:
     table.attrs["pairs"] = predicted
     copies = table[table.recall.notna()]
     weights = copies.files.to_numpy(float)
-    table.attrs["recall"] = float(np.average(copies.recall, weights=weights)) if len(copies) else 0.0
+    table.attrs["recall"] = (
+        float(np.average(copies.recall, weights=weights)) if len(copies) else 0.0
+    )
     return table

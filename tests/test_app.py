@@ -33,20 +33,25 @@ from gpskit.synth import SynthOptions, synth
 from .helpers import SHARED, good_exif, photo
 
 BROWSER = next(
-    (shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None
+    (shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)),
+    None,
 )
-HOSTILE = '<img src=x onerror=alert(1)><script>alert(2)</script>'
+HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"
 
 
 @contextmanager
-def running(dataset: Path, run: Path | None = None, **options: Any) -> Iterator[tuple[str, AppOptions]]:
+def running(
+    dataset: Path, run: Path | None = None, **options: Any
+) -> Iterator[tuple[str, AppOptions]]:
     """The app on a free loopback port, in a thread, until the block ends."""
     import uvicorn
 
     settings = AppOptions(port=0, **options)
     sock = bind(settings)
     server = uvicorn.Server(
-        uvicorn.Config(create_app(Dataset(dataset), settings, run), log_level="warning", lifespan="off")
+        uvicorn.Config(
+            create_app(Dataset(dataset), settings, run), log_level="warning", lifespan="off"
+        )
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -68,7 +73,9 @@ def campus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("app")
     synth(work / "campus", SynthOptions(spots=10, pitches=(0.0,), size=(320, 240), workers=1))
     hostile = work / "campus" / "photos" / "hostile"
-    save_photo(photo(seed=99), hostile / f"{HOSTILE}.jpg", good_exif(make=HOSTILE, model="</title><b>x"))
+    save_photo(
+        photo(seed=99), hostile / f"{HOSTILE}.jpg", good_exif(make=HOSTILE, model="</title><b>x")
+    )
     dataset = work / "ds"
     ingest([work / "campus" / "photos"], dataset, IngestOptions(workers=1))
     dedup(dataset)
@@ -130,7 +137,9 @@ def test_changes_need_the_token_and_requests_a_known_host(fresh: Path) -> None:
         assert DecisionStore(fresh).decisions() == []  # nothing changed
         made = client.post("/api/decisions", json=body, headers={"X-Gpskit-Token": options.token})
         assert made.status_code == 201 and DecisionStore(fresh).decisions()[0].author == "mallory"
-        bad = client.post("/api/decisions", content=b"{" * 10, headers={"X-Gpskit-Token": options.token})
+        bad = client.post(
+            "/api/decisions", content=b"{" * 10, headers={"X-Gpskit-Token": options.token}
+        )
         assert bad.status_code == 400
         huge = client.post(
             "/api/decisions", content=b" " * (2 << 20), headers={"X-Gpskit-Token": options.token}
@@ -164,7 +173,13 @@ def test_two_clients_deciding_at_once_lose_nothing(fresh: Path) -> None:
             with httpx.Client(base_url=url, headers={"X-Gpskit-Token": options.token}) as client:
                 for i in ids:
                     answer = client.post(
-                        "/api/decisions", json={"kind": "heading", "photos": [i], "value": {"heading": 10}, "author": who}
+                        "/api/decisions",
+                        json={
+                            "kind": "heading",
+                            "photos": [i],
+                            "value": {"heading": 10},
+                            "author": who,
+                        },
                     )
                     if answer.status_code != 201:
                         failures.append(answer.text)
@@ -226,7 +241,9 @@ def _ready(page: Any) -> None:
 
 
 @pytest.mark.slow
-def test_filter_split_a_group_move_a_position_reload_and_split_honours_it(browser: Any, fresh: Path) -> None:
+def test_filter_split_a_group_move_a_position_reload_and_split_honours_it(
+    browser: Any, fresh: Path
+) -> None:
     with running(fresh) as (url, _):
         page = _open(browser, url + "/#/photos")
         _ready(page)
@@ -235,7 +252,9 @@ def test_filter_split_a_group_move_a_position_reload_and_split_honours_it(browse
         page.select_option("select[data-filter=status]", "rejected")
         page.wait_for_url("**status=rejected**")
         _ready(page)
-        rejected = int(Dataset(fresh).load_manifest(["status"]).to_pandas().status.eq("rejected").sum())
+        rejected = int(
+            Dataset(fresh).load_manifest(["status"]).to_pandas().status.eq("rejected").sum()
+        )
         assert page.inner_text("#total").startswith(f"{rejected} photos")
         # a duplicate group: take its first copy out
         page.goto(url + "/#/groups")
@@ -273,7 +292,9 @@ def test_filter_split_a_group_move_a_position_reload_and_split_honours_it(browse
     assert groups.set_index("path").loc[_path(fresh, copy_id), "decided"] == "alone"
     import pandas as pd
 
-    splits = pd.concat(pd.read_parquet(fresh / "splits" / f"{n}.parquet") for n in ("train", "val", "test"))
+    splits = pd.concat(
+        pd.read_parquet(fresh / "splits" / f"{n}.parquet") for n in ("train", "val", "test")
+    )
     moved = splits[splits.path == kept["path"]]
     assert len(moved) == 1 and moved.latitude.iloc[0] == pytest.approx(moved_to[0])
 
@@ -291,15 +312,23 @@ def test_hostile_names_and_exif_render_as_text(browser: Any, tmp_path: Path) -> 
     as written, never run."""
     photos = tmp_path / "photos"
     photos.mkdir()
-    for sample in sorted(p for p in SHARED.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))[:12]:
+    for sample in sorted(p for p in SHARED.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))[
+        :12
+    ]:
         shutil.copy(sample, photos / sample.name)
-    save_photo(photo(seed=3), photos / f"{HOSTILE}.jpg", good_exif(make=HOSTILE, model="</title><b>x"))
+    save_photo(
+        photo(seed=3), photos / f"{HOSTILE}.jpg", good_exif(make=HOSTILE, model="</title><b>x")
+    )
     ingest([photos], tmp_path / "ds", IngestOptions(workers=1))
     with running(tmp_path / "ds") as (url, _):
         page = _open(browser, url + "/#/photos")
         _ready(page)
         assert HOSTILE in page.inner_text("#grid")
-        hostile = next(p for p in _page(httpx.Client(base_url=url), limit=100)["photos"] if p["path"] == f"{HOSTILE}.jpg")
+        hostile = next(
+            p
+            for p in _page(httpx.Client(base_url=url), limit=100)["photos"]
+            if p["path"] == f"{HOSTILE}.jpg"
+        )
         page.goto(url + f"/#/photo/{hostile['id']}")
         _ready(page)
         assert page.inner_text("#photo-title") == f"{HOSTILE}.jpg"
@@ -345,12 +374,16 @@ def test_predict_places_an_upload_and_names_the_training_photos_it_used(fresh: P
 
     data = ApiDataset(fresh)
     data.split(SplitOptions(force=True))
-    options = TrainOptions(arch="resnet18", weights="none", epochs=1, image_size=32, batch_size=16, workers=0, knn=4)
+    options = TrainOptions(
+        arch="resnet18", weights="none", epochs=1, image_size=32, batch_size=16, workers=0, knn=4
+    )
     run = data.train(options, out=fresh.parent / "run").run_dir
     test = data.splits("test")
     upload = (Path(test.root.iloc[0]) / test.path.iloc[0]).read_bytes()
     with running(fresh, Path(run)) as (url, options_used):
-        client = httpx.Client(base_url=url, headers={"X-Gpskit-Token": options_used.token}, timeout=120)
+        client = httpx.Client(
+            base_url=url, headers={"X-Gpskit-Token": options_used.token}, timeout=120
+        )
         answer = client.post("/api/predict", content=upload)
         assert answer.status_code == 200, answer.text
         found = answer.json()
@@ -376,7 +409,9 @@ def test_hostile_requests_are_one_json_line_and_change_nothing(fresh: Path) -> N
         for body in cases:
             answer = client.post("/api/decisions", content=body)
             assert answer.status_code == 400 and "error" in answer.json(), body[:80]
-        many = client.post("/api/decisions", json={"kind": "merge", "photos": [photo_id] * 10_001, "author": "a"})
+        many = client.post(
+            "/api/decisions", json={"kind": "merge", "photos": [photo_id] * 10_001, "author": "a"}
+        )
         assert many.status_code == 413
         probe = client.get(f"/thumb/{photo_id}", headers={"Sec-Fetch-Site": "cross-site"})
         assert probe.status_code == 403  # another site cannot test which photos exist
@@ -390,7 +425,9 @@ def test_a_group_decision_shows_after_regrouping(fresh: Path) -> None:
         group = client.get("/api/groups").json()["groups"][0]
         copy = next(m for m in group["members"] if not m["keep"])
         assert client.get("/api/status").json()["groups_current"]
-        made = client.post("/api/decisions", json={"kind": "keeper", "photos": [copy["id"]], "author": "ann"})
+        made = client.post(
+            "/api/decisions", json={"kind": "keeper", "photos": [copy["id"]], "author": "ann"}
+        )
         assert made.status_code == 201
         assert not client.get("/api/status").json()["groups_current"]
         assert client.post("/api/regroup", json={}).status_code == 200
@@ -400,9 +437,13 @@ def test_a_group_decision_shows_after_regrouping(fresh: Path) -> None:
         client.close()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
-def test_any_request_body_is_an_answer_never_a_server_error(fresh: Path, data: st.DataObject) -> None:
+def test_any_request_body_is_an_answer_never_a_server_error(
+    fresh: Path, data: st.DataObject
+) -> None:
     """Generated bodies for the decision and undo routes, in process: a 2xx or 4xx with
     one JSON error, never a 500."""
     from starlette.testclient import TestClient
@@ -410,8 +451,19 @@ def test_any_request_body_is_an_answer_never_a_server_error(fresh: Path, data: s
     options = AppOptions(port=8765)
     client = TestClient(create_app(Dataset(fresh), options), base_url="http://127.0.0.1:8765")
     ids = [p["id"] for p in client.get("/api/photos", params={"limit": 5}).json()["photos"]]
-    leaf = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6) | st.sampled_from(ids)
-    value = st.recursive(leaf, lambda i: st.lists(i, max_size=3) | st.dictionaries(st.text(max_size=6), i, max_size=3), max_leaves=8)
+    leaf = (
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats()
+        | st.text(max_size=6)
+        | st.sampled_from(ids)
+    )
+    value = st.recursive(
+        leaf,
+        lambda i: st.lists(i, max_size=3) | st.dictionaries(st.text(max_size=6), i, max_size=3),
+        max_leaves=8,
+    )
     body = data.draw(st.one_of(value, st.fixed_dictionaries(
         {"kind": st.sampled_from(["exclude", "merge", "position", "heading", "nope"]) | value,
          "photos": st.lists(st.sampled_from(ids) | st.text(max_size=4), max_size=3) | value,

@@ -49,7 +49,9 @@ def _imports(path: Path, name: str, known: set[str]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join([*package.split(".")[: len(package.split(".")) - node.level + 1], base]).strip(".")
+                base = ".".join(
+                    [*package.split(".")[: len(package.split(".")) - node.level + 1], base]
+                ).strip(".")
             targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
         for target in targets:
             if target in known and target != name:
@@ -122,7 +124,9 @@ def test_architecture_md_lists_every_module() -> None:
     listed = set(re.findall(r"`(gpskit/[\w/]+\.py)`", text))
     actual = {p.relative_to(ROOT).as_posix() for p in PACKAGE.rglob("*.py")}
     assert not actual - listed, f"add to ARCHITECTURE.md: {sorted(actual - listed)}"
-    assert not listed - actual, f"no such module (remove from ARCHITECTURE.md): {sorted(listed - actual)}"
+    assert not listed - actual, (
+        f"no such module (remove from ARCHITECTURE.md): {sorted(listed - actual)}"
+    )
 
 
 def test_modules_are_short_enough_to_read() -> None:

@@ -16,9 +16,10 @@ from typer.testing import CliRunner
 from gpskit.cli import app
 from gpskit.coverage import CoverageOptions, coverage
 from gpskit.coverage.route import walking_order
-from gpskit.dataset import COVERAGE_FILE, Dataset
+from gpskit.dataset import Dataset
 from gpskit.geo import LocalProjection
 from gpskit.graph import pairs_within
+from gpskit.layout import COVERAGE_FILE
 
 from .helpers import write_manifest
 

@@ -38,7 +38,9 @@ def campus(tmp_path: Path) -> Dataset:
 
     for s, lat in enumerate((39.9515, 39.9519)):
         for k in range(4):
-            exif = good_exif(latitude=lat, heading=90.0 * k, taken=TAKEN + timedelta(minutes=10 * s + k))
+            exif = good_exif(
+                latitude=lat, heading=90.0 * k, taken=TAKEN + timedelta(minutes=10 * s + k)
+            )
             save_photo(photo(seed=10 * s + k), folder / f"s{s}_{k}.jpg", exif)
     (folder / "s0_0 copy.jpg").write_bytes((folder / "s0_0.jpg").read_bytes())
     ingest([folder], tmp_path / "ds")
@@ -76,7 +78,9 @@ def test_the_manifest_as_read_shows_decisions_and_keeps_the_rules_verdict(campus
     store.add("position", [two], {"latitude": 39.9517, "longitude": -75.1912}, "ann")
     store.add("heading", [two], {"heading": -90}, "ann")
     rows = campus.load_manifest().to_pandas().set_index("path")
-    assert rows.loc["s0_1.jpg", "status"] == "rejected" and list(rows.loc["s0_1.jpg", "reasons"]) == []
+    assert (
+        rows.loc["s0_1.jpg", "status"] == "rejected" and list(rows.loc["s0_1.jpg", "reasons"]) == []
+    )
     assert list(rows.loc["s0_1.jpg", "decided"]) == ["exclude"]
     moved = rows.loc["s0_2.jpg"]
     assert (moved.latitude, moved.gps_source, moved.file_latitude) == (39.9517, "manual", 39.9515)
@@ -103,7 +107,9 @@ def test_dedup_honours_alone_merge_and_keeper_over_the_rules(campus: Dataset) ->
     store.add("merge", [_key(campus, "s1_0.jpg"), _key(campus, "s1_3.jpg")], author="bob")
     dedup(campus)
     groups = campus.load_duplicates().to_pandas().set_index("path")
-    assert groups.loc["s0_0.jpg"].isna()["group_id"] and groups.loc["s0_0.jpg", "decided"] == "alone"
+    assert (
+        groups.loc["s0_0.jpg"].isna()["group_id"] and groups.loc["s0_0.jpg", "decided"] == "alone"
+    )
     merged = groups.loc[["s1_0.jpg", "s1_3.jpg"]]
     assert merged.group_id.nunique() == 1 and set(merged.kind) == {"decided"}
 
@@ -170,7 +176,9 @@ def test_a_broken_decisions_file_is_one_line(campus: Dataset) -> None:
     assert result.exit_code == 2 and "decisions" in result.output
 
 
-def test_the_decisions_command_lists_decides_undoes_and_exports(campus: Dataset, tmp_path: Path) -> None:
+def test_the_decisions_command_lists_decides_undoes_and_exports(
+    campus: Dataset, tmp_path: Path
+) -> None:
     runner = CliRunner()
     photo_file = str(Path(_key(campus, "s0_1.jpg")[0]) / "s0_1.jpg")
     need = runner.invoke(app, ["decisions", str(campus.root), "--exclude", photo_file])
@@ -183,14 +191,18 @@ def test_the_decisions_command_lists_decides_undoes_and_exports(campus: Dataset,
     assert decision["kind"] == "exclude" and decision["photos"][0]["path"] == "s0_1.jpg"
     listed = runner.invoke(app, ["decisions", str(campus.root)])
     assert decision["id"][:12] in listed.output
-    undone = runner.invoke(app, ["decisions", str(campus.root), "--undo", decision["id"], "--author", "bob", "--json"])
+    undone = runner.invoke(
+        app, ["decisions", str(campus.root), "--undo", decision["id"], "--author", "bob", "--json"]
+    )
     assert json.loads(undone.stdout)["decisions"] == []
     out = tmp_path / "d.parquet"
     exported = runner.invoke(app, ["decisions", str(campus.root), "--export", str(out)])
     assert exported.exit_code == 0 and out.is_file()
     guarded = runner.invoke(app, ["decisions", str(campus.root), "--export", photo_file])
     assert guarded.exit_code == 2  # never over a photo
-    unknown = runner.invoke(app, ["decisions", str(campus.root), "--exclude", "nope.jpg", "--author", "a"])
+    unknown = runner.invoke(
+        app, ["decisions", str(campus.root), "--exclude", "nope.jpg", "--author", "a"]
+    )
     assert unknown.exit_code == 2 and "no photo" in unknown.output
 
 
@@ -198,7 +210,14 @@ def test_the_latest_decision_on_a_photo_counts() -> None:
     from gpskit.decisions.store import Decision
 
     def made(n: int, kind: str, value: dict[str, Any] | None = None) -> Decision:
-        return Decision(f"{n:032x}", kind, (("/r", "a.jpg"),), value or {}, "ann", f"2026-01-01T00:00:0{n}+00:00")
+        return Decision(
+            f"{n:032x}",
+            kind,
+            (("/r", "a.jpg"),),
+            value or {},
+            "ann",
+            f"2026-01-01T00:00:0{n}+00:00",
+        )
 
     state = DecisionState.resolve(
         [made(1, "exclude"), made(2, "include"), made(3, "alone"),
@@ -212,7 +231,9 @@ def test_the_latest_decision_on_a_photo_counts() -> None:
 # --- what an outside review broke ------------------------------------------------------------
 
 
-def test_a_teammates_export_applies_to_photos_in_another_folder(campus: Dataset, tmp_path: Path) -> None:
+def test_a_teammates_export_applies_to_photos_in_another_folder(
+    campus: Dataset, tmp_path: Path
+) -> None:
     """Decisions name photos by root and path; a teammate's root is mapped to ours by the
     paths the two hold."""
     theirs = DecisionStore(tmp_path / "ann")
@@ -227,7 +248,9 @@ def test_a_teammates_export_applies_to_photos_in_another_folder(campus: Dataset,
     assert rows.loc["s0_1.jpg", "status"] == "rejected"
 
 
-def test_what_was_recorded_here_last_counts_not_an_authors_clock(campus: Dataset, tmp_path: Path) -> None:
+def test_what_was_recorded_here_last_counts_not_an_authors_clock(
+    campus: Dataset, tmp_path: Path
+) -> None:
     key = _key(campus, "s0_1.jpg")
     early = DecisionStore(tmp_path / "old")
     (tmp_path / "old").mkdir()
@@ -294,26 +317,42 @@ def test_the_command_checks_everything_before_it_writes(campus: Dataset, tmp_pat
     assert not (campus.root / "decisions.sqlite").exists()  # an undo of nothing makes nothing
     out = tmp_path / "ann.parquet"
     for _ in range(2):  # an export is refreshed in place
-        assert runner.invoke(app, ["decisions", str(campus.root), "--export", str(out)]).exit_code == 0
+        assert (
+            runner.invoke(app, ["decisions", str(campus.root), "--export", str(out)]).exit_code == 0
+        )
 
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
-    kind=st.sampled_from(["exclude", "include", "alone", "merge", "keeper", "position", "heading", "x"]),
-    value=json_values | st.fixed_dictionaries({"latitude": json_values, "longitude": json_values, "heading": json_values}),
+    kind=st.sampled_from(
+        ["exclude", "include", "alone", "merge", "keeper", "position", "heading", "x"]
+    ),
+    value=json_values
+    | st.fixed_dictionaries(
+        {"latitude": json_values, "longitude": json_values, "heading": json_values}
+    ),
     author=json_values,
     note=st.none() | st.text(max_size=30),
     photos=st.integers(0, 3),
 )
 def test_any_decision_is_kept_as_given_or_refused_in_one_line(
-    tmp_path_factory: pytest.TempPathFactory, kind: str, value: Any, author: Any, note: Any, photos: int
+    tmp_path_factory: pytest.TempPathFactory,
+    kind: str,
+    value: Any,
+    author: Any,
+    note: Any,
+    photos: int,
 ) -> None:
     store = DecisionStore(tmp_path_factory.mktemp("decide"))
     keys = [("/r", f"p{i}.jpg") for i in range(photos)]

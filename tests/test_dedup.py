@@ -17,10 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageEnhance
 
-from gpskit.dataset import CONTACT_SHEET_FILE, DUPLICATES, DUPLICATES_FILE, OVERLAP_FILE, Dataset
+from gpskit.dataset import DUPLICATES, Dataset
 from gpskit.dedup import DedupOptions, dedup
 from gpskit.exifwrite import save_photo
 from gpskit.ingest import IngestOptions, ingest
+from gpskit.layout import CONTACT_SHEET_FILE, DUPLICATES_FILE, OVERLAP_FILE
 from gpskit.synth.samples import panorama, view
 
 from .helpers import TAKEN, good_exif
@@ -408,7 +409,9 @@ def test_dedup_reads_only_the_columns_it_uses(
     assert not lean & {"reasons", "warnings", "sharpness", "entropy_bits", "error", "gps_flags"}
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(seeds=st.lists(st.integers(0, 10_000), min_size=2, max_size=4, unique=True))
 def test_photos_of_different_scenes_are_never_a_burst(tmp_path: Path, seeds: list[int]) -> None:
     """Distinct pictures sharing a fix, a heading and a second (a phone that kept its GPS

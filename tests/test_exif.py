@@ -148,7 +148,7 @@ def test_metadata_from_raw_bytes_roundtrip() -> None:
 
 
 def test_gps_flags_round_trip_as_text() -> None:
-    from gpskit.exif import GpsFlag, Problem, position_unreadable
+    from gpskit.gpsflags import GpsFlag, Problem, position_unreadable
 
     for problem in Problem:
         for tag in ("latitude", "altitude", "img_direction"):

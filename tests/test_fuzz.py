@@ -52,7 +52,9 @@ def _ingest_one(path: Path) -> dict[str, object]:
 
 @BUDGET
 @given(exif=exif_blocks(), fmt=st.sampled_from(["JPEG", "PNG", "WEBP"]))
-def test_any_exif_gives_a_valid_row(tmp_path_factory: pytest.TempPathFactory, exif: bytes, fmt: str) -> None:
+def test_any_exif_gives_a_valid_row(
+    tmp_path_factory: pytest.TempPathFactory, exif: bytes, fmt: str
+) -> None:
     path = tmp_path_factory.mktemp("fuzz") / f"photo.{fmt.lower()}"
     path.write_bytes(photo_bytes(exif, fmt))
     row = _ingest_one(path)
@@ -63,7 +65,11 @@ def _real_photos() -> list[Path]:
     if not SHARED.is_dir():
         return []
     suffixes = {".jpg", ".jpeg", ".heic", ".png", ".webp", ".tif", ".tiff"}
-    return sorted(p for p in SHARED.rglob("*") if p.suffix.lower() in suffixes and p.stat().st_size < 4_000_000)
+    return sorted(
+        p
+        for p in SHARED.rglob("*")
+        if p.suffix.lower() in suffixes and p.stat().st_size < 4_000_000
+    )
 
 
 REAL = _real_photos()
@@ -84,12 +90,16 @@ def test_mutated_real_photos_give_a_valid_row(
 
 @settings(max_examples=2 if not LONG else 20, derandomize=not LONG, deadline=None)
 @given(blocks=st.lists(exif_blocks(), min_size=6, max_size=12))
-def test_cli_ingest_of_a_fuzzed_folder(tmp_path_factory: pytest.TempPathFactory, blocks: list[bytes]) -> None:
+def test_cli_ingest_of_a_fuzzed_folder(
+    tmp_path_factory: pytest.TempPathFactory, blocks: list[bytes]
+) -> None:
     folder = tmp_path_factory.mktemp("fuzzed")
     for i, exif in enumerate(blocks):
         (folder / f"f{i:02d}.jpg").write_bytes(photo_bytes(exif, "JPEG"))
     dataset = folder.parent / f"{folder.name}-ds"
-    result = CliRunner().invoke(app, ["ingest", str(folder), "--out", str(dataset), "--workers", "1"])
+    result = CliRunner().invoke(
+        app, ["ingest", str(folder), "--out", str(dataset), "--workers", "1"]
+    )
     assert result.exit_code == 0, result.output
     manifest = Dataset(dataset).load_manifest()
     assert manifest.num_rows == len(blocks)
@@ -100,7 +110,9 @@ def test_orientation_too_large_for_its_column(tmp_path: Path) -> None:
     exif = raw_exif([RawTag(0x0112, 3, 1, struct.pack("<H", 36865))])
     (tmp_path / "photos").mkdir()
     (tmp_path / "photos" / "odd.jpg").write_bytes(photo_bytes(exif, "JPEG"))
-    result = CliRunner().invoke(app, ["ingest", str(tmp_path / "photos"), "--out", str(tmp_path / "ds")])
+    result = CliRunner().invoke(
+        app, ["ingest", str(tmp_path / "photos"), "--out", str(tmp_path / "ds")]
+    )
     assert result.exit_code == 0, result.output
     row = Dataset(tmp_path / "ds").load_manifest().to_pylist()[0]
     assert row["orientation"] is None
@@ -126,7 +138,9 @@ def test_gps_degrees_of_a_float_type_are_malformed_not_read(
     exif = raw_exif([], gps=gps)
     (tmp_path / "photos").mkdir()
     (tmp_path / "photos" / "float.jpg").write_bytes(photo_bytes(exif, "JPEG"))
-    result = CliRunner().invoke(app, ["ingest", str(tmp_path / "photos"), "--out", str(tmp_path / "ds")])
+    result = CliRunner().invoke(
+        app, ["ingest", str(tmp_path / "photos"), "--out", str(tmp_path / "ds")]
+    )
     assert result.exit_code == 0, result.output
     row = Dataset(tmp_path / "ds").load_manifest().to_pylist()[0]
     assert row["latitude"] is None and row["longitude"] is None

@@ -770,7 +770,9 @@ def test_a_datasets_own_files_are_never_ingested_as_photos(tmp_path: Path, layou
     """`ingest X --out X`, a dataset inside its photo folder, a parent folder holding both:
     on every run the manifest lists the photos and nothing of gpskit's own."""
     photos = write_photos(tmp_path / "photos", 3)
-    dataset = {"same": photos, "inside": photos / "ds", "beside-then-parent": tmp_path / "ds"}[layout]
+    dataset = {"same": photos, "inside": photos / "ds", "beside-then-parent": tmp_path / "ds"}[
+        layout
+    ]
     for _ in range(2):
         ingest([photos], dataset, IngestOptions(workers=1))
         dedup(dataset)
@@ -779,7 +781,6 @@ def test_a_datasets_own_files_are_never_ingested_as_photos(tmp_path: Path, layou
         ingest([tmp_path], dataset, IngestOptions(workers=1))
     rows = pq.read_table(dataset / "manifest.parquet", columns=["path"]).column("path").to_pylist()
     assert sorted(Path(p).name for p in rows) == ["p000.jpg", "p001.jpg", "p002.jpg"], rows
-
 
 
 @pytest.mark.parametrize(
@@ -796,7 +797,9 @@ def test_a_datasets_own_files_are_never_ingested_as_photos(tmp_path: Path, layou
         ("worker_crashed", "killed by signal 11", False),
     ],
 )
-def test_only_failures_that_may_pass_are_read_again(status: str, error: str | None, again: bool) -> None:
+def test_only_failures_that_may_pass_are_read_again(
+    status: str, error: str | None, again: bool
+) -> None:
     table = pa.table({"read_status": [status], "error": pa.array([error], pa.string())})
     assert ingest_plan.may_pass(table).to_pylist() == [again]
 

@@ -55,7 +55,8 @@ def test_a_table_position_outranks_the_photos_own_which_stays_beside(tmp_path: P
         f"far.jpg,{HERE[0] + 0.0009},{HERE[1]},\n"  # ~100 m: one of the two is wrong
     )
     result = CliRunner().invoke(
-        app, ["ingest", str(photos), "--labels", str(table), "--out", str(tmp_path / "ds"), "--json"]
+        app,
+        ["ingest", str(photos), "--labels", str(table), "--out", str(tmp_path / "ds"), "--json"],
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -66,7 +67,9 @@ def test_a_table_position_outranks_the_photos_own_which_stays_beside(tmp_path: P
     assert (near.file_latitude, near.file_gps_source) == (HERE[0], "exif")
     assert (near.img_direction, near.img_direction_ref, near.file_img_direction) == (180, "T", 90)
     assert far.img_direction == 90  # the table gave no heading: the photo's own stays
-    assert "position_disagrees" in list(far.warnings) and "position_disagrees" not in list(near.warnings)
+    assert "position_disagrees" in list(far.warnings) and "position_disagrees" not in list(
+        near.warnings
+    )
     assert own.gps_source == "exif" and math.isnan(own.file_latitude)
     assert near.position_table == "labels.csv"
     # the threshold moves the warning
@@ -147,7 +150,8 @@ def test_a_labels_table_without_a_name_column_is_one_line(tmp_path: Path) -> Non
     table = tmp_path / "labels.csv"
     table.write_text("lat,lon\n1,2\n")
     result = CliRunner().invoke(
-        app, ["ingest", str(tmp_path / "photos"), "--labels", str(table), "--out", str(tmp_path / "ds")]
+        app,
+        ["ingest", str(tmp_path / "photos"), "--labels", str(table), "--out", str(tmp_path / "ds")],
     )
     assert result.exit_code != 0 and "no column of file names" in result.output
     assert "--name-column" in result.output
@@ -162,8 +166,20 @@ def test_names_normalise_and_never_climb_out() -> None:
 
 def test_restore_undoes_apply_whatever_the_row() -> None:
     rows = [
-        {"latitude": 1.0, "longitude": 2.0, "gps_source": "exif", "img_direction": 5.0, "img_direction_ref": "M"},
-        {"latitude": None, "longitude": None, "gps_source": None, "img_direction": None, "img_direction_ref": None},
+        {
+            "latitude": 1.0,
+            "longitude": 2.0,
+            "gps_source": "exif",
+            "img_direction": 5.0,
+            "img_direction_ref": "M",
+        },
+        {
+            "latitude": None,
+            "longitude": None,
+            "gps_source": None,
+            "img_direction": None,
+            "img_direction_ref": None,
+        },
     ]
     for row in rows:
         before = dict(row)
@@ -190,7 +206,10 @@ def test_the_matcher_prefers_the_longest_name_and_an_exact_root() -> None:
     roots.id("/photos"), roots.id("/data/imported/hub")
 
     batch = pa.table(
-        {"root_id": [0, 0, 0, 1, 0], "path": ["x/day1/a.jpg", "day2/a.jpg", "b.jpg", "train/000000.jpg", "train/000000.jpg"]}
+        {
+            "root_id": [0, 0, 0, 1, 0],
+            "path": ["x/day1/a.jpg", "day2/a.jpg", "b.jpg", "train/000000.jpg", "train/000000.jpg"],
+        }
     )
     assert list(matcher.watch([batch], roots)) == [batch]
     assert matcher.label_for("/photos", "x/day1/a.jpg") == Label(1.0, 1.0, None, "t.csv")
@@ -209,7 +228,9 @@ cells = st.one_of(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     rows=st.lists(st.tuples(st.text(max_size=16), cells, cells, cells), max_size=12),
     suffix=st.sampled_from([".csv", ".jsonl", ".parquet"]),
@@ -223,14 +244,21 @@ def test_any_table_gives_labels_or_counts_why_not(
     path = folder / f"t{suffix}"
     as_text = [[str(v) if v is not None else None for v in row] for row in rows]
     table = pa.table(
-        {name: pa.array([r[i] for r in as_text], pa.string()) for i, name in enumerate(["file", "lat", "lon", "heading"])}
+        {
+            name: pa.array([r[i] for r in as_text], pa.string())
+            for i, name in enumerate(["file", "lat", "lon", "heading"])
+        }
     )
     if suffix == ".parquet":
         import pyarrow.parquet as pq
 
         pq.write_table(table, path)
     elif suffix == ".jsonl":
-        path.write_text("".join(json.dumps(dict(zip(table.column_names, r, strict=True))) + "\n" for r in as_text))
+        path.write_text(
+            "".join(
+                json.dumps(dict(zip(table.column_names, r, strict=True))) + "\n" for r in as_text
+            )
+        )
     else:
         import pyarrow.csv as pacsv
 
@@ -242,13 +270,18 @@ def test_any_table_gives_labels_or_counts_why_not(
     except GpskitError as exc:
         assert "\n" not in exc.message
         return
-    assert found.without_position + found.without_name + len(found.labels) + 0 >= min(1, len(rows)) or not rows
+    assert (
+        found.without_position + found.without_name + len(found.labels) + 0 >= min(1, len(rows))
+        or not rows
+    )
     for label in found.labels.values():
         assert math.isfinite(label.latitude) and math.isfinite(label.longitude)
         assert label.heading is None or 0 <= label.heading < 360
 
 
-def test_exiftools_csv_names_photos_by_their_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_exiftools_csv_names_photos_by_their_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``exiftool -csv`` writes SourceFile as given on its command line: paths from where
     it ran, or absolute ones."""
     photos = _photos(tmp_path / "walk" / "photos", ["a.jpg", "b.jpg"])

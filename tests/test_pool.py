@@ -82,7 +82,18 @@ def _ingest_process(photos, dataset):  # type: ignore[no-untyped-def]
     import sys
 
     return subprocess.Popen(
-        [sys.executable, "-m", "gpskit", "ingest", str(photos), "--out", str(dataset), "--json", "--workers", "2"],
+        [
+            sys.executable,
+            "-m",
+            "gpskit",
+            "ingest",
+            str(photos),
+            "--out",
+            str(dataset),
+            "--json",
+            "--workers",
+            "2",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,

@@ -28,7 +28,8 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     dataset = toy_dataset(root, side=4, headings=4)
     out = root / "hub"
     result = CliRunner().invoke(
-        app, ["publish", "dataset", str(dataset), "--out", str(out), "--name", "Toy campus", "--json"]
+        app,
+        ["publish", "dataset", str(dataset), "--out", str(out), "--name", "Toy campus", "--json"],
     )
     assert result.exit_code == 0, result.output
     return {"dataset": dataset, "out": out, "report": json.loads(result.stdout)}
@@ -71,7 +72,9 @@ def test_the_card_says_what_the_hub_reads(published: dict[str, Any]) -> None:
 def test_splits_without_embedded_images_are_refused(tmp_path: Path) -> None:
     dataset = toy_dataset(tmp_path, side=3, headings=2)
     split(dataset, SplitOptions(embed=False, force=True, ratios=(0.7, 0.15, 0.15)))
-    result = CliRunner().invoke(app, ["publish", "dataset", str(dataset), "--out", str(tmp_path / "o")])
+    result = CliRunner().invoke(
+        app, ["publish", "dataset", str(dataset), "--out", str(tmp_path / "o")]
+    )
     assert result.exit_code != 0 and "not embedded" in result.output and "--embed" in result.output
 
 
@@ -89,7 +92,15 @@ def test_push_failure_is_one_line_and_keeps_the_folder(
     out = tmp_path / "hub"
     result = CliRunner().invoke(
         app,
-        ["publish", "dataset", str(published["dataset"]), "--out", str(out), "--push", "team/campus"],
+        [
+            "publish",
+            "dataset",
+            str(published["dataset"]),
+            "--out",
+            str(out),
+            "--push",
+            "team/campus",
+        ],
     )
     assert result.exit_code != 0 and "upload failed" in result.output
     assert "Traceback" not in result.output and calls == [("team/campus", "dataset")]
@@ -113,8 +124,12 @@ def test_push_without_huggingface_hub_says_what_to_install(
 @given(
     st.recursive(
         st.one_of(st.text(), st.integers(), st.floats(allow_nan=False), st.booleans(), st.none()),
-        lambda inner: st.lists(inner, max_size=3)
-        | st.dictionaries(st.text(min_size=1, alphabet="abcdefgh_"), inner, min_size=1, max_size=3),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(
+                st.text(min_size=1, alphabet="abcdefgh_"), inner, min_size=1, max_size=3
+            )
+        ),
         max_leaves=10,
     )
 )

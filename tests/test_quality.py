@@ -106,7 +106,10 @@ def test_strict_quality_rejects_and_thresholds_move(defect_folder: Path, tmp_pat
 
 
 def test_unknown_threshold_is_one_line(defect_folder: Path, tmp_path: Path) -> None:
-    for value, message in (("sharpness=3", "no check threshold named"), ("min_sharpness=x", "not a number")):
+    for value, message in (
+        ("sharpness=3", "no check threshold named"),
+        ("min_sharpness=x", "not a number"),
+    ):
         result = CliRunner().invoke(
             app, ["ingest", str(defect_folder), "--out", str(tmp_path), "--threshold", value]
         )
@@ -184,7 +187,9 @@ def test_info_shows_the_worst_offenders(defect_folder: Path, tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     worst = json.loads(result.stdout)["quality_worst"]
     assert set(worst) == QUALITY
-    assert worst["dark"][0]["path"] == "dark.jpg" and worst["dark"][0]["measure"] == "brightness_p99"
+    assert (
+        worst["dark"][0]["path"] == "dark.jpg" and worst["dark"][0]["measure"] == "brightness_p99"
+    )
     with Image.open(sheet) as img:
         assert img.height > 6 * 100 and img.getbbox() is not None
     text = CliRunner().invoke(app, ["info", str(tmp_path)], env={"COLUMNS": "100"})

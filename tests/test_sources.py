@@ -68,7 +68,10 @@ def write_study_like(folder: Path, spots: int = 16, test_share: float = 0.12) ->
         table = pa.table(
             {
                 "image": pa.array(
-                    [{"bytes": _jpeg(Image.open(folder / "walk" / r["file"])), "path": None} for r in chosen],
+                    [
+                        {"bytes": _jpeg(Image.open(folder / "walk" / r["file"])), "path": None}
+                        for r in chosen
+                    ],
                     IMAGE,
                 ),
                 "Latitude": [float(r["reported_latitude"]) for r in chosen],
@@ -84,7 +87,9 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("study")
     facts = write_study_like(folder)
     dataset = folder / "dataset"
-    result = CliRunner().invoke(app, ["ingest", str(folder / "hub"), "--out", str(dataset), "--json"])
+    result = CliRunner().invoke(
+        app, ["ingest", str(folder / "hub"), "--out", str(dataset), "--json"]
+    )
     assert result.exit_code == 0, result.output
     facts.update(hub=folder / "hub", dataset=dataset, report=json.loads(result.stdout))
     return facts
@@ -104,7 +109,10 @@ def test_a_hub_dataset_without_exif_becomes_one_row_per_photo_with_the_tables_po
     rows = _manifest(study["dataset"])
     assert set(rows.gps_source) == {"table"} and not rows.has_exif.any()
     assert rows.file_latitude.isna().all()  # the photos hold no position of their own
-    assert set(rows.position_table) == {"train-00000-of-00001.parquet", "test-00000-of-00001.parquet"}
+    assert set(rows.position_table) == {
+        "train-00000-of-00001.parquet",
+        "test-00000-of-00001.parquet",
+    }
     assert (rows.source_split == "test").sum() == study["test"]
     # every position is the table's, row for row (each image named by its bytes)
     train = pq.read_table(study["hub"] / "data" / "train-00000-of-00001.parquet").to_pandas()
@@ -118,7 +126,9 @@ def test_a_rerun_reads_and_writes_nothing_and_a_changed_position_is_taken(
     study: dict[str, Any], tmp_path: Path
 ) -> None:
     runner = CliRunner()
-    again = runner.invoke(app, ["ingest", str(study["hub"]), "--out", str(study["dataset"]), "--json"])
+    again = runner.invoke(
+        app, ["ingest", str(study["hub"]), "--out", str(study["dataset"]), "--json"]
+    )
     report = json.loads(again.stdout)
     assert (report["read"], report["imported"], report["files"]) == (0, 0, study["photos"])
     # the table is corrected in place: one position moves 200 m north, one row leaves
@@ -131,7 +141,9 @@ def test_a_rerun_reads_and_writes_nothing_and_a_changed_position_is_taken(
     table = pq.read_table(train)
     lat = table["Latitude"].to_pylist()
     lat[0] += 0.0018
-    pq.write_table(table.set_column(1, "Latitude", pa.array(lat)).slice(0, table.num_rows - 1), train)
+    pq.write_table(
+        table.set_column(1, "Latitude", pa.array(lat)).slice(0, table.num_rows - 1), train
+    )
     moved = runner.invoke(app, ["ingest", str(hub), "--out", str(dataset), "--json"])
     after = json.loads(moved.stdout)
     rows = _manifest(dataset)
@@ -292,7 +304,12 @@ def test_named_columns_and_missing_ones_are_one_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "content",
-    [b"\x00\x01\x02garbage" * 50, b"", b"PAR1" + os.urandom(300) + b"PAR1", b"a,b\n\"unterminated\n"],
+    [
+        b"\x00\x01\x02garbage" * 50,
+        b"",
+        b"PAR1" + os.urandom(300) + b"PAR1",
+        b'a,b\n"unterminated\n',
+    ],
 )
 def test_a_broken_table_is_one_line(tmp_path: Path, content: bytes) -> None:
     for suffix in (".csv", ".parquet", ".jsonl", ".arrow"):
@@ -300,14 +317,19 @@ def test_a_broken_table_is_one_line(tmp_path: Path, content: bytes) -> None:
         table.write_bytes(content)
         result = CliRunner().invoke(app, ["ingest", str(table), "--out", str(tmp_path / "ds")])
         assert result.exit_code != 0 and result.exit_code != 70, (suffix, result.output)
-        assert "internal error" not in result.output and len(result.output.strip().splitlines()) <= 3
+        assert (
+            "internal error" not in result.output and len(result.output.strip().splitlines()) <= 3
+        )
 
 
 def test_a_fifo_named_like_a_table_is_refused_not_opened(tmp_path: Path) -> None:
     fifo = tmp_path / "labels.csv"
     os.mkfifo(fifo)
     (tmp_path / "photos").mkdir()
-    for args in (["ingest", str(fifo)], ["ingest", str(tmp_path / "photos"), "--labels", str(fifo)]):
+    for args in (
+        ["ingest", str(fifo)],
+        ["ingest", str(tmp_path / "photos"), "--labels", str(fifo)],
+    ):
         result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "ds")])
         assert result.exit_code != 0 and "FIFO" in result.output
 
@@ -317,7 +339,9 @@ def test_hf_ids_need_the_hub_extra_and_read_its_snapshot(
 ) -> None:
     monkeypatch.setitem(sys.modules, "huggingface_hub", None)  # not installed
     runner = CliRunner()
-    missing = runner.invoke(app, ["ingest", "hf://datasets/penn/img2gps", "--out", str(tmp_path / "ds")])
+    missing = runner.invoke(
+        app, ["ingest", "hf://datasets/penn/img2gps", "--out", str(tmp_path / "ds")]
+    )
     assert missing.exit_code != 0 and "gpskit[hub]" in missing.output
     asked: dict[str, Any] = {}
 
@@ -328,7 +352,9 @@ def test_hf_ids_need_the_hub_extra_and_read_its_snapshot(
     monkeypatch.setitem(
         sys.modules, "huggingface_hub", types.SimpleNamespace(snapshot_download=snapshot_download)
     )
-    found = runner.invoke(app, ["ingest", "hf://datasets/penn/img2gps@v1", "--out", str(tmp_path / "ds"), "--json"])
+    found = runner.invoke(
+        app, ["ingest", "hf://datasets/penn/img2gps@v1", "--out", str(tmp_path / "ds"), "--json"]
+    )
     assert found.exit_code == 0, found.output
     assert asked["repo_id"] == "penn/img2gps" and asked["revision"] == "v1"
     assert json.loads(found.stdout)["labelled"] == study["photos"]
@@ -336,8 +362,12 @@ def test_hf_ids_need_the_hub_extra_and_read_its_snapshot(
     def offline(**kwargs: Any) -> str:
         raise ConnectionError("no network")
 
-    monkeypatch.setitem(sys.modules, "huggingface_hub", types.SimpleNamespace(snapshot_download=offline))
-    down = runner.invoke(app, ["ingest", "hf://datasets/penn/img2gps", "--out", str(tmp_path / "ds")])
+    monkeypatch.setitem(
+        sys.modules, "huggingface_hub", types.SimpleNamespace(snapshot_download=offline)
+    )
+    down = runner.invoke(
+        app, ["ingest", "hf://datasets/penn/img2gps", "--out", str(tmp_path / "ds")]
+    )
     assert down.exit_code == 74 and "could not fetch" in down.output
 
 
@@ -403,7 +433,9 @@ def test_split_values_are_names_never_paths(tmp_path: Path) -> None:
 
 def test_shards_of_one_split_keep_every_image_and_a_rerun_writes_nothing(tmp_path: Path) -> None:
     shards = {
-        f"train-0000{n}-of-00002": [{"bytes": _jpeg(photo(seed=10 * n + k)), "lat": 39.95 + n / 1e3} for k in range(4)]
+        f"train-0000{n}-of-00002": [
+            {"bytes": _jpeg(photo(seed=10 * n + k)), "lat": 39.95 + n / 1e3} for k in range(4)
+        ]
         for n in range(2)
     }
     hub = _hub(tmp_path / "hub", shards)
@@ -470,7 +502,9 @@ def test_a_photo_folder_with_a_stray_table_stays_a_photo_folder(tmp_path: Path) 
     (photos / "exports").mkdir()
     for k in range(3):
         photo(seed=k).save(photos / f"p{k}.jpg", quality=90)
-    pq.write_table(pa.table({"file_name": ["p0.jpg"], "value": [1]}), photos / "data" / "log.parquet")
+    pq.write_table(
+        pa.table({"file_name": ["p0.jpg"], "value": [1]}), photos / "data" / "log.parquet"
+    )
     (photos / "exports" / "metadata.csv").write_text("camera,iso\nx,100\n")
     report = _ingest_json(str(photos), "--out", str(tmp_path / "ds"))
     names = set(_manifest(tmp_path / "ds").path)
@@ -490,7 +524,9 @@ def test_a_table_given_again_takes_back_what_it_no_longer_says(tmp_path: Path) -
     hub = _hub(tmp_path / "hub", {"train-0": rows})
     _ingest_json(str(hub), "--out", str(tmp_path / "ds"))
     table = pq.read_table(hub / "data" / "train-0.parquet")
-    table = table.set_column(1, "Latitude", pa.array([None, rows[1]["lat"], rows[2]["lat"]], pa.float64()))
+    table = table.set_column(
+        1, "Latitude", pa.array([None, rows[1]["lat"], rows[2]["lat"]], pa.float64())
+    )
     pq.write_table(table, hub / "data" / "train-0.parquet")
     _ingest_json(str(hub), "--out", str(tmp_path / "ds"))
     blanked = _manifest(tmp_path / "ds").set_index("path").loc[_named(rows[0]["bytes"])]
@@ -526,23 +562,40 @@ def test_a_table_naming_the_datasets_own_files_makes_no_rows_of_them(tmp_path: P
 
 HOSTILE_TABLES = {
     "bytes as text": lambda d: pq.write_table(
-        pa.table({"image": [{"bytes": "text", "path": None}], "lat": [1.0], "lon": [2.0]}), d / "t.parquet"),
-    "list names": lambda d: pq.write_table(pa.table({"file": [["a.jpg"]], "lat": [1.0], "lon": [2.0]}), d / "t.parquet"),
-    "struct names": lambda d: (d / "t.jsonl").write_text('{"file": {"a": 1}, "lat": 1, "lon": 2}\n'),
+        pa.table({"image": [{"bytes": "text", "path": None}], "lat": [1.0], "lon": [2.0]}),
+        d / "t.parquet",
+    ),
+    "list names": lambda d: pq.write_table(
+        pa.table({"file": [["a.jpg"]], "lat": [1.0], "lon": [2.0]}), d / "t.parquet"
+    ),
+    "struct names": lambda d: (d / "t.jsonl").write_text(
+        '{"file": {"a": 1}, "lat": 1, "lon": 2}\n'
+    ),
     "binary names": lambda d: pq.write_table(
-        pa.table({"file": pa.array([b"\xe9t\xe9.jpg"], pa.binary()), "lat": [1.0], "lon": [2.0]}), d / "t.parquet"),
+        pa.table({"file": pa.array([b"\xe9t\xe9.jpg"], pa.binary()), "lat": [1.0], "lon": [2.0]}),
+        d / "t.parquet",
+    ),
     "struct split": lambda d: pq.write_table(
-        pa.table({"file": ["a.jpg"], "lat": [1.0], "lon": [2.0], "split": [{"x": 1}]}), d / "t.parquet"),
+        pa.table({"file": ["a.jpg"], "lat": [1.0], "lon": [2.0], "split": [{"x": 1}]}),
+        d / "t.parquet",
+    ),
     "twice a column": lambda d: (d / "t.csv").write_text("file,lat,lat,lon\na.jpg,1,2,3\n"),
     "latin-1": lambda d: (d / "t.csv").write_bytes("file,lat,lon\nété.jpg,1,2\n".encode("latin-1")),
-    "one text cell": lambda d: (d / "t.jsonl").write_text('{"file": "a.jpg", "lat": "n/a", "lon": 2}\n{"file": "b.jpg", "lat": 1, "lon": 2}\n'),
-    "int image": lambda d: pq.write_table(pa.table({"image": [5], "file_name": ["a.jpg"], "lat": [1.0], "lon": [2.0]}), d / "t.parquet"),
+    "one text cell": lambda d: (d / "t.jsonl").write_text(
+        '{"file": "a.jpg", "lat": "n/a", "lon": 2}\n{"file": "b.jpg", "lat": 1, "lon": 2}\n'
+    ),
+    "int image": lambda d: pq.write_table(
+        pa.table({"image": [5], "file_name": ["a.jpg"], "lat": [1.0], "lon": [2.0]}),
+        d / "t.parquet",
+    ),
     "corrupt parquet": lambda d: (d / "t.parquet").write_bytes(b"PAR1" + b"\x00" * 64 + b"PAR1"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE_TABLES))
-def test_a_hostile_table_is_rows_or_one_line_never_an_internal_error(tmp_path: Path, case: str) -> None:
+def test_a_hostile_table_is_rows_or_one_line_never_an_internal_error(
+    tmp_path: Path, case: str
+) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
     photo(seed=1).save(folder / "a.jpg", quality=90)
@@ -557,15 +610,32 @@ def test_a_hostile_table_is_rows_or_one_line_never_an_internal_error(tmp_path: P
 
 def test_labels_that_are_not_tables_are_one_line(tmp_path: Path) -> None:
     photo(seed=1).save(tmp_path / "a.jpg", quality=90)
-    for labels, said in ((tmp_path / "none.csv", "no such file"), (tmp_path / "a.jpg", "not a table")):
+    for labels, said in (
+        (tmp_path / "none.csv", "no such file"),
+        (tmp_path / "a.jpg", "not a table"),
+    ):
         result = CliRunner().invoke(
-            app, ["ingest", str(tmp_path / "a.jpg"), "--labels", str(labels), "--out", str(tmp_path / "ds")]
+            app,
+            [
+                "ingest",
+                str(tmp_path / "a.jpg"),
+                "--labels",
+                str(labels),
+                "--out",
+                str(tmp_path / "ds"),
+            ],
         )
         assert result.exit_code == 2 and said in result.output, result.output
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(cuts=st.lists(st.tuples(st.integers(0, 4000), st.binary(min_size=0, max_size=8)), min_size=1, max_size=4))
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    cuts=st.lists(
+        st.tuples(st.integers(0, 4000), st.binary(min_size=0, max_size=8)), min_size=1, max_size=4
+    )
+)
 def test_mutated_image_bytes_in_a_hub_table_are_rows_with_reasons(
     tmp_path_factory: pytest.TempPathFactory, cuts: list[tuple[int, bytes]]
 ) -> None:
@@ -579,7 +649,9 @@ def test_mutated_image_bytes_in_a_hub_table_are_rows_with_reasons(
             data[at : at + len(insert)] = insert
         rows.append({"bytes": bytes(data), "lat": 39.9512 + k * 1e-4})
     hub = _hub(folder / "hub", {"train-0": rows})
-    result = CliRunner().invoke(app, ["ingest", str(hub), "--out", str(folder / "ds"), "--json", "--workers", "1"])
+    result = CliRunner().invoke(
+        app, ["ingest", str(hub), "--out", str(folder / "ds"), "--json", "--workers", "1"]
+    )
     assert result.exit_code == 0, result.output
     distinct = len({r["bytes"] for r in rows})
     assert json.loads(result.stdout)["files"] == distinct  # identical bytes are one photo

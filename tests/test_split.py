@@ -280,7 +280,14 @@ def test_force_replaces_only_the_split_files(tmp_path: Path) -> None:
     (dataset / "splits" / "extra").mkdir()
     report = split(dataset, SplitOptions(force=True, seed=5))  # no CSVs this time
     names = sorted(p.name for p in (dataset / "splits").iterdir())
-    assert names == ["README.md", "extra", "split.json", "test.parquet", "train.parquet", "val.parquet"]
+    assert names == [
+        "README.md",
+        "extra",
+        "split.json",
+        "test.parquet",
+        "train.parquet",
+        "val.parquet",
+    ]
     assert (dataset / "splits" / "README.md").read_text() == "our notes on these splits"
     assert json.loads((dataset / "splits" / "split.json").read_text())["seed"] == report.seed == 5
 
@@ -305,7 +312,9 @@ def test_splits_are_stamped_with_the_manifest_they_read(tmp_path: Path) -> None:
     report = split(dataset)
     digest = hashlib.sha256((dataset / "manifest.parquet").read_bytes()).hexdigest()
     assert report.manifest_sha256 == digest
-    stamp = json.loads(pq.read_schema(dataset / "splits" / "train.parquet").metadata[b"gpskit.split"])
+    stamp = json.loads(
+        pq.read_schema(dataset / "splits" / "train.parquet").metadata[b"gpskit.split"]
+    )
     assert stamp["manifest_sha256"] == digest
 
 

@@ -213,7 +213,9 @@ def test_an_unreachable_store_or_missing_credentials_is_one_line(
     if case == "refused":
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key")
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
-    result = CliRunner().invoke(app, ["ingest", "s3://bucket/photos", "--out", str(tmp_path / "ds")])
+    result = CliRunner().invoke(
+        app, ["ingest", "s3://bucket/photos", "--out", str(tmp_path / "ds")]
+    )
     assert result.exit_code == 74, result.output
     assert "internal error" not in result.output
     assert ("cannot be reached" if case == "refused" else "no credentials") in result.output

@@ -515,7 +515,9 @@ def test_published_model_predicts_as_its_run_does(trained: dict, tmp_path: Path)
     photos = [str(trained["photos"] / name) for name in ("s00_0.jpg", "s31_2.jpg")]
     answers = []
     for folder in (trained["run"], out):
-        found = CliRunner().invoke(app, ["predict", *photos, "--run", str(folder), "--format", "json"])
+        found = CliRunner().invoke(
+            app, ["predict", *photos, "--run", str(folder), "--format", "json"]
+        )
         assert found.exit_code == 0, found.output
         answers.append([(r["latitude"], r["longitude"]) for r in json.loads(found.stdout)])
     assert answers[0] == answers[1]
@@ -560,7 +562,9 @@ def test_predict_keeps_decoder_warnings_off_the_terminal(trained: dict, tmp_path
 
     from .fuzzing import photo_bytes
 
-    odd = [RawTag(t, 5, 2, struct.pack("<4I", 1, 1, 1, 1)) for t in (0x011A, 0x011B, 0x0128, 0x0213)]
+    odd = [
+        RawTag(t, 5, 2, struct.pack("<4I", 1, 1, 1, 1)) for t in (0x011A, 0x011B, 0x0128, 0x0213)
+    ]
     folder = tmp_path / "odd"
     folder.mkdir()
     for i in range(40):
@@ -585,7 +589,9 @@ def _img2gps_like(splits: Path, out: Path) -> Path:
 
     (out / "data").mkdir(parents=True)
     for ours, hub in (("train", "train"), ("val", "validation"), ("test", "test")):
-        table = pq.read_table(splits / f"{ours}.parquet", columns=["image", "latitude", "longitude"])
+        table = pq.read_table(
+            splits / f"{ours}.parquet", columns=["image", "latitude", "longitude"]
+        )
         renamed = table.rename_columns(["image", "Latitude", "Longitude"])
         pq.write_table(renamed, out / "data" / f"{hub}-00000-of-00001.parquet")
     return out
@@ -601,7 +607,9 @@ def test_train_and_eval_from_any_split_folder(trained: dict, tmp_path: Path, sou
         folder = dataset
     elif source == "published":
         folder = tmp_path / "hub"
-        published = CliRunner().invoke(app, ["publish", "dataset", str(dataset), "--out", str(folder)])
+        published = CliRunner().invoke(
+            app, ["publish", "dataset", str(dataset), "--out", str(folder)]
+        )
         assert published.exit_code == 0, published.output
     else:
         folder = _img2gps_like(dataset / "splits", tmp_path / "img2gps")

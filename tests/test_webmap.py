@@ -52,7 +52,9 @@ def map_page(tmp_path: Path) -> Path:
 
 def _data(page: Path) -> dict:  # type: ignore[type-arg]
     text = page.read_text()
-    found = re.search(r'<script id="gpskit-data" type="application/json">(.*?)</script>', text, re.S)
+    found = re.search(
+        r'<script id="gpskit-data" type="application/json">(.*?)</script>', text, re.S
+    )
     assert found is not None
     return json.loads(found.group(1))  # type: ignore[no-any-return]
 

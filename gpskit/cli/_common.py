@@ -10,24 +10,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from gpskit.config import DATASET_ENV, DEFAULT_DATASET_DIR
-from gpskit.dataset import Dataset
 from gpskit.engines import Engine
 from gpskit.errors import UsageError
+
+if TYPE_CHECKING:
+    from gpskit.dataset import Dataset
 
 console = Console()
 err_console = Console(stderr=True)
@@ -64,6 +57,8 @@ RayAddressOpt = Annotated[
 
 def dataset_at(path: Path | None) -> Dataset:
     """The dataset a command works on (the argument, ``$GPSKIT_DATASET`` or ./gpskit-data)."""
+    from gpskit.dataset import Dataset  # Arrow loads only for commands that read tables
+
     return Dataset.at(path)
 
 
@@ -136,7 +131,7 @@ def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Any]:
     """``update(done, total)`` shows progress on stderr: a rich bar on a terminal (from the
     first call, so an argument error stays one line with no empty bar above it), else plain
     lines at a steady pace; nothing with ``--quiet``."""
-    progress: Progress | None = None
+    progress: Any = None
     task: Any = None
     plain = PlainProgress(description, PROGRESS)
     enabled = enabled and not PROGRESS.quiet
@@ -149,6 +144,16 @@ def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Any]:
             plain.update(done, total, **fields)
             return
         if progress is None:
+            from rich.progress import (  # loaded on a terminal only, when work starts
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TaskProgressColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
             progress = Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),

@@ -15,7 +15,6 @@ from gpskit.cli._common import (
     RayAddressOpt,
     WorkersOpt,
     console,
-    dataset_at,
     format_size,
     parse_size,
     print_json,
@@ -221,7 +220,7 @@ def ingest_command(
     )
     with progress_bar("ingest", enabled=not as_json) as update:
         locations = [as_location(text) for text in photos]
-        report = ingest(locations, dataset_at(out), options, progress=update)
+        report = ingest(locations, out, options, progress=update)
     if as_json:
         print_json(report.to_dict())
     else:

@@ -384,7 +384,7 @@ def predict_command(
 ) -> None:
     """Where was each photo taken? Prints path, latitude, longitude (CSV or JSON)."""
     from gpskit.atomic import write_text
-    from gpskit.ingest import scan
+    from gpskit.ingest.find import scan
     from gpskit.storage import as_location
     from gpskit.train.evaluate import latest_run, predict
 

@@ -28,10 +28,9 @@ import pyarrow as pa
 from gpskit import paths
 from gpskit.decisions.kinds import checked
 from gpskit.errors import EnvironmentProblem, GpskitError, InputError, UsageError
+from gpskit.layout import DECISIONS_FILE as DECISIONS_FILE  # with -wal and -shm beside it
 from gpskit.schema import load_schema, read_table, write_table
 
-#: The decisions' file in a dataset folder (with SQLite's -wal and -shm beside it).
-DECISIONS_FILE = "decisions.sqlite"
 #: The longest note a decision keeps (characters).
 MAX_NOTE = 2000
 #: How long a writer waits for another before giving up (ms): far above one write's time.

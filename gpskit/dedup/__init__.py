@@ -44,13 +44,7 @@ import pyarrow as pa
 
 from gpskit.atomic import publish, write_text
 from gpskit.csvtext import csv_text
-from gpskit.dataset import (
-    CONTACT_SHEET_FILE,
-    DUPLICATES,
-    DUPLICATES_FILE,
-    OVERLAP_FILE,
-    Dataset,
-)
+from gpskit.dataset import DUPLICATES, Dataset
 from gpskit.dedup.groups import KINDS, build_groups, hash_distance, phash_ints
 from gpskit.dedup.links import (
     LINKS,
@@ -64,6 +58,7 @@ from gpskit.dedup.links import (
 from gpskit.dedup.options import DedupOptions
 from gpskit.dedup.overlap import find_overlap, manifest_frame
 from gpskit.geo import haversine_m
+from gpskit.layout import CONTACT_SHEET_FILE, DUPLICATES_FILE, OVERLAP_FILE
 from gpskit.outputs import output_file
 from gpskit.schema import load_schema, write_table
 

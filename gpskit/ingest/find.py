@@ -17,10 +17,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gpskit import storage
-from gpskit.dataset import own_entries
 from gpskit.errors import InputError
 from gpskit.extsort import KEY, RunSorter, sort_key
 from gpskit.ingest.options import SORT_ROWS
+from gpskit.layout import own_entries
 
 
 @dataclass(frozen=True, slots=True)

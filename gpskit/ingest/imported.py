@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from gpskit import atomic, paths
-from gpskit.dataset import IMPORTED_DIR, Dataset
+from gpskit.dataset import Dataset
 from gpskit.errors import InputError
+from gpskit.layout import IMPORTED_DIR
 
 #: The file in an ``imported/`` folder that names the source its images came from.
 SOURCE_MARKER = ".gpskit-source"

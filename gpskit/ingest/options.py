@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from gpskit import arguments, checks
 from gpskit.engines import EngineOptions
@@ -25,6 +26,15 @@ DEFAULT_MAX_MEMORY = 6 * 1024**3  # address space per worker: a bad file fails, 
 #: Keys (of files found, of earlier rows) held in memory before a sorted run of them is
 #: spilled to disk: what bounds the memory of ``gpskit ingest`` (~0.2 GB a million).
 SORT_ROWS = 1_000_000
+
+
+#: Files read as tables of photos (by their ending), not as photos.
+TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".jsonl", ".ndjson", ".arrow")
+
+
+def is_table(path: Path) -> bool:
+    """Whether a file is read as a table of photos (by its ending)."""
+    return path.suffix.lower() in TABLE_SUFFIXES
 
 
 @dataclass(frozen=True)

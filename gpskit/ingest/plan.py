@@ -15,12 +15,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gpskit import checks
+from gpskit.checks import SUPPORTED_FORMATS
 from gpskit.dataset import Dataset
 from gpskit.errors import SchemaError
 from gpskit.extsort import KEY, RunFile, RunSorter, RunWriter, aligned, sort_key
-from gpskit.imaging import (
-    SUPPORTED_FORMATS,
-)
 from gpskit.ingest.find import SCANNED, Roots, Scope
 from gpskit.ingest.options import IngestOptions
 from gpskit.ingest.rows import manifest_schema

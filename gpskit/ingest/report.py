@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -16,33 +15,7 @@ from gpskit.dataset import Dataset
 from gpskit.ingest.find import Scope
 from gpskit.ingest.options import IngestOptions
 from gpskit.ingest.plan import Plan
-
-
-@dataclass
-class IngestReport:
-    """What a run did, for the summary table and ``--json``."""
-
-    dataset_dir: str
-    manifest: str
-    files: int
-    images: int
-    accepted: int
-    rejected: int
-    read: int
-    reused: int
-    removed: int
-    reasons: dict[str, int]
-    warnings: dict[str, int]
-    formats: dict[str, int]
-    kept: int = 0  # rows of folders not named in this run
-    #: rows by where their position came from (exif, xmp, table; none)
-    position_sources: dict[str, int] = field(default_factory=dict)
-    labelled: int = 0  # photos a table gave a position in this run
-    imported: int = 0  # images written out of tables in this run (the rest were there)
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+from gpskit.ingest.summary import IngestReport
 
 
 def inside_inputs(dataset: Dataset, inputs: Sequence[Path | str]) -> list[str]:

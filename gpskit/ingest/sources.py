@@ -20,7 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from gpskit import paths, storage
-from gpskit.dataset import STATE_DIR, Dataset
+from gpskit.dataset import Dataset
 from gpskit.errors import EnvironmentProblem, InputError, UsageError, require_module
 from gpskit.ingest.find import ListedFiles
 from gpskit.ingest.imported import ImportedFolders, file_name, image_value
@@ -34,8 +34,9 @@ from gpskit.ingest.labels import (
     read_labels,
     split_name,
 )
-from gpskit.ingest.options import Columns
-from gpskit.ingest.tables import batches, is_table, read_table_file, table_schema, texts
+from gpskit.ingest.options import Columns, is_table
+from gpskit.ingest.tables import batches, read_table_file, table_schema, texts
+from gpskit.layout import STATE_DIR
 from gpskit.splitfolder import (
     HEADING_NAMES,
     LATITUDE_NAMES,

@@ -15,16 +15,10 @@ import pyarrow.parquet as pq
 
 from gpskit import paths
 from gpskit.errors import InputError
+from gpskit.ingest.options import TABLE_SUFFIXES, is_table
 
-#: File endings read as tables.
-TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".jsonl", ".ndjson", ".arrow")
 #: Rows per batch when a table of images is read a piece at a time.
 IMAGE_BATCH = 256
-
-
-def is_table(path: Path) -> bool:
-    """Whether a file is read as a table of photos (by its ending)."""
-    return path.suffix.lower() in TABLE_SUFFIXES
 
 
 def _refused(path: Path, exc: BaseException) -> InputError:

@@ -210,7 +210,7 @@ def predict(
     """Latitude/longitude for each photo (files and folders, any format ingest reads), by
     the run's own method unless told otherwise; needs only the run folder. Retrieval
     keeps to training photos facing the way each photo's EXIF compass heading says."""
-    from gpskit.ingest import scan
+    from gpskit.ingest.find import scan
     from gpskit.train.inference import Predictor
 
     run = load_run(run_dir)

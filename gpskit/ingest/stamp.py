@@ -1,0 +1,184 @@
+"""An ingest with nothing new to read answers from the last run, writing nothing.
+
+After a run whose result depends only on files on this machine (photo folders and files,
+``--labels`` tables), gpskit records what it saw (``.gpskit/ingest-stamp.json``): a digest
+of every file's path, size and modification time under the inputs, of the options that
+change rows, of gpskit's version and of the label tables; the manifest's identity as that
+run left it; the decisions' files; and the run's report. The next run walks the same
+inputs (no reading, no Arrow, no worker pool) and, when every part matches, prints that
+report again and leaves the manifest as it is, as ``make`` does. Anything else (a file
+touched, an option changed, the manifest replaced, ``--force``, a table of photos or a URL
+among the inputs) takes the full path, which re-reads only what changed.
+
+Stdlib only: this is the start-up path of ``gpskit ingest``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import stat
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from gpskit import __version__, checks
+from gpskit.ingest.options import IngestOptions, is_table
+from gpskit.ingest.summary import IngestReport
+from gpskit.layout import DECISIONS_FILE, MANIFEST_FILE, STATE_DIR, own_entries
+
+STAMP_FILE = "ingest-stamp.json"
+#: Version of the stamp's own layout: a stamp of another layout is ignored.
+STAMP_VERSION = 1
+#: Options that change where or how fast files are read, never the rows.
+_NOT_IN_ROWS = ("workers", "engine", "journal_rows", "sort_rows", "force")
+
+
+@dataclass(frozen=True)
+class RunStamp:
+    """What a run sees before it starts; ``replay`` or ``save`` against a dataset folder."""
+
+    dataset_root: Path
+    digest: str
+
+    @classmethod
+    def of(
+        cls, inputs: Sequence[Path | str], dataset_root: Path, options: IngestOptions
+    ) -> RunStamp | None:
+        """The stamp of a run over ``inputs``, or None when no stamp can stand for it
+        (``--force``, URLs, tables of photos, inputs that are not there)."""
+        if options.force or not inputs:
+            return None
+        digest = hashlib.blake2b(digest_size=20)
+        settings = {k: v for k, v in asdict(options).items() if k not in _NOT_IN_ROWS}
+        rules = checks.fingerprint()  # the verdicts' rules, as the full run compares them
+        digest.update(
+            json.dumps([__version__, rules, settings], sort_keys=True, default=str).encode()
+        )
+        skip = {_resolved(dataset_root)}
+        for table in options.labels:
+            skip.add(_resolved(Path(table)))
+            digest.update(_file_entry(Path(table), str(_resolved(Path(table)))))
+        for given in inputs:
+            text = str(given)
+            if "://" in text or is_table(Path(text)):
+                return None  # a table's photos may be anywhere; a URL's listing costs
+            path = Path(given)
+            try:
+                info = os.stat(path)
+            except OSError:
+                return None  # the full run says what is wrong with it
+            base = _resolved(path)
+            digest.update(b"\0input\0" + os.fsencode(str(base)))
+            if stat.S_ISDIR(info.st_mode):
+                _walk(base, skip, digest)
+            else:
+                digest.update(_file_entry(path, ""))
+        return cls(Path(dataset_root), digest.hexdigest())
+
+    @property
+    def path(self) -> Path:
+        return self.dataset_root / STATE_DIR / STAMP_FILE
+
+    def replay(self) -> IngestReport | None:
+        """The last run's report when nothing it depended on has changed since, else None."""
+        saved = _load(self.path)
+        if not saved or saved.get("digest") != self.digest:
+            return None
+        if saved.get("dataset") != self._dataset_identity():
+            return None
+        try:
+            report = IngestReport(**saved["report"])
+        except (TypeError, KeyError):
+            return None
+        report.reused, report.read = report.read + report.reused, 0
+        report.removed = report.imported = 0
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(saved.get("written", 0)))
+        report.notes = [
+            f"nothing changed since the ingest of {when}: the manifest was left as it was "
+            "(--force reads every file again)",
+            *report.notes,
+        ]
+        return report
+
+    def save(self, report: IngestReport) -> None:
+        """Record this run (after its manifest was written); never fails the run."""
+        from gpskit.atomic import write_text
+
+        record = {
+            "stamp": STAMP_VERSION,
+            "digest": self.digest,
+            "dataset": self._dataset_identity(),
+            "written": time.time(),
+            "report": report.to_dict(),
+        }
+        with contextlib.suppress(OSError):
+            write_text(self.path, json.dumps(record, sort_keys=True))
+
+    def _dataset_identity(self) -> list[Any]:
+        """The manifest and decisions files as they are: any write changes one of these."""
+        found: list[Any] = []
+        for name in (MANIFEST_FILE, DECISIONS_FILE, f"{DECISIONS_FILE}-wal"):
+            try:
+                info = os.stat(self.dataset_root / name)
+            except OSError:
+                found.append(None)
+                continue
+            found.append([info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns])
+        return found
+
+
+def discard(dataset_root: Path) -> None:
+    """Forget the last run (a run starting now may leave the manifest changed or half done)."""
+    with contextlib.suppress(OSError):
+        (dataset_root / STATE_DIR / STAMP_FILE).unlink()
+
+
+def _walk(base: Path, skip: set[Path], digest: Any) -> None:
+    """Every file under ``base`` as the scan sees it (sorted; the dataset's own entries and
+    the label tables left out), and the folders that could not be listed."""
+    unlisted: list[str] = []
+    for folder, dirnames, filenames in os.walk(base, onerror=lambda e: unlisted.append(str(e))):
+        here = Path(folder)
+        kept, filenames = own_entries(here, dirnames, filenames)
+        dirnames[:] = sorted(d for d in kept if here / d not in skip)
+        for name in sorted(filenames):
+            if here / name not in skip:
+                digest.update(_file_entry(here / name, os.path.join(folder, name)))
+    digest.update(json.dumps(unlisted).encode())
+
+
+def _file_entry(path: Path, shown: str) -> bytes:
+    """One file's name, size and modification time (a dangling link or a FIFO: its name)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return b"\0missing\0" + os.fsencode(shown)
+    if not stat.S_ISREG(info.st_mode):
+        return b"\0other\0" + os.fsencode(shown)
+    return b"\0file\0%s\0%d\0%d" % (os.fsencode(shown), info.st_size, info.st_mtime_ns)
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    """The stamp as saved, if it is a small regular file of this layout."""
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > 64 * 1024**2:
+            return None
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(saved, dict) or saved.get("stamp") != STAMP_VERSION:
+        return None
+    return saved
