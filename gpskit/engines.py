@@ -24,10 +24,12 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gpskit.errors import InputError, require_module
-from gpskit.pool import CRASHED, TIMED_OUT, Outcome, run_isolated
+
+if TYPE_CHECKING:  # the pool (multiprocessing) loads when files are read, not at start
+    from gpskit.pool import Outcome
 
 #: Seconds a chunk may take to produce its first result beyond ``timeout`` (a Ray worker
 #: starting and importing the reader).
@@ -69,6 +71,8 @@ def map_isolated(
     initializer: Callable[[], None] | None = None,
 ) -> Iterator[Outcome[Any]]:
     """``func(*args)`` for every task on the chosen engine; outcomes as they end."""
+    from gpskit.pool import run_isolated
+
     engine = engine or EngineOptions()
     if engine.engine == Engine.LOCAL.value:
         yield from run_isolated(
@@ -156,6 +160,8 @@ def run_on_ray(
     initializer: Callable[[], None] | None = None,
 ) -> Iterator[Outcome[Any]]:
     """:func:`map_isolated` on Ray (see the module docstring for the guarantees)."""
+    from gpskit.pool import TIMED_OUT
+
     if not tasks:
         return
     ray = connect(address)
@@ -194,6 +200,8 @@ def _advance(
     ray: Any, run: _Running, running: list[_Running], pending: deque[int], timeout: float | None
 ) -> Iterator[Outcome[Any]]:
     """The next result of a chunk whose stream is ready (or its end, or its failure)."""
+    from gpskit.pool import CRASHED, Outcome
+
     try:
         ref = next(run.stream)
     except StopIteration:
@@ -213,6 +221,8 @@ def _give_up(
     run: _Running, running: list[_Running], pending: deque[int], failure: str, detail: str
 ) -> Outcome[Any]:
     """The chunk's current task failed; the rest of the chunk goes back to the queue."""
+    from gpskit.pool import Outcome
+
     running.remove(run)
     culprit = run.waiting.popleft()
     pending.extendleft(reversed(run.waiting))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from gpskit.config import DATASET_ENV, DEFAULT_DATASET_DIR
 
@@ -18,6 +19,8 @@ OVERLAP_FILE = "overlap.parquet"
 CONTACT_SHEET_FILE = "duplicates.png"
 COVERAGE_FILE = "coverage.parquet"
 DECISIONS_FILE = "decisions.sqlite"  # what people decided (gpskit.decisions)
+#: The decisions' files: SQLite keeps recent writes in the -wal file until a checkpoint.
+DECISIONS_FILES = (DECISIONS_FILE, f"{DECISIONS_FILE}-wal")
 COVERAGE_DIR = "coverage"
 SPLITS_DIR = "splits"
 RUNS_DIR = "runs"
@@ -38,6 +41,16 @@ def default_dataset_dir() -> Path:
     """The dataset folder used when none is given: ``$GPSKIT_DATASET`` or ``./gpskit-data``."""
     env = os.environ.get(DATASET_ENV)
     return Path(env) if env else DEFAULT_DATASET_DIR
+
+
+def dataset_root(dataset: str | os.PathLike[str] | Any | None) -> Path:
+    """The folder of a dataset named by its path, by a ``Dataset``, or not at all (the
+    default folder), without loading :mod:`gpskit.dataset`."""
+    if dataset is None:
+        return default_dataset_dir()
+    if isinstance(dataset, str | os.PathLike):
+        return Path(dataset)
+    return Path(dataset.root)
 
 
 def own_entries(

@@ -290,6 +290,6 @@ def test_output_cut_short_by_a_pipe_is_not_an_error(
     def reader_gone(*args: object, **kwargs: object) -> None:
         raise BrokenPipeError(32, "Broken pipe")
 
-    monkeypatch.setattr(info_cli, "manifest_info", reader_gone)
+    monkeypatch.setattr(info_cli, "manifest_summary", reader_gone)
     result = CliRunner().invoke(app, ["info", str(tmp_path)])
     assert result.exit_code == 141 and "error" not in result.output

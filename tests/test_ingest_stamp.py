@@ -55,7 +55,7 @@ def test_a_rerun_with_nothing_new_writes_nothing_and_says_the_same(walk: tuple[P
     photos, dataset = walk
     manifest = dataset / MANIFEST_FILE
     before, identity = manifest.read_bytes(), os.stat(manifest)
-    first = json.loads((dataset / STATE_DIR / STAMP_FILE).read_text())["report"]
+    first = json.loads((dataset / STATE_DIR / STAMP_FILE).read_text())["answer"]["report"]
     again = ingest([photos], dataset, FAST)
     assert _replayed(again)
     assert (again.files, again.accepted, again.rejected, again.reasons) == (
@@ -216,7 +216,9 @@ def test_a_run_that_fails_leaves_no_stamp_behind(
     assert not _replayed(ingest([photos], dataset, FAST))
 
 
-@pytest.mark.parametrize("content", ["", "{", "[]", '{"stamp": 99}', '{"stamp": 1, "digest": 3}'])
+@pytest.mark.parametrize(
+    "content", ["", "{", "[]", '{"memo": 99}', '{"memo": 1, "key": 3}', '{"memo": 1, "answer": 3}']
+)
 def test_a_damaged_stamp_is_ignored(walk: tuple[Path, Path], content: str) -> None:
     photos, dataset = walk
     (dataset / STATE_DIR / STAMP_FILE).write_text(content)
@@ -247,3 +249,42 @@ def test_the_quick_answer_loads_no_arrow_numpy_or_pillow(walk: tuple[Path, Path]
     )
     assert "HEAVY [] 0" in done.stderr, done.stderr
     assert json.loads(done.stdout)["read"] == 0
+
+
+def test_info_answers_again_from_the_manifest_as_it_was_and_sees_every_change(
+    walk: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from gpskit.info import INFO_MEMO, manifest_summary
+
+    photos, dataset = walk
+    first = manifest_summary(dataset)
+    assert (dataset / STATE_DIR / INFO_MEMO).is_file()
+    os.chdir(tmp_path)
+    again = manifest_summary(Path("ds"))
+    assert again["manifest"] == str(Path("ds") / MANIFEST_FILE)
+    assert {k: v for k, v in again.items() if k not in ("manifest", "dataset_dir")} == {
+        k: v for k, v in first.items() if k not in ("manifest", "dataset_dir")
+    }
+    _decision(photos, dataset)  # decisions change what the manifest says, as read
+    assert manifest_summary(dataset)["accepted"] == first["accepted"] - 1
+    _add(photos, dataset)
+    ingest([photos], dataset, FAST)
+    assert manifest_summary(dataset)["files"] == first["files"] + 1
+    (dataset / STATE_DIR / INFO_MEMO).write_text("{not json")
+    assert manifest_summary(dataset)["files"] == first["files"] + 1
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [{"files": "3"}, {"read": None}, {"reasons": []}, {"notes": "x"}, {"bogus": 1}, {"kept": True}],
+)
+def test_a_hand_edited_report_in_the_stamp_takes_the_full_run(
+    walk: tuple[Path, Path], edit: dict[str, object]
+) -> None:
+    photos, dataset = walk
+    stamp = dataset / STATE_DIR / STAMP_FILE
+    saved = json.loads(stamp.read_text())
+    saved["answer"]["report"].update(edit)
+    stamp.write_text(json.dumps(saved))
+    report = ingest([photos], dataset, FAST)
+    assert not _replayed(report) and isinstance(report.files, int)

@@ -10,20 +10,47 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
-from rich.console import Console
 
 from gpskit.config import DATASET_ENV, DEFAULT_DATASET_DIR
 from gpskit.engines import Engine
 from gpskit.errors import UsageError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
     from gpskit.dataset import Dataset
 
-console = Console()
-err_console = Console(stderr=True)
+
+class _Console:
+    """rich's Console, made on first use: importing rich is ~40 ms of every start, and a
+    quick answer (``--version``, an ingest with nothing new) may print without it."""
+
+    def __init__(self, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._console: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr)
+        return getattr(self._console, name)
+
+
+console = cast("Console", _Console())
+err_console = cast("Console", _Console(stderr=True))
+
+
+def new_table(*args: Any, **kwargs: Any) -> Table:
+    """A rich Table (rich loaded when a table is drawn)."""
+    from rich.table import Table
+
+    return Table(*args, **kwargs)
+
 
 DatasetArg = Annotated[
     Path | None,

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from gpskit.cli._common import DatasetArg, JsonOpt, console, dataset_at, print_json
+from gpskit.cli._common import DatasetArg, JsonOpt, console, dataset_at, new_table, print_json
 from gpskit.cli.ingest import show_report
-from gpskit.info import manifest_info, quality_offenders
+from gpskit.info import manifest_summary
+from gpskit.ingest.summary import IngestReport
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 EPILOG = """
 Examples:
@@ -36,22 +39,14 @@ def info_command(
 ) -> None:
     """Summarise a dataset's manifest: files, accepted, rejected by reason, warnings, and
     the worst photos of each image-quality check (blurry, dark, ...)."""
-    target = dataset_at(dataset)
     if contact_sheet is not None:
-        from gpskit.outputs import output_file
-
-        output_file(contact_sheet, "--contact-sheet", datasets=[target])
-    report, settings = manifest_info(target)
-    offenders = quality_offenders(target)
-    if contact_sheet is not None:
-        from gpskit.plots.sheets import quality_sheet
-
-        quality_sheet(offenders, contact_sheet)
+        _contact_sheet(dataset, contact_sheet)
+    summary = manifest_summary(dataset)
     if as_json:
-        worst = {code: frame.to_dict("records") for code, frame in offenders.items()}
-        print_json({**report.to_dict(), "settings": settings, "quality_worst": worst})
+        print_json(summary)
         return
-    show_report(report)
+    settings, offenders = summary.pop("settings"), summary.pop("quality_worst")
+    show_report(IngestReport(**summary))
     if offenders:
         console.print(_quality_table(offenders))
     if contact_sheet is not None:
@@ -66,15 +61,24 @@ def info_command(
         )
 
 
-def _quality_table(offenders: dict[str, Any]) -> Table:
-    table = Table(title="image quality: the worst photos of each check")
+def _contact_sheet(dataset: Path | None, sheet: Path) -> None:
+    """The worst offenders of each quality check drawn into ``sheet`` (a PNG)."""
+    from gpskit.info import quality_offenders
+    from gpskit.outputs import output_file
+    from gpskit.plots.sheets import quality_sheet
+
+    target = dataset_at(dataset)
+    output_file(sheet, "--contact-sheet", datasets=[target])
+    quality_sheet(quality_offenders(target), sheet)
+
+
+def _quality_table(offenders: dict[str, list[dict[str, Any]]]) -> Table:
+    table = new_table(title="image quality: the worst photos of each check")
     for column in ("check", "measure", "worst photos (value)"):
         table.add_column(column)
-    for code, frame in offenders.items():
-        names = ", ".join(
-            f"{Path(str(p)).name} ({v:.1f})" for p, v in zip(frame.path, frame.value, strict=True)
-        )
-        table.add_row(code, str(frame.measure.iloc[0]), names)
+    for code, rows in offenders.items():
+        names = ", ".join(f"{Path(str(r['path'])).name} ({float(r['value']):.1f})" for r in rows)
+        table.add_row(code, str(rows[0]["measure"]) if rows else "", names)
     return table
 
 

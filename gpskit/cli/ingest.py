@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from gpskit import checks
 from gpskit.cli._common import (
@@ -16,6 +15,7 @@ from gpskit.cli._common import (
     WorkersOpt,
     console,
     format_size,
+    new_table,
     parse_size,
     print_json,
     progress_bar,
@@ -254,7 +254,7 @@ def parse_thresholds(items: list[str]) -> dict[str, float]:
 
 def show_report(report: IngestReport) -> None:
     """The ingest summary as tables (shared with ``gpskit info``)."""
-    summary = Table(title=f"manifest: {report.manifest}", show_header=False)
+    summary = new_table(title=f"manifest: {report.manifest}", show_header=False)
     summary.add_column("what")
     summary.add_column("count", justify="right")
     summary.add_row("files scanned", str(report.files))
@@ -281,7 +281,7 @@ def show_report(report: IngestReport) -> None:
     for title, counts in (("rejected by reason", report.reasons), ("warnings", report.warnings)):
         if not counts:
             continue
-        table = Table(title=title)
+        table = new_table(title=title)
         table.add_column("code")
         table.add_column("photos", justify="right")
         table.add_column("meaning")
@@ -295,7 +295,7 @@ def _show_checks(as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table(title="ingest checks")
+    table = new_table(title="ingest checks")
     for column in ("code", "severity", "threshold", "default", "meaning"):
         table.add_column(column)
     for row in rows:

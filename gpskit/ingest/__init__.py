@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from gpskit.ingest.options import IngestOptions, ProgressCallback
 from gpskit.ingest.stamp import RunStamp
 from gpskit.ingest.summary import IngestReport
-from gpskit.layout import default_dataset_dir
+from gpskit.layout import dataset_root
 
 if TYPE_CHECKING:
     from gpskit.dataset import Dataset
@@ -48,7 +48,7 @@ def ingest(
     """
     options = options or IngestOptions()
     options.validate()
-    root = _root_of(dataset_dir)
+    root = dataset_root(dataset_dir)
     stamp = RunStamp.of(inputs, root, options)
     replayed = stamp.replay() if stamp is not None else None
     if replayed is not None:
@@ -58,11 +58,3 @@ def ingest(
     return run_ingest(
         inputs, dataset_dir if dataset_dir is not None else root, options, progress, stamp
     )
-
-
-def _root_of(dataset_dir: Path | Dataset | None) -> Path:
-    if dataset_dir is None:
-        return default_dataset_dir()
-    if isinstance(dataset_dir, (str, Path)):
-        return Path(dataset_dir)
-    return Path(dataset_dir.root)

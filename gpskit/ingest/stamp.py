@@ -29,10 +29,11 @@ from typing import Any
 from gpskit import __version__, checks
 from gpskit.ingest.options import IngestOptions, is_table
 from gpskit.ingest.summary import IngestReport
-from gpskit.layout import DECISIONS_FILE, MANIFEST_FILE, STATE_DIR, own_entries
+from gpskit.layout import DECISIONS_FILES, MANIFEST_FILE, STATE_DIR, own_entries
+from gpskit.memo import Memo, identity
 
 STAMP_FILE = "ingest-stamp.json"
-#: Version of the stamp's own layout: a stamp of another layout is ignored.
+#: Version of what a stamp records: a stamp of another version is ignored.
 STAMP_VERSION = 1
 #: Options that change where or how fast files are read, never the rows.
 _NOT_IN_ROWS = ("workers", "engine", "journal_rows", "sort_rows", "force")
@@ -80,24 +81,26 @@ class RunStamp:
                 digest.update(_file_entry(path, ""))
         return cls(Path(dataset_root), digest.hexdigest())
 
-    @property
-    def path(self) -> Path:
-        return self.dataset_root / STATE_DIR / STAMP_FILE
+    def memo(self) -> Memo:
+        """The last run's report, kept against this stamp and the dataset's files as that
+        run left them (the manifest and the decisions)."""
+        root = self.dataset_root
+        files = identity(root / name for name in (MANIFEST_FILE, *DECISIONS_FILES))
+        key = {"stamp": STAMP_VERSION, "digest": self.digest, "dataset": files}
+        return Memo(root / STATE_DIR / STAMP_FILE, key)
 
     def replay(self) -> IngestReport | None:
         """The last run's report when nothing it depended on has changed since, else None."""
-        saved = _load(self.path)
-        if not saved or saved.get("digest") != self.digest:
-            return None
-        if saved.get("dataset") != self._dataset_identity():
-            return None
+        saved = self.memo().get()
         try:
-            report = IngestReport(**saved["report"])
-        except (TypeError, KeyError):
-            return None
+            report = IngestReport.from_dict(saved["report"])
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(saved["written"])))
+        except (TypeError, KeyError, ValueError, OverflowError, OSError):
+            return None  # not what this gpskit writes: the full run answers
+        report.dataset_dir = str(self.dataset_root)  # named as this run names the folder
+        report.manifest = str(self.dataset_root / MANIFEST_FILE)
         report.reused, report.read = report.read + report.reused, 0
         report.removed = report.imported = 0
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(saved.get("written", 0)))
         report.notes = [
             f"nothing changed since the ingest of {when}: the manifest was left as it was "
             "(--force reads every file again)",
@@ -107,29 +110,7 @@ class RunStamp:
 
     def save(self, report: IngestReport) -> None:
         """Record this run (after its manifest was written); never fails the run."""
-        from gpskit.atomic import write_text
-
-        record = {
-            "stamp": STAMP_VERSION,
-            "digest": self.digest,
-            "dataset": self._dataset_identity(),
-            "written": time.time(),
-            "report": report.to_dict(),
-        }
-        with contextlib.suppress(OSError):
-            write_text(self.path, json.dumps(record, sort_keys=True))
-
-    def _dataset_identity(self) -> list[Any]:
-        """The manifest and decisions files as they are: any write changes one of these."""
-        found: list[Any] = []
-        for name in (MANIFEST_FILE, DECISIONS_FILE, f"{DECISIONS_FILE}-wal"):
-            try:
-                info = os.stat(self.dataset_root / name)
-            except OSError:
-                found.append(None)
-                continue
-            found.append([info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns])
-        return found
+        self.memo().put({"written": time.time(), "report": report.to_dict()})
 
 
 def discard(dataset_root: Path) -> None:
@@ -168,17 +149,3 @@ def _resolved(path: Path) -> Path:
         return path.resolve()
     except (OSError, RuntimeError):
         return path.absolute()
-
-
-def _load(path: Path) -> dict[str, Any] | None:
-    """The stamp as saved, if it is a small regular file of this layout."""
-    try:
-        info = os.stat(path)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > 64 * 1024**2:
-            return None
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(saved, dict) or saved.get("stamp") != STAMP_VERSION:
-        return None
-    return saved

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
@@ -31,3 +31,14 @@ class IngestReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> IngestReport:
+        """A report as :meth:`to_dict` wrote it; TypeError for anything else."""
+        kinds = {"int": int, "str": str, "dict[str, int]": dict, "list[str]": list}
+        report = cls(**data)
+        for item in fields(cls):
+            value = getattr(report, item.name)
+            if not isinstance(value, kinds[str(item.type)]) or isinstance(value, bool):
+                raise TypeError(f"{item.name}: {value!r} is not {item.type}")
+        return report
