@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 GPSKIT = [sys.executable, "-m", "gpskit"]
 DUCKDB = (
-    "import duckdb, sys; print(duckdb.sql(\"select status, count(*) from read_parquet('\" "
-    "+ sys.argv[1] + \"') group by 1\").fetchall())"
+    'import duckdb, sys; print(duckdb.sql("select status, count(*) from read_parquet(\'" '
+    '+ sys.argv[1] + "\') group by 1").fetchall())'
 )
 
 
@@ -39,12 +39,19 @@ def commands(work: Path, photos: Path, empty: Path) -> dict[str, list[str]]:
         "gpskit --version": [*GPSKIT, "--version"],
         "gpskit ingest EMPTY (re-run)": [*GPSKIT, "ingest", str(empty), "--out", str(work / "e")],
         "gpskit ingest PHOTOS (re-run, nothing new)": [
-            *GPSKIT, "ingest", str(photos), "--out", str(work / "p"),
-        ],  # fmt: skip
+            *GPSKIT,
+            "ingest",
+            str(photos),
+            "--out",
+            str(work / "p"),
+        ],
         "gpskit info": [*GPSKIT, "info", str(work / "p")],
         "duckdb: rows by status": [
-            sys.executable, "-c", DUCKDB, str(work / "p" / "manifest.parquet"),
-        ],  # fmt: skip
+            sys.executable,
+            "-c",
+            DUCKDB,
+            str(work / "p" / "manifest.parquet"),
+        ],
     }
     if shutil.which("exiftool"):
         found["exiftool -r EMPTY"] = [*exiftool, str(empty)]

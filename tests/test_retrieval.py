@@ -194,3 +194,105 @@ def test_faiss_and_numpy_find_the_same_neighbours(monkeypatch: pytest.MonkeyPatc
     # the heading window always ranks in numpy, and a training photo finds itself
     own = index.nearest(index.embeddings[:5], 4)
     assert (own[0][:, 0] == np.arange(5)).all() and np.allclose(own[1][:, 0], 1.0)
+
+
+def _places(n: int, dim: int = 48, places: int = 150, seed: int = 0) -> np.ndarray:
+    """Embeddings as a campus makes them: many photos around each place, unit length."""
+    centres = np.random.default_rng(12345).normal(size=(places, dim))  # the same campus
+    rng = np.random.default_rng(seed)  # photos taken there
+    vectors = centres[rng.integers(0, places, n)] + 1.2 * rng.normal(size=(n, dim))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors.astype(np.float32)
+
+
+def _big_index(monkeypatch: pytest.MonkeyPatch, n: int = 6000, k: int = 8) -> RetrievalIndex:
+    from gpskit.train import retrieval
+
+    monkeypatch.setattr(retrieval, "APPROX_ROWS", 1000)  # "big" for a test
+    vectors = _places(n)
+    rng = np.random.default_rng(1)
+    index = RetrievalIndex(
+        vectors, rng.uniform(-2, 2, (n, 2)), np.array([f"p{i}" for i in range(n)])
+    )
+    assert index.cluster_if_large(k)
+    return index
+
+
+def test_a_big_index_searches_approximately_and_eval_measures_its_recall(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    pytest.importorskip("faiss")
+    from gpskit.train.ann import TARGET_RECALL
+
+    index = _big_index(monkeypatch)
+    assert index.clusters is not None and index.clusters.tuned_recall >= TARGET_RECALL
+    assert 1 <= index.clusters.nprobe < len(index.clusters.centroids)  # it skips clusters
+    index.save(tmp_path)
+    loaded = RetrievalIndex.load(tmp_path)
+    assert loaded is not None and loaded.clusters is not None
+    assert loaded.clusters.nprobe == index.clusters.nprobe
+    np.testing.assert_array_equal(loaded.clusters.lists, index.clusters.lists)
+    queries = _places(500, seed=7)  # new photos of the same places
+    loaded.audit()
+    rows, weights, _ = loaded.nearest(queries, 8)
+    report = loaded.search_report()
+    assert report["search"].startswith("approximate") and report["recall_at_k"] >= 0.85
+    assert (rows >= 0).all() and np.allclose(weights.sum(axis=1), 1.0)
+    monkeypatch.setenv("GPSKIT_EXACT_SEARCH", "1")
+    exact = RetrievalIndex.load(tmp_path)
+    assert exact is not None
+    exact_rows = exact.nearest(queries, 8)[0]
+    assert exact.search_report()["search"] == "exact"
+    overlap = np.mean([len(set(a) & set(b)) / 8 for a, b in zip(rows, exact_rows, strict=True)])
+    assert overlap == pytest.approx(report["recall_at_k"], abs=1e-4)
+
+
+def test_an_approximate_search_that_finds_fewer_than_k_fills_with_no_weight(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("faiss")
+    index = _big_index(monkeypatch)
+    assert index.clusters is not None
+    index.clusters.nprobe = 1  # one cluster: some hold fewer photos than k asks
+    smallest = np.bincount(index.clusters.lists).min()
+    k = int(smallest) + 5
+    rows, weights, _ = index.nearest(_places(200, seed=9), k)
+    assert (rows >= 0).all() and (rows < len(index.embeddings)).all()
+    assert np.allclose(weights.sum(axis=1), 1.0) and np.isfinite(weights).all()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"ivf_lists": np.full(6000, 10**6, np.int32)},
+        {"ivf_lists": np.zeros(5, np.int32)},
+        {"ivf_nprobe": np.array(0)},
+        {"ivf_centroids": np.zeros((4, 3), np.float32)},
+        {"ivf_centroids": np.zeros((0, 48), np.float32)},
+    ],
+)
+def test_damaged_clusters_are_one_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, damage: dict[str, np.ndarray]
+) -> None:
+    pytest.importorskip("faiss")
+    _big_index(monkeypatch).save(tmp_path)
+    with np.load(tmp_path / INDEX_FILE) as data:
+        arrays = {name: data[name] for name in data.files}
+    np.savez(tmp_path / INDEX_FILE, **{**arrays, **damage})
+    with pytest.raises(InputError, match=r"train the run again|not a readable"):
+        RetrievalIndex.load(tmp_path)
+
+
+def test_without_faiss_a_big_index_searches_exactly_in_numpy(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    pytest.importorskip("faiss")
+    from gpskit.train import retrieval
+
+    _big_index(monkeypatch).save(tmp_path)
+    monkeypatch.setattr(retrieval, "faiss_module", lambda: None)
+    loaded = RetrievalIndex.load(tmp_path)
+    assert loaded is not None and not loaded.cluster_if_large(8)
+    rows = loaded.nearest(_places(50, seed=5), 8)[0]
+    assert loaded.search_report() == {"search": "exact", "engine": "numpy", "rows": 6000}
+    assert (rows >= 0).all()

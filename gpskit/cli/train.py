@@ -329,6 +329,13 @@ def eval_command(
         )
     sectors = ", ".join(f"{k} {v['mean_m']:.0f} m" for k, v in result["by_heading"].items())
     console.print(f"mean error by heading: {sectors}")
+    search = result.get("retrieval_search") or {}
+    if search.get("recall_at_k") is not None:
+        console.print(
+            f"retrieval searched {search['rows']:,} photos approximately ({search['clusters']:,} "
+            f"clusters, {search['nprobe']} visited): recall@{result['knn']} against the exact "
+            f"search {search['recall_at_k']:.3f} (GPSKIT_EXACT_SEARCH=1 searches exactly)"
+        )
     for path in result["written"]:
         console.print(f"wrote {path}")
 

@@ -315,6 +315,7 @@ def finish(session: Session) -> None:
         paths,
         headings,
     )
+    index.cluster_if_large(s.options.knn)  # big indexes: the approximate search's clusters
     index.save(s.run_dir)
     if not len(s.val_frame):
         save_choice(s.run_dir, Method.RETRIEVAL.value, s.options.knn, {})

@@ -141,6 +141,8 @@ def evaluate(
     frame = read_split(splits_dir, split)
     if not len(frame):
         raise InputError(f"{splits_dir}/{split}.parquet has no rows to evaluate")
+    if run.index is not None:
+        run.index.audit()  # an approximate search is measured against the exact one
     found = split_variants(run, frame, knn, tta, window)
     lat_col, lon_col = target_columns(run.options["target"])
     true_lat, true_lon = frame[lat_col].to_numpy(float), frame[lon_col].to_numpy(float)
@@ -153,6 +155,8 @@ def evaluate(
     )
     result = _figures(run, split, frame, train, errors, method, baseline)
     result["tta"], result["knn"], result["heading_window"] = tta, knn, window
+    if run.index is not None:
+        result["retrieval_search"] = run.index.search_report()
     table = pd.DataFrame(
         {
             "root": frame.root,

@@ -17,7 +17,10 @@ The search is exact. With ``faiss`` installed (``gpskit[faiss]``) it runs on fai
 ``IndexFlatIP`` (the same inner products, 2-3x faster on 2 cores: docs/benchmarks.md);
 numpy stays the fallback, and the heading window always uses numpy (it rules photos out
 before ranking). ``GPSKIT_NO_FAISS=1`` forces numpy. The index file stays numpy's (no
-pickle): faiss's index is built from it in memory when first queried.
+pickle): faiss's index is built from it in memory when first queried. Indexes of more than
+:data:`~gpskit.train.ann.APPROX_ROWS` photos also keep clusters for an approximate search
+(:mod:`~gpskit.train.ann`), used where faiss is installed; ``GPSKIT_EXACT_SEARCH=1``
+searches them exactly, and ``gpskit eval`` reports the approximate search's recall.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from gpskit.atomic import atomic_path
 from gpskit.errors import InputError
 from gpskit.runfolder import INDEX_FILE
 from gpskit.train import require_torch
+from gpskit.train.ann import APPROX_ROWS, Clusters, faiss_module, recall_at_k
 from gpskit.train.model import DESCRIPTOR, Descriptor, features
 
 #: Softmax temperature of the cosine similarities that weight the neighbours.
@@ -82,7 +86,11 @@ class RetrievalIndex:
     paths: npt.NDArray[np.str_]
     headings: npt.NDArray[np.float64] | None = None  # (N,), degrees; NaN: unknown
     descriptor: str = DESCRIPTOR  # how the embeddings were made (see Descriptor)
+    clusters: Clusters | None = None  # for the approximate search of big indexes
     _flat: Any = field(default=None, init=False, repr=False, compare=False)  # faiss's index
+    _ivf: Any = field(default=None, init=False, repr=False, compare=False)
+    #: with audit on: [rows found, rows wanted] by the approximate search, against exact
+    _audit: list[int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.headings is None:
@@ -91,16 +99,36 @@ class RetrievalIndex:
 
     def save(self, run_dir: Path) -> Path:
         target = run_dir / INDEX_FILE
+        arrays: dict[str, Any] = {
+            "embeddings": self.embeddings.astype(np.float16),
+            "positions": self.positions,
+            "paths": self.paths.astype(str),
+            "headings": np.asarray(self.headings, dtype=np.float64),
+            "descriptor": np.array(self.descriptor),
+            **(self._cluster_arrays() if self.clusters is not None else {}),
+        }
         with atomic_path(target) as tmp, open(tmp, "wb") as fh:
-            np.savez(
-                fh,
-                embeddings=self.embeddings.astype(np.float16),
-                positions=self.positions,
-                paths=self.paths.astype(str),
-                headings=np.asarray(self.headings, dtype=np.float64),
-                descriptor=np.array(self.descriptor),
-            )
+            np.savez(fh, **arrays)
         return target
+
+    def _cluster_arrays(self) -> dict[str, npt.NDArray[Any]]:
+        assert self.clusters is not None
+        return {
+            "ivf_centroids": self.clusters.centroids.astype(np.float32),
+            "ivf_lists": self.clusters.lists.astype(np.int32),
+            "ivf_nprobe": np.array(self.clusters.nprobe),
+            "ivf_recall": np.array(self.clusters.tuned_recall),
+        }
+
+    def cluster_if_large(self, k: int) -> bool:
+        """Make the approximate search's clusters when the index is big enough to need
+        them and faiss is installed (see :mod:`~gpskit.train.ann`)."""
+        if len(self.embeddings) < APPROX_ROWS or faiss_module() is None:
+            return False
+        clusters = Clusters.build(self.embeddings, max(1, k))
+        self.clusters = clusters if clusters.worth_it else None  # else exact stays faster
+        self._ivf = None
+        return self.clusters is not None
 
     @classmethod
     def load(cls, run_dir: Path) -> RetrievalIndex | None:
@@ -116,6 +144,7 @@ class RetrievalIndex:
                     data["headings"] if "headings" in data.files else None,
                     # indexes from before descriptors were recorded: the last block's
                     str(data["descriptor"]) if "descriptor" in data.files else "layer4",
+                    _clusters(data),
                 )
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             raise InputError(
@@ -140,6 +169,12 @@ class RetrievalIndex:
         ):
             raise InputError(
                 f"{path}: embeddings, positions and paths disagree in shape",
+                hint="delete it to predict with the head alone, or train the run again",
+            )
+        wrong = index.clusters.problem(n, index.embeddings.shape[1]) if index.clusters else None
+        if wrong:
+            raise InputError(
+                f"{path}: {wrong}",
                 hint="delete it to predict with the head alone, or train the run again",
             )
         return index
@@ -173,12 +208,11 @@ class RetrievalIndex:
         similarity = np.zeros((len(queries), k))
         facing = None if headings is None else np.asarray(headings, dtype=np.float64)
         windowed = facing is not None and window is not None and window < 180
-        flat = None if windowed else self._faiss()
+        searcher = None if windowed else self._searcher()
         for lo in range(0, len(queries), QUERY_CHUNK):
             chunk = queries[lo : lo + QUERY_CHUNK]
-            if flat is not None:
-                found_sims, found = flat.search(np.ascontiguousarray(chunk, np.float32), k)
-                top, top_sims = found.astype(np.int64), found_sims.astype(np.float64)
+            if searcher is not None:
+                top, top_sims = self._faiss_top(searcher, chunk, k)
             else:
                 top, top_sims = self._numpy_top(chunk, k, facing, lo, window if windowed else None)
             w = np.exp((top_sims - top_sims.max(axis=1, keepdims=True)) / TEMPERATURE)
@@ -206,17 +240,64 @@ class RetrievalIndex:
         order = np.argsort(-top_sims, axis=1, kind="stable")
         return np.take_along_axis(top, order, 1), np.take_along_axis(top_sims, order, 1)
 
+    def _searcher(self) -> Any:
+        """faiss's index to search (None: numpy searches): the approximate one where the
+        index has clusters, unless ``GPSKIT_EXACT_SEARCH=1``."""
+        if self.clusters is not None and os.environ.get("GPSKIT_EXACT_SEARCH") != "1":
+            if self._ivf is None and self._faiss() is not None:
+                self._ivf = self.clusters.index(self.embeddings)
+            if self._ivf is not None:
+                return self._ivf
+        return self._faiss()
+
     def _faiss(self) -> Any:
         """faiss's exact inner-product index of the embeddings (None: numpy searches)."""
         if self._flat is None and len(self.embeddings) and os.environ.get("GPSKIT_NO_FAISS") != "1":
-            try:
-                import faiss
-            except ImportError:
+            faiss = faiss_module()
+            if faiss is None:
                 return None
             flat = faiss.IndexFlatIP(self.embeddings.shape[1])
             flat.add(np.ascontiguousarray(self.embeddings, np.float32))
             self._flat = flat
         return self._flat
+
+    def _faiss_top(
+        self, searcher: Any, chunk: npt.NDArray[np.float32], k: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """The k nearest rows by faiss (an approximate search may find fewer: the rest are
+        filled with the nearest it found, at no weight)."""
+        rows = np.ascontiguousarray(chunk, np.float32)
+        found_sims, found = searcher.search(rows, k)
+        top, top_sims = found.astype(np.int64), found_sims.astype(np.float64)
+        if searcher is self._ivf and self._audit is not None:
+            _, exact = self._faiss().search(rows, k)
+            self._audit[0] += round(recall_at_k(top, exact) * int((exact >= 0).sum()))
+            self._audit[1] += int((exact >= 0).sum())
+        missing = top < 0
+        if missing.any():  # a visited cluster held fewer than k photos
+            top = np.where(missing, top[:, :1], top)
+            top_sims = np.where(missing, -np.inf, top_sims)
+        return top, top_sims
+
+    def audit(self) -> None:
+        """From now on, measure the approximate search against the exact one."""
+        self._audit = [0, 0]
+
+    def search_report(self) -> dict[str, Any]:
+        """How the searches were made: exact or approximate (its clusters, nprobe, the
+        recall measured when it was tuned and, after :meth:`audit`, on the queries)."""
+        if self.clusters is None or self._ivf is None:
+            engine = "numpy" if self._flat is None else "faiss"
+            return {"search": "exact", "engine": engine, "rows": len(self.embeddings)}
+        hits, wanted = self._audit or (0, 0)
+        return {
+            "search": "approximate (faiss IVF)",
+            "rows": len(self.embeddings),
+            "clusters": len(self.clusters.centroids),
+            "nprobe": self.clusters.nprobe,
+            "recall_at_k_tuned": round(self.clusters.tuned_recall, 4),
+            "recall_at_k": round(hits / wanted, 4) if wanted else None,
+        }
 
     def _same_way(
         self, sims: npt.NDArray[Any], facing: npt.NDArray[np.float64], window: float, k: int
@@ -229,3 +310,15 @@ class RetrievalIndex:
         away = turn > window  # NaN compares False: unknown headings stay in
         enough = (~away).sum(axis=1) >= k
         return np.where(away & enough[:, None], -np.inf, sims)
+
+
+def _clusters(data: Any) -> Clusters | None:
+    """The approximate search's clusters kept in an index file, if any."""
+    if "ivf_centroids" not in data.files:
+        return None
+    return Clusters(
+        data["ivf_centroids"].astype(np.float32),
+        data["ivf_lists"].astype(np.int64),
+        int(data["ivf_nprobe"]),
+        float(data["ivf_recall"]),
+    )
