@@ -143,6 +143,25 @@ class _Slot:
     last_progress: float = 0.0
 
 
+#: Thread pools of numeric libraries held to one thread in workers: each worker is already
+#: one of as many processes as cores, and a small matrix product that wakes a thread per
+#: core in every worker was measured 5x slower than on one (ingest's hashes).
+_ONE_THREAD = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def _workers_environment() -> Iterator[None]:
+    """The environment worker processes start with (a setting the user made is kept)."""
+    added = [name for name in _ONE_THREAD if name not in os.environ]
+    for name in added:
+        os.environ[name] = "1"
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
 def _context(preload: Sequence[str]) -> Any:
     # forkserver: fast starts without forking a parent that runs threads (rich's refresher);
     # modules preloaded in the server are imported once, not once per worker.
@@ -183,7 +202,8 @@ class _Pool:
             args=(child, self.func, self.max_memory, self.initializer),
             daemon=True,
         )
-        process.start()
+        with _workers_environment():
+            process.start()
         child.close()
         try:
             if not parent.poll(60) or parent.recv() != "ready":
@@ -280,7 +300,8 @@ def start_forkserver(preload: Sequence[str]) -> None:
     from multiprocessing import forkserver
 
     _context(preload)
-    forkserver.ensure_running()
+    with _workers_environment():
+        forkserver.ensure_running()
 
 
 def run_isolated(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -131,3 +133,22 @@ def test_a_killed_parent_leaves_no_traceback(tmp_path: Path, big_photos: Path) -
     log = (tmp_path / "ds" / ".gpskit" / "logs" / "ingest.log").read_text()
     assert "Traceback" not in err.decode() and "BrokenPipe" not in err.decode()
     assert "Traceback" not in log, log
+
+
+def test_workers_run_numeric_libraries_on_one_thread_unless_told() -> None:
+    """Each worker is one of as many processes as cores: BLAS threads on top of that fight
+    over the cores (a small matrix product in every worker went 5x slower). A fresh
+    process, as a user's run is: the workers' environment is fixed when they first start."""
+    code = (
+        "import os\n"
+        "from gpskit.pool import run_isolated\n"
+        "tasks = [('OPENBLAS_NUM_THREADS',), ('OMP_NUM_THREADS',)]\n"
+        "found = sorted((o.index, o.value) for o in run_isolated(os.getenv, tasks, workers=1))\n"
+        "print(found, os.getenv('OPENBLAS_NUM_THREADS'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    env["OMP_NUM_THREADS"] = "3"  # the user's own setting is kept
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[(0, '1'), (1, '3')] None"  # the caller's is as it was
