@@ -128,8 +128,12 @@ def dct_hash_bits(img: Image.Image, hash_size: int = 8) -> npt.NDArray[np.bool_]
 
 
 def _bits(low: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
-    """Coefficients above the block's median (the last two axes are the block)."""
-    flat = low.reshape(*low.shape[:-2], -1)
+    """Coefficients above the block's median (the last two axes are the block).
+
+    Rounded first to 1e-6: where a picture has flat areas, imagehash's FFT-based DCT gives
+    exact zeros and this matrix DCT gives rounding residue (1e-10) that would compare
+    above or below a zero median at random."""
+    flat = np.round(low, 6).reshape(*low.shape[:-2], -1)
     bits: npt.NDArray[np.bool_] = flat > np.median(flat, axis=-1, keepdims=True)
     return bits
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageOps
 
 from gpskit.exifwrite import PhoneExif, save_photo
@@ -82,3 +84,49 @@ def test_pixel_hash_ignores_metadata_but_not_pixels() -> None:
 )
 def test_sniff_format(head: bytes, fmt: str | None) -> None:
     assert sniff_format(head) == fmt
+
+
+def test_the_manifest_phash_is_imagehash_phash_on_real_photos(shared_samples: Path) -> None:
+    """The hash ingest keeps (from the draft-decoded, grey, oriented picture) is
+    ``imagehash.phash`` of that picture, bit for bit, on real cameras' and phones' files."""
+    imagehash = pytest.importorskip("imagehash", reason="imagehash not installed: parity unchecked")
+    from gpskit.imaging import HASH_DECODE_SIDE, perceptual_hashes
+
+    checked = 0
+    for path in sorted(
+        p for p in shared_samples.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg")
+    ):
+        try:
+            with Image.open(path) as img:
+                img.draft("L", (HASH_DECODE_SIDE, HASH_DECODE_SIDE))
+                gray = ImageOps.exif_transpose(img.convert("L"))
+        except Exception:  # a sample Pillow cannot decode (struct.error, ...) has no hash
+            continue
+        assert perceptual_hashes(gray).phash == str(imagehash.phash(gray)), path
+        checked += 1
+    assert checked >= 20
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(8, 300),
+    st.integers(8, 300),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(["noise", "flat", "stripes", "gradient"]),
+)
+def test_phash_is_imagehash_phash_for_any_picture(
+    width: int, height: int, seed: int, kind: str
+) -> None:
+    imagehash = pytest.importorskip("imagehash", reason="imagehash not installed: parity unchecked")
+    from gpskit.imaging import perceptual_hashes
+
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    pixels = {
+        "noise": rng.integers(0, 256, (height, width)),
+        "flat": np.full((height, width), int(rng.integers(0, 256))),
+        "stripes": (x // max(1, int(rng.integers(1, 9))) % 2) * 255,
+        "gradient": (x * 255 // max(1, width - 1) + y) % 256,
+    }[kind]
+    gray = Image.fromarray(pixels.astype(np.uint8), "L")
+    assert perceptual_hashes(gray).phash == str(imagehash.phash(gray))
