@@ -140,4 +140,9 @@ def environment_problem(exc: BaseException) -> GpskitError | None:
                 f"{where or 'the output folder'} is on a read-only file system",
                 hint="write to another folder",
             )
+        if exc.errno in (errno.EACCES, errno.EPERM):  # a folder this user may not write
+            return EnvironmentProblem(
+                f"{where or 'a file'}: permission denied",
+                hint="give this user write access, or write to another folder",
+            )
     return None

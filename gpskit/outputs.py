@@ -133,25 +133,32 @@ def output_file(
         raise _refuse(
             option, path, "a file of a dataset folder", hint + ", outside the dataset's own files"
         )
-    in_model_folder = (
-        RunFolder(target.parent).has_model() or PublishedModel(target.parent).has_model()
-    )
-    if (target.name in MODEL_FILES and in_model_folder) or (
-        found == paths.FILE and target.suffix == ".pt"
+    model = _model_folder_of(target)
+    ours = found == paths.FILE and _is_schema(target, replaces)  # its own earlier output
+    if (model is not None and found == paths.FILE and not ours) or (
+        model is not None and target.name in MODEL_FILES and model == target.parent
     ):
-        raise _refuse(option, path, "a file of a model folder", hint)
-    if found == paths.FILE and _gpskit_table(target) and not _is_schema(target, replaces):
+        raise _refuse(option, path, f"a file of the model folder {model}", hint)
+    if found == paths.FILE and target.suffix == ".pt":
+        raise _refuse(option, path, "a PyTorch checkpoint", hint)
+    if found == paths.FILE and _gpskit_table(target) and not ours:
         raise _refuse(option, path, "a gpskit table", hint)
+    if found == paths.FILE and _photo_format(target):
+        raise _refuse(option, path, f"a photo ({_photo_format(target)})", hint)
     for dataset in datasets:
         if _listed_photo(target, dataset):
             raise _refuse(option, path, f"a photo of the dataset {dataset.root}", hint)
     return path
 
 
-def output_folder(path: Path, option: str, *, datasets: Iterable[Dataset] = ()) -> Path:
+def output_folder(
+    path: Path, option: str, *, datasets: Iterable[Dataset] = (), run: bool = False
+) -> Path:
     """``path`` if a command may make or fill it as a folder; else one clear error: never
     one of a dataset's own folders, nor a folder of the tables a dataset was ingested from
-    (a Hub dataset's: writing there would replace the source)."""
+    (a Hub dataset's: writing there would replace the source), nor one of its photo
+    folders, nor a training run's folder or a folder inside a model folder (``run``: the
+    run being resumed may be given)."""
     found = paths.kind(path)
     if found not in (paths.FOLDER, paths.MISSING):
         raise UsageError(f"{option} {path} is {found}, not a folder", hint="give a folder path")
@@ -159,13 +166,54 @@ def output_folder(path: Path, option: str, *, datasets: Iterable[Dataset] = ()) 
     hint = "give a folder outside the dataset's own folders and its sources"
     if _owned_by_a_dataset(target / "x"):
         raise _refuse(option, path, "inside a dataset's own folders", hint)
+    if not run and RunFolder(target).has_checkpoint():
+        raise _refuse(
+            option, path, "a training run's folder", "give a new folder (--resume continues a run)"
+        )
+    model = _model_folder_of(target)
+    if model is not None and model != target:
+        raise _refuse(option, path, f"inside the model folder {model}", "give a new folder")
     for dataset in datasets:
-        for source in _sources(dataset):
+        for source in [*_sources(dataset), *_photo_roots(dataset)]:
             if source == target or source in target.parents or target in source.parents:
                 raise _refuse(
-                    option, path, f"where {dataset.root} was ingested from ({source})", hint
+                    option, path, f"where {dataset.root}'s photos or tables are ({source})", hint
                 )
     return path
+
+
+def _model_folder_of(target: Path) -> Path | None:
+    """The model folder (a run's, or a published model's) that holds ``target``, looking
+    a few folders up (a run keeps logs/ and tensorboard/ inside)."""
+    for folder in list(target.parents)[:3]:
+        if RunFolder(folder).has_model() or PublishedModel(folder).has_model():
+            return folder
+    return None
+
+
+#: Formats of photos (by their first bytes) that no gpskit output replaces.
+PHOTO_FORMATS = frozenset({"JPEG", "MPO", "HEIF", "TIFF", "WEBP"})
+
+
+def _photo_format(target: Path) -> str | None:
+    """The photo format of an existing file (JPEG, HEIF...), or None."""
+    from gpskit.imaging import sniff_format
+
+    try:
+        with open(target, "rb") as handle:
+            found = sniff_format(handle.read(64))
+    except OSError:
+        return None
+    return found if found in PHOTO_FORMATS else None
+
+
+def _photo_roots(dataset: Dataset) -> list[Path]:
+    """The folders a dataset's photos were read from (its manifest's roots)."""
+    try:
+        roots = pq.read_table(dataset.manifest_path, columns=["root"]).column("root").unique()
+    except Exception:  # no manifest, or not ours: nothing to protect
+        return []
+    return [Path(r) for r in roots.to_pylist() if isinstance(r, str) and "://" not in r]
 
 
 def _sources(dataset: Dataset) -> list[Path]:

@@ -124,6 +124,18 @@ class RunFolder(ModelFolder):
     def tensorboard_dir(self) -> Path:
         return self.root / TENSORBOARD_DIR
 
+    def has_checkpoint(self) -> bool:
+        """Whether a run trained (or started training) here."""
+        return self.best_path.is_file() or self.last_path.is_file()
+
+    def recorded_dataset(self) -> Path | None:
+        """The dataset folder whose splits the run trained on (from options.json)."""
+        try:
+            record = json.loads(self.options_path.read_text(encoding="utf-8"))
+            return Path(record["splits_dir"]).parent
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     @property
     def model_file(self) -> Path | None:
         """``best.pt`` (the best epoch on val), else ``last.pt`` (a run stopped before one

@@ -25,6 +25,7 @@ from gpskit.app.server import create_app
 from gpskit.dataset import Dataset
 from gpskit.decisions import DecisionStore
 from gpskit.dedup import dedup
+from gpskit.errors import UsageError
 from gpskit.exifwrite import save_photo
 from gpskit.ingest import IngestOptions, ingest
 from gpskit.split import SplitOptions, split
@@ -481,3 +482,14 @@ def test_any_request_body_is_an_answer_never_a_server_error(
     assert answer.status_code < 500, (body, answer.text)
     if answer.status_code >= 400:
         assert "error" in answer.json()
+
+
+@pytest.mark.parametrize(
+    "token", ['abcdefghijklmnop"><b>x</b>&amp;', "short", "a" * 300, "abcdefghijklmnop q", "é" * 20]
+)
+def test_a_token_that_could_break_a_url_header_or_page_is_refused(token: str) -> None:
+    from gpskit.app import AppOptions
+
+    with pytest.raises(UsageError, match="--token"):
+        AppOptions(token=token).validate()
+    AppOptions(token="abcdefghijklmnop_-9").validate()

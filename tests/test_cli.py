@@ -293,3 +293,11 @@ def test_output_cut_short_by_a_pipe_is_not_an_error(
     monkeypatch.setattr(info_cli, "manifest_summary", reader_gone)
     result = CliRunner().invoke(app, ["info", str(tmp_path)])
     assert result.exit_code == 141 and "error" not in result.output
+
+
+def test_a_folder_this_user_may_not_write_is_the_environment_not_a_bug() -> None:
+    from gpskit.errors import environment_problem
+
+    named = environment_problem(PermissionError(13, "Permission denied", "/data/ds/.gpskit/lock"))
+    assert named is not None and named.exit_code == 74
+    assert "/data/ds/.gpskit/lock: permission denied" in str(named)

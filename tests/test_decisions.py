@@ -363,3 +363,101 @@ def test_any_decision_is_kept_as_given_or_refused_in_one_line(
         return
     assert store.decisions() == [made]  # read back as written, nothing else kept
     DecisionState.resolve([made])
+
+
+# --- what a second outside review broke (session 10) ----------------------------------------
+
+HAND_EDITED = {
+    "a value nested 100,000 deep": {"value": "[" * 100_000 + "]" * 100_000},
+    "an id that is a BLOB": {"id": b"\x00" * 16},
+    "a date that is not one": {"created_at": "yesterday"},
+    "a date in the year 9999": {"created_at": "9999-01-01T00:00:00+00:00"},
+    "a date without a time zone": {"created_at": "2026-01-01T00:00:00"},
+    "an undo before the decision": {"undone_at": "2000-01-01T00:00:00+00:00", "undone_by": "x"},
+    "a NUL in the author": {"author": "a\x00b"},
+    "an escape sequence in the author": {"author": "\x1b[31mred"},
+    "a root that is a number": {"photos": '[[1, "p.jpg"]]'},
+}
+
+
+@pytest.mark.parametrize("edit", sorted(HAND_EDITED))
+def test_a_hand_edited_row_is_skipped_by_every_reader_and_cannot_be_undone(
+    campus: Dataset, tmp_path: Path, edit: str
+) -> None:
+    store = DecisionStore(campus)
+    kept = store.add("exclude", [_key(campus, "s0_1.jpg")], author="ann")
+    row = {"id": "e" * 32, "kind": "exclude", "photos": json.dumps([list(_key(campus, "s0_2.jpg"))]),
+           "value": "{}", "author": "eve", "created_at": "2026-01-01T00:00:00+00:00",
+           "note": None, "undone_at": None, "undone_by": None, **HAND_EDITED[edit]}  # fmt: skip
+    with sqlite3.connect(campus.root / "decisions.sqlite") as db:
+        db.execute("insert into decisions values (?, ?, ?, ?, ?, ?, ?, ?, ?)", tuple(row.values()))
+    assert [d.id for d in store.decisions()] == [kept.id]
+    assert store.export(tmp_path / "out.parquet") == 1
+    assert campus.decision_state().status == {_key(campus, "s0_1.jpg"): "exclude"}
+    if isinstance(row["id"], str):
+        with pytest.raises(UsageError, match="no decision"):
+            store.undo(row["id"], "bob")
+        with sqlite3.connect(campus.root / "decisions.sqlite") as db:
+            found = db.execute("select undone_at from decisions where id = ?", (row["id"],))
+            assert found.fetchone()[0] == row["undone_at"]  # untouched
+    result = CliRunner().invoke(app, ["decisions", str(campus.root)])
+    assert result.exit_code == 0 and "internal error" not in result.output
+
+
+def test_a_table_without_gpskit_columns_or_a_damaged_file_is_one_line(
+    campus: Dataset, tmp_path: Path
+) -> None:
+    store = DecisionStore(campus)
+    store.add("exclude", [_key(campus, "s0_1.jpg")], author="ann")
+    with sqlite3.connect(campus.root / "decisions.sqlite") as db:
+        db.execute("alter table decisions drop column undone_by")
+    for args in (["decisions", str(campus.root)], ["info", str(campus.root)]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2 and "no column undone_by" in result.output, result.output
+    path = campus.root / "decisions.sqlite"
+    path.unlink()
+    DecisionStore(campus).add("exclude", [_key(campus, "s0_1.jpg")], author="ann")
+    for n in range(20):
+        DecisionStore(campus).add("exclude", [_key(campus, "s0_2.jpg")], author=f"a{n}")
+    with sqlite3.connect(path) as db:
+        db.execute("pragma wal_checkpoint(truncate)")
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2 + 100])
+    result = CliRunner().invoke(app, ["decisions", str(campus.root)])
+    assert result.exit_code == 2 and "not a readable decisions database" in result.output
+
+
+def test_imports_skip_what_a_new_decision_would_refuse(campus: Dataset, tmp_path: Path) -> None:
+    source = DecisionStore(tmp_path / "theirs")
+    (tmp_path / "theirs").mkdir()
+    source.add("exclude", [_key(campus, "s0_1.jpg")], author="ann")
+    source.export(tmp_path / "good.parquet")
+    good = pq.read_table(tmp_path / "good.parquet")
+    later = pa.array([pd.Timestamp("2100-01-01", tz="UTC")], good.schema.field("undone_at").type)
+    edits = {
+        "deep": good.set_column(good.schema.get_field_index("value"), "value",
+                                pa.array(["[" * 50_000 + "]" * 50_000])),
+        "nul": good.set_column(good.schema.get_field_index("author"), "author", pa.array(["a\x00b"])),
+        "undone later": good.set_column(good.schema.get_field_index("undone_at"), "undone_at", later),
+    }  # fmt: skip
+    store = DecisionStore(campus)
+    for name, table in edits.items():
+        pq.write_table(table.cast(good.schema), tmp_path / f"{name}.parquet")
+        report = store.import_file(tmp_path / f"{name}.parquet")
+        assert report.added == 0 and "skipped" in report.notes[-1], (name, report)
+    many = [("/r", f"p{i}.jpg") for i in range(10_001)]
+    with pytest.raises(UsageError, match="at most 10,000 photos"):
+        store.add("merge", many, author="ann")
+
+
+def test_names_with_brackets_print_as_they_are(campus: Dataset, tmp_path: Path) -> None:
+    """Rich markup in an author, a folder or a root is text, not styling (it was exit 70)."""
+    folder = tmp_path / "mk" / "[/b]"
+    save_photo(photo(seed=3), folder / "x.jpg", good_exif())
+    result = CliRunner().invoke(
+        app, ["ingest", str(tmp_path / "mk"), "--out", str(tmp_path / "mkd")]
+    )
+    assert result.exit_code == 0, result.output
+    args = ["decisions", str(tmp_path / "mkd"), "--exclude", "[/b]/x.jpg", "--author", "[/bold]"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    listed = CliRunner().invoke(app, ["decisions", str(tmp_path / "mkd")])
+    assert listed.exit_code == 0 and "[/bol" in listed.output, listed.output  # as typed

@@ -844,3 +844,22 @@ def test_a_store_that_stops_answering_stops_the_run_in_one_line() -> None:
         watch.saw("/local/x.jpg", gone)  # local files say nothing of the store
     with pytest.raises(EnvironmentProblem, match="stopped answering"):
         watch.saw("s3://b/z.jpg", gone)
+
+
+def test_what_is_not_a_regular_file_is_a_row_never_opened(tmp_path: Path) -> None:
+    """A link loop crashed the scan (exit 70); FIFOs, devices and dangling links had no row."""
+    photos = write_photos(tmp_path / "photos", 1)
+    (photos / "loop.jpg").symlink_to(photos / "loop.jpg")
+    (photos / "gone.jpg").symlink_to(photos / "nowhere.jpg")
+    (photos / "zero.jpg").symlink_to("/dev/zero")  # reading it would never end
+    os.mkfifo(photos / "pipe.jpg")  # opening it would wait for a writer forever
+    report = ingest([photos], tmp_path / "ds", FAST)
+    assert report.files == 5 and report.accepted == 1
+    rows = _manifest(tmp_path / "ds")
+    assert rows.loc["loop.jpg", "error"] == "a symbolic link loop, not a file"
+    assert "target is gone" in rows.loc["gone.jpg", "error"]
+    for name in ("zero.jpg", "pipe.jpg"):
+        assert rows.loc[name, "read_status"] == "unreadable"
+        assert "not a regular file" in rows.loc[name, "error"]
+    again = ingest([photos], tmp_path / "ds", IngestOptions(workers=2, force=True))
+    assert again.files == 5

@@ -260,3 +260,70 @@ def test_hostile_things_in_a_datasets_own_places_are_one_line(
     if result.exit_code:
         assert result.exit_code == 2, (argv, said)
         assert len([line for line in said.splitlines() if line.startswith("error:")]) == 1
+
+
+# --- what a second outside review got past (session 10) -------------------------------------
+
+
+def _run_folder(folder: Path) -> Path:
+    """A training run's folder as training leaves it (contents need not load)."""
+    for name in ("best.pt", "last.pt", "options.json", "metrics.csv", "prediction.json"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text("{}")
+    (folder / "logs").mkdir()
+    (folder / "logs" / "predict.log").write_text("log")
+    (folder / "tensorboard").mkdir()
+    (folder / "tensorboard" / "events.out.tfevents.1").write_bytes(b"\x00")
+    return folder
+
+
+@pytest.mark.parametrize(
+    "name", ["metrics.csv", "logs/predict.log", "tensorboard/events.out.tfevents.1", "best.pt"]
+)
+def test_no_output_replaces_a_file_of_a_run_folder(tmp_path: Path, name: str) -> None:
+    run = _run_folder(tmp_path / "run1")
+    with pytest.raises(UsageError, match="model folder"):
+        output_file(run / name, "--out")
+    assert output_file(run / "new-predictions.csv", "--out")  # a new file beside is fine
+
+
+def test_no_output_replaces_a_photo_anywhere(tmp_path: Path) -> None:
+    photos = write_photos(tmp_path / "photos", 1)
+    with pytest.raises(UsageError, match="a photo"):
+        output_file(photos / "p000.jpg", "--out")
+    (tmp_path / "link.jpg").symlink_to(photos / "p000.jpg")
+    with pytest.raises(UsageError, match="a photo"):
+        output_file(tmp_path / "link.jpg", "--out")
+
+
+def test_runs_and_photo_folders_are_never_a_new_output_folder(tmp_path: Path) -> None:
+    run = _run_folder(tmp_path / "run1")
+    with pytest.raises(UsageError, match="training run's folder"):
+        output_folder(run, "--out")  # train without --resume, publish model, ...
+    assert output_folder(run, "--out", run=True) == run  # --resume, --force
+    with pytest.raises(UsageError, match="inside the model folder"):
+        output_folder(run / "published", "--out")
+    photos = write_photos(tmp_path / "photos", 2)
+    ingest([photos], tmp_path / "ds", IngestOptions(workers=1))
+    from gpskit.dataset import Dataset
+
+    for folder in (photos, photos / "sub", tmp_path):
+        with pytest.raises(UsageError, match="photos or tables"):
+            output_folder(folder, "--out", datasets=[Dataset(tmp_path / "ds")])
+
+
+def test_predict_protects_the_photos_of_the_dataset_a_run_trained_on(tmp_path: Path) -> None:
+    from gpskit.cli.train import _datasets_of
+
+    photos = write_photos(tmp_path / "photos", 1)
+    ingest([photos], tmp_path / "ds", IngestOptions(workers=1))
+    run = _run_folder(tmp_path / "run1")
+    splits = tmp_path / "ds" / "splits"
+    (run / "options.json").write_text(f'{{"splits_dir": "{splits}"}}')
+    found = _datasets_of(run)
+    assert [d.root for d in found] == [tmp_path / "ds"]
+    png = photos / "p000.png"  # a photo of a format an output may be: protected as listed
+    png.write_bytes(b"\x89PNG not really")
+    ingest([photos], tmp_path / "ds", IngestOptions(workers=1))
+    with pytest.raises(UsageError, match="a photo of the dataset"):
+        output_file(png, "--out", datasets=found)

@@ -296,3 +296,72 @@ def test_without_faiss_a_big_index_searches_exactly_in_numpy(
     rows = loaded.nearest(_places(50, seed=5), 8)[0]
     assert loaded.search_report() == {"search": "exact", "engine": "numpy", "rows": 6000}
     assert (rows >= 0).all()
+
+
+def _saved(tmp_path: Path, **arrays: np.ndarray) -> Path:
+    good = {
+        "embeddings": np.eye(4, 8, dtype=np.float16),
+        "positions": np.zeros((4, 2)),
+        "paths": np.array(["a", "b", "c", "d"]),
+    }
+    np.savez(tmp_path / INDEX_FILE, **{**good, **arrays})
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "arrays",
+    [
+        {"embeddings": np.ones(4, np.float16)},
+        {"embeddings": np.zeros((0, 8)), "positions": np.zeros((0, 2)), "paths": np.array([])},
+        {"embeddings": np.full((4, 8), np.nan)},
+        {"positions": np.full((4, 2), np.inf)},
+    ],
+    ids=["one-dimensional", "no rows", "NaN embeddings", "infinite positions"],
+)
+def test_an_index_that_cannot_place_a_photo_is_one_line(
+    tmp_path: Path, arrays: dict[str, np.ndarray]
+) -> None:
+    with pytest.raises(InputError, match=r"not a readable|no training|disagree|not finite"):
+        RetrievalIndex.load(_saved(tmp_path, **arrays))
+
+
+def test_an_index_whose_header_claims_more_than_the_file_holds(tmp_path: Path) -> None:
+    """A damaged or hostile header would ask for any amount of memory (it was MemoryError)."""
+    import zipfile
+
+    _saved(tmp_path)
+    header = np.lib.format.header_data_from_array_1_0(np.zeros((2, 2)))
+    header["shape"] = (100_000_000, 512)
+    with zipfile.ZipFile(tmp_path / INDEX_FILE, "a") as archive, archive.open("big.npy", "w") as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        f.write(b"\x00" * 32)
+    with pytest.raises(InputError, match="claims"):
+        RetrievalIndex.load(tmp_path)
+
+
+def test_an_index_that_is_a_fifo_never_blocks(tmp_path: Path) -> None:
+    import os
+
+    os.mkfifo(tmp_path / INDEX_FILE)
+    with pytest.raises(InputError, match="not a file"):
+        RetrievalIndex.load(tmp_path)
+
+
+def test_queries_from_another_model_are_one_line() -> None:
+    index = _index(n=50, dim=32)
+    with pytest.raises(InputError, match="another model"):
+        index.nearest(np.ones((2, 768), np.float32), 4)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "{", "[]", '{"method": "evil", "knn": 8}', '{"method": "head", "knn": "x"}',
+     '{"method": "blend", "knn": 8, "heading_window": "x"}',
+     '{"method": "blend", "knn": 8, "heading_window": 400}', '{"method": "head", "knn": true}'],
+)  # fmt: skip
+def test_a_hand_edited_choice_of_method_is_one_line(tmp_path: Path, text: str) -> None:
+    from gpskit.train.predictor import load_choice
+
+    (tmp_path / "prediction.json").write_text(text)
+    with pytest.raises(InputError, match="not the run's choice"):
+        load_choice(tmp_path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import secrets
 from dataclasses import dataclass, field
 
@@ -38,8 +39,12 @@ class AppOptions:
         arguments.number("--port", self.port, minimum=0, maximum=65535, integer=True)
         arguments.number("--max-upload-bytes", self.max_upload_bytes, minimum=1, integer=True)
         arguments.number("--max-upload-pixels", self.max_upload_pixels, minimum=1, integer=True)
-        if len(self.token) < 16 or not self.token.isascii() or not self.token.isprintable():
-            raise UsageError("--token must be at least 16 printable ASCII characters")
+        if not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", self.token):
+            raise UsageError(
+                "--token must be 16 to 256 letters, digits, '-' or '_' (it travels in URLs, "
+                "headers and the page)",
+                hint="leave --token out for a random one",
+            )
         if not self.host or any(c.isspace() for c in self.host):
             raise UsageError(f"--host {self.host!r} is not a host name or address")
 

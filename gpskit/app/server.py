@@ -31,8 +31,9 @@ from gpskit.app.catalog import FILTERS, Catalog
 from gpskit.app.images import THUMB_SIDE, VIEW_SIDE, decode_upload, picture, placeholder
 from gpskit.app.options import AppOptions
 from gpskit.dataset import Dataset
+from gpskit.decisions.kinds import MAX_PHOTOS
 from gpskit.decisions.store import DecisionStore
-from gpskit.errors import GpskitError
+from gpskit.errors import GpskitError, environment_problem
 
 STATIC = Path(__file__).resolve().parent / "static"
 LEAFLET = Path(__file__).resolve().parents[1] / "_vendor" / "leaflet"
@@ -47,8 +48,6 @@ CSP = (
 MAX_JSON = 1 << 20
 #: Decisions the decisions page lists (the newest).
 SHOWN_DECISIONS = 500
-#: Photos one decision may name (a merge of a whole burst is a few dozen).
-MAX_PHOTOS = 10_000
 
 
 async def _gpskit_error(request: Request, exc: Exception) -> Response:
@@ -56,6 +55,15 @@ async def _gpskit_error(request: Request, exc: Exception) -> Response:
     the request's (400)."""
     status = {75: 503, 74: 507}.get(getattr(exc, "exit_code", 2), 400)
     return _error(status, str(exc))
+
+
+async def _environment_error(request: Request, exc: Exception) -> Response:
+    """An OSError the machine caused (permissions, a full or read-only disk) as gpskit's
+    one line (507); any other is a gpskit bug, left to the server's 500."""
+    named = environment_problem(exc)
+    if named is None:
+        raise exc
+    return await _gpskit_error(request, named)
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -147,7 +155,7 @@ class Handlers:
 
     async def index(self, request: Request) -> Response:
         page = (STATIC / "index.html").read_text(encoding="utf-8")
-        page = page.replace("{{TOKEN}}", self.options.token)
+        page = page.replace("{{TOKEN}}", html.escape(self.options.token, quote=True))
         page = page.replace("{{PREDICT}}", "1" if self.run else "0")
         page = page.replace("{{DATASET}}", html.escape(str(self.dataset.root), quote=True))
         return Response(
@@ -290,7 +298,7 @@ def create_app(dataset: Dataset, options: AppOptions, run: Path | None = None) -
     app = Starlette(
         routes=handlers.routes(),
         middleware=[Middleware(Guard, options=options)],
-        exception_handlers={GpskitError: _gpskit_error},
+        exception_handlers={GpskitError: _gpskit_error, OSError: _environment_error},
     )
     app.state.catalog = handlers.catalog
     return app

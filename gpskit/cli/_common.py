@@ -21,6 +21,7 @@ from gpskit.errors import UsageError
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from gpskit.dataset import Dataset
 
@@ -37,12 +38,22 @@ class _Console:
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(stderr=self._stderr)
+            # no markup: names, paths, EXIF and authors may hold [brackets]; colour goes
+            # through styled()
+            self._console = Console(stderr=self._stderr, markup=False)
         return getattr(self._console, name)
 
 
 console = cast("Console", _Console())
 err_console = cast("Console", _Console(stderr=True))
+
+
+def styled(*parts: str | tuple[str, str]) -> Text:
+    """Text with some parts in a style (``("note:", "yellow")``), the rest as given: never
+    read as markup, so a folder named ``[/b]`` prints as it is."""
+    from rich.text import Text
+
+    return Text.assemble(*parts)
 
 
 def new_table(*args: Any, **kwargs: Any) -> Table:

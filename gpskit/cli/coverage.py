@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from gpskit import arguments
-from gpskit.cli._common import DatasetArg, JsonOpt, console, dataset_at, print_json
+from gpskit.cli._common import DatasetArg, JsonOpt, console, dataset_at, print_json, styled
 from gpskit.coverage import CoverageOptions, CoverageReport, coverage
 from gpskit.errors import CheckFailedError
 from gpskit.geo import SECTORS
@@ -111,7 +111,7 @@ def show(report: CoverageReport) -> None:
     table.add_row("plan", f"{report.plan['stops']} stops, {report.plan['route_m']:.0f} m walk")
     console.print(table)
     for warning in report.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(styled(("warning:", "yellow"), f" {warning}"))
     if not report.dedup_applied:
         console.print(
             "note: no current, readable duplicates.parquet (run `gpskit dedup`): duplicates "
@@ -120,7 +120,10 @@ def show(report: CoverageReport) -> None:
     if report.outside:
         shown = ", ".join(report.outside[:5]) + (" ..." if len(report.outside) > 5 else "")
         console.print(
-            f"[yellow]{len(report.outside)} photos outside the region[/] (flagged outside_region): {shown}"
+            styled(
+                (f"{len(report.outside)} photos outside the region", "yellow"),
+                f" (flagged outside_region): {shown}",
+            )
         )
     for path in report.written:
         console.print(f"wrote {path}")

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from gpskit import paths
-from gpskit.cli._common import DatasetArg, JsonOpt, console, dataset_at, print_json
+from gpskit.cli._common import DatasetArg, JsonOpt, console, dataset_at, print_json, styled
 from gpskit.dataset import Dataset
 from gpskit.decisions.store import Decision, DecisionStore, photo_id
 from gpskit.errors import UsageError
@@ -132,7 +132,7 @@ def decisions_command(
             f"{imported.undone} undone"
         )
         for line in imported.notes:
-            console.print(f"[yellow]note:[/] {line}")
+            console.print(styled(("note:", "yellow"), f" {line}"))
     show(rows[-SHOWN:], show_undone)
     if len(rows) > SHOWN:
         console.print(f"the newest {SHOWN} of {len(rows)} shown (--json lists every one)")

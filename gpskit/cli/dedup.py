@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from gpskit.cli._common import DatasetArg, JsonOpt, console, dataset_at, print_json
+from gpskit.cli._common import DatasetArg, JsonOpt, console, dataset_at, print_json, styled
 from gpskit.dedup import KINDS, DedupOptions, DedupReport, dedup
 
 _D = DedupOptions()
@@ -126,7 +126,7 @@ def show(report: DedupReport, dry_run: bool) -> None:
             str(report.redundant[kind]),
         )
     table.add_row(
-        "[bold]all[/]",
+        styled(("all", "bold")),
         str(sum(report.groups.values())),
         str(sum(report.photos_in_groups.values())),
         str(sum(report.redundant.values())),
@@ -134,14 +134,22 @@ def show(report: DedupReport, dry_run: bool) -> None:
     console.print(table)
     if report.gps_conflicts:
         console.print(
-            f"[red]{report.gps_conflicts} duplicates disagree with their keeper's GPS "
-            "position (gps_conflict): a label is wrong somewhere[/]"
+            styled(
+                (
+                    f"{report.gps_conflicts} duplicates disagree with their keeper's GPS "
+                    "position (gps_conflict): a label is wrong somewhere",
+                    "red",
+                )
+            )
         )
     if report.overlap is not None:
         o = report.overlap
         console.print(
-            f"also in {o['other_dataset']}: [bold]{o['photos_also_in_other']}[/] photos "
-            f"({o['by_kind']})"
+            styled(
+                f"also in {o['other_dataset']}: ",
+                (str(o["photos_also_in_other"]), "bold"),
+                f" photos ({o['by_kind']})",
+            )
         )
     if dry_run:
         console.print("dry run: nothing written")

@@ -19,6 +19,7 @@ from gpskit.cli._common import (
     parse_size,
     print_json,
     progress_bar,
+    styled,
 )
 from gpskit.config import DATASET_ENV, DEFAULT_DATASET_DIR
 from gpskit.engines import Engine, EngineOptions
@@ -259,8 +260,8 @@ def show_report(report: IngestReport) -> None:
     summary.add_column("count", justify="right")
     summary.add_row("files scanned", str(report.files))
     summary.add_row("images", str(report.images))
-    summary.add_row("[green]accepted[/]", str(report.accepted))
-    summary.add_row("[red]rejected[/]", str(report.rejected))
+    summary.add_row(styled(("accepted", "green")), str(report.accepted))
+    summary.add_row(styled(("rejected", "red")), str(report.rejected))
     if report.read or report.reused or report.removed or report.kept:
         summary.add_row("read this run", str(report.read))
         summary.add_row("unchanged, reused", str(report.reused))
@@ -276,7 +277,7 @@ def show_report(report: IngestReport) -> None:
         summary.add_row("images written from tables", str(report.imported))
     console.print(summary)
     for note in report.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(styled(("note:", "yellow"), f" {note}"))
     descriptions = {c.code: c.description for c in checks.REGISTRY.values()}
     for title, counts in (("rejected by reason", report.reasons), ("warnings", report.warnings)):
         if not counts:

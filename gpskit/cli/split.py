@@ -17,6 +17,7 @@ from gpskit.cli._common import (
     dataset_at,
     print_json,
     progress_bar,
+    styled,
 )
 from gpskit.engines import Engine, EngineOptions
 from gpskit.split import (
@@ -139,7 +140,7 @@ def show(report: SplitReport) -> None:
     for note in report.notes:
         console.print(f"note: {note}")
     for warning in report.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(styled(("warning:", "yellow"), f" {warning}"))
     table = Table(title=f"{report.strategy} split, seed {report.seed}")
     for column in ("split", "photos", "share", "units", "nearest train photo (min / median)"):
         table.add_column(column, justify="left" if column == "split" else "right")
@@ -161,15 +162,19 @@ def show(report: SplitReport) -> None:
     pairs = report.leakage["duplicate_pairs_across"]
     leaks = sum(pairs.values())
     colour = "green" if not leaks else "red"
-    console.print(f"[{colour}]duplicate pairs across splits: {leaks}[/] {pairs if leaks else ''}")
+    console.print(
+        styled((f"duplicate pairs across splits: {leaks}", colour), f" {pairs if leaks else ''}")
+    )
     spots = report.leakage.get("spots_across", {})
     if spots:
         colour = "green" if not spots["spots"] else "red"
         console.print(
-            f"[{colour}]spots on both sides: {spots['spots']} of {spots['of_spots']}[/]; "
-            f"evaluation photos at a training spot: val {spots['val_photos_at_train_spots']} "
-            f"of {report.counts['val']}, test {spots['test_photos_at_train_spots']} "
-            f"of {report.counts['test']}"
+            styled(
+                (f"spots on both sides: {spots['spots']} of {spots['of_spots']}", colour),
+                f"; evaluation photos at a training spot: val {spots['val_photos_at_train_spots']} "
+                f"of {report.counts['val']}, test {spots['test_photos_at_train_spots']} "
+                f"of {report.counts['test']}",
+            )
         )
     noise = report.label_noise_m
     if noise.get("photos"):

@@ -8,7 +8,15 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from gpskit.cli._common import PROGRESS, JsonOpt, console, dataset_at, err_console, print_json
+from gpskit.cli._common import (
+    PROGRESS,
+    JsonOpt,
+    console,
+    dataset_at,
+    err_console,
+    print_json,
+    styled,
+)
 
 SWEEP_EPILOG = """
 Examples:
@@ -95,7 +103,7 @@ def sweep_command(
 
     def on_run(i: int, run: Any, state: str) -> None:
         if not as_json and state != "done":
-            err_console.print(f"[bold]{i + 1}/{len(runs)}[/] {run.name}: {state}")
+            err_console.print(styled((f"{i + 1}/{len(runs)}", "bold"), f" {run.name}: {state}"))
 
     def on_epoch(run: Any, stats: Any) -> None:
         if not as_json and not PROGRESS.quiet:

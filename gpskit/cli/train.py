@@ -22,6 +22,7 @@ from gpskit.cli._common import (
     on_terminal,
     print_json,
     progress_bar,
+    styled,
 )
 from gpskit.csvtext import csv_text
 from gpskit.split.options import SplitName
@@ -169,6 +170,10 @@ def train_command(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the run in --out from its last.pt.")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace the run in --out (its checkpoints and results)."),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Train a ResNet to predict where a photo was taken, from the split Parquet files.
@@ -199,7 +204,7 @@ def train_command(
         augment=augment.value,
         amp=amp,
     )
-    result = _train_with_progress(splits_dir, out, options, resume, as_json)
+    result = _train_with_progress(splits_dir, out, options, resume, as_json, force)
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun, rank 0 alone reports
     if as_json:
@@ -234,7 +239,12 @@ def epoch_line(stats: Any, epochs: int) -> str:
 
 
 def _train_with_progress(
-    splits_dir: Path, out: Path | None, options: TrainOptions, resume: bool, as_json: bool
+    splits_dir: Path,
+    out: Path | None,
+    options: TrainOptions,
+    resume: bool,
+    as_json: bool,
+    replace: bool = False,
 ) -> Any:
     """Train with batch progress (a bar on a terminal; plain or JSON lines at a steady pace
     in a log, a notebook or CI) and one line per epoch (rank 0, not with --json)."""
@@ -273,9 +283,10 @@ def _train_with_progress(
             out,
             options,
             resume=resume,
+            replace=replace,
             on_epoch=on_epoch,
             on_batch=on_batch,
-            on_warning=lambda text: err_console.print(f"[yellow]warning:[/] {text}"),
+            on_warning=lambda text: err_console.print(styled(("warning:", "yellow"), f" {text}")),
             on_epoch_start=lambda e: epoch.update(now=e),
             on_progress=on_phase,
         )
@@ -399,7 +410,12 @@ def predict_command(
     if out is not None:
         from gpskit.outputs import output_file
 
-        output_file(out, "--out", inputs=[ref.absolute for ref in scan(locations)])
+        output_file(
+            out,
+            "--out",
+            inputs=[ref.absolute for ref in scan(locations)],
+            datasets=_datasets_of(run),
+        )
     frame = predict(
         run or latest_run(),
         locations,
@@ -439,3 +455,16 @@ def register(app: typer.Typer) -> None:
         "predict",
         epilog="Examples:\n\n    gpskit predict new_photos/\n\n    gpskit predict IMG_0001.HEIC --format json --run gpskit-data/runs/r1",
     )(predict_command)
+
+
+def _datasets_of(run: Path | None) -> list[Any]:
+    """The datasets whose photos a prediction's output must not replace: the one the run
+    trained on, and the default one (``$GPSKIT_DATASET`` or ./gpskit-data)."""
+    from gpskit.dataset import Dataset
+    from gpskit.layout import MANIFEST_FILE, default_dataset_dir
+    from gpskit.runfolder import RunFolder
+
+    found = [default_dataset_dir()]
+    if run is not None and (recorded := RunFolder(run).recorded_dataset()) is not None:
+        found.append(recorded)
+    return [Dataset(folder) for folder in found if (folder / MANIFEST_FILE).is_file()]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gpskit.cli._common import DatasetArg, console, dataset_at
+from gpskit.cli._common import DatasetArg, console, dataset_at, styled
 
 EPILOG = """
 Examples:
@@ -57,7 +57,7 @@ def app_command(
     from gpskit.app import AppOptions, serve
     from gpskit.app.options import MAX_UPLOAD_PIXELS
 
-    arguments.number("--max-upload-mb", max_upload_mb, above=0, maximum=100_000)
+    arguments.number("--max-upload-mb", max_upload_mb, minimum=0.01, maximum=100_000)
     options = AppOptions(host=host, port=port, max_upload_bytes=int(max_upload_mb * 1024**2),
                          max_upload_pixels=MAX_UPLOAD_PIXELS)  # fmt: skip
     if token is not None:
@@ -70,7 +70,7 @@ def app_command(
         )
 
     def ready(url: str) -> None:
-        console.print(f"gpskit app on [bold]{url}[/] (Ctrl-C to stop)")
+        console.print(styled("gpskit app on ", (url, "bold"), " (Ctrl-C to stop)"))
         if not options.loopback:
             console.print("anyone with this URL (it holds the token) can see and decide")
         if open_browser:

@@ -82,8 +82,15 @@ def _heading(value: dict[str, Any]) -> dict[str, Any]:
     return {"heading": 0.0 if heading >= 360.0 else heading}
 
 
+#: The most photos one decision names (a group of copies is a few; a person's selection in
+#: the app, a page or two of the grid).
+MAX_PHOTOS = 10_000
+
+
 def checked(kind: str, photos: int, value: dict[str, Any] | None) -> dict[str, Any]:
     """``value`` checked for ``kind`` naming ``photos`` photos (one clear line if not)."""
+    if photos > MAX_PHOTOS:
+        raise UsageError(f"a decision names at most {MAX_PHOTOS:,} photos, got {photos:,}")
     found = KINDS.get(kind)
     if found is None:
         raise UsageError(f"no decision kind {kind!r}", hint=f"one of {', '.join(sorted(KINDS))}")

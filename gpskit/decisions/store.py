@@ -76,6 +76,11 @@ def _named(path: Path, exc: sqlite3.Error) -> GpskitError:
         return EnvironmentProblem(
             f"{path}: cannot be written ({text})", hint="make the dataset writable"
         )
+    if "malformed" in text or "not a database" in text or "encrypted" in text:
+        return InputError(
+            f"{path}: not a readable decisions database ({text})",
+            hint="move it away (export what you can first) and decide again",
+        )
     if "disk" in text or "full" in text or "I/O" in text:
         return EnvironmentProblem(f"{path}: the disk failed the write ({text})")
     return InputError(
@@ -103,6 +108,30 @@ def _has_table(connection: sqlite3.Connection) -> bool:
         "select 1 from sqlite_master where type = 'table' and name = 'decisions'"
     ).fetchone()
     return found is not None
+
+
+#: The columns gpskit writes: a table without one of them is not gpskit's.
+_COLUMNS = (
+    "id",
+    "kind",
+    "photos",
+    "value",
+    "author",
+    "created_at",
+    "note",
+    "undone_at",
+    "undone_by",
+)
+
+
+def _check_columns(connection: sqlite3.Connection, path: Path) -> None:
+    found = {row[1] for row in connection.execute("pragma table_info(decisions)")}
+    missing = [name for name in _COLUMNS if name not in found]
+    if found and missing:
+        raise InputError(
+            f"{path}: not a readable decisions database (no column {', '.join(missing)})",
+            hint="move it away (export what you can first) and decide again",
+        )
 
 
 def _prepare(connection: sqlite3.Connection) -> None:
@@ -159,34 +188,70 @@ class Decision:
 
 def _row(record: sqlite3.Row) -> Decision | None:
     """A stored decision, checked as a new one is (None for a row gpskit did not write:
-    hand-edited, or from a gpskit that wrote other kinds)."""
+    hand-edited, from a gpskit that wrote other kinds, dated in the future)."""
     try:
-        photos = tuple((r, p) for r, p in json.loads(record["photos"]))
-        if not photos or not all(isinstance(r, str) and isinstance(p, str) for r, p in photos):
+        decision_id = record["id"]
+        if not isinstance(decision_id, str) or not _ID.fullmatch(decision_id):
             return None
-        value = checked(record["kind"], len(photos), json.loads(record["value"]))
-        author = record["author"]
-        if not isinstance(author, str) or not isinstance(record["created_at"], str):
+        photos = tuple((_text(r, "a root"), _text(p, "a path")) for r, p in _json(record["photos"]))
+        if not photos:
             return None
+        value = checked(record["kind"], len(photos), _json(record["value"]))
+        created = _when(record["created_at"])
+        undone = None if record["undone_at"] is None else _when(record["undone_at"], created)
         return Decision(
-            record["id"], record["kind"], photos, value, author, record["created_at"],
-            record["note"] if isinstance(record["note"], str) else None,
-            record["undone_at"] if isinstance(record["undone_at"], str) else None,
-            record["undone_by"] if isinstance(record["undone_by"], str) else None,
+            decision_id, record["kind"], photos, value, _author(record["author"]), created,
+            None if record["note"] is None else _note(record["note"]),
+            undone, None if undone is None else _author(record["undone_by"] or "unknown"),
         )  # fmt: skip
-    except (ValueError, TypeError, KeyError, UsageError, OverflowError):
+    except (ValueError, TypeError, KeyError, IndexError, UsageError, OverflowError, RecursionError):
         return None
 
 
+#: A decision's id: 32 lowercase hex digits (a UUID4's).
+_ID = re.compile(r"[0-9a-f]{32}")
+#: Dates this far ahead of this machine's clock are a wrong clock, not a decision (s).
+_CLOCK_SLACK = 86_400
+
+
+def _json(text: Any) -> Any:
+    """A JSON column as written (RecursionError for a deep one is the caller's to skip)."""
+    if not isinstance(text, str) or len(text) > 64 * 1024**2:
+        raise TypeError("not JSON text")
+    return json.loads(text)
+
+
+def _when(text: Any, not_before: str | None = None) -> str:
+    """An ISO date with its time zone, not in the future (nor before ``not_before``)."""
+    if not isinstance(text, str):
+        raise TypeError("not a date")
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None or moment.timestamp() > time.time() + _CLOCK_SLACK:
+        raise ValueError(f"{text[:40]!r} has no time zone or is in the future")
+    if not_before is not None and moment < datetime.fromisoformat(not_before):
+        raise ValueError("undone before it was made")
+    return moment.isoformat(timespec="microseconds")
+
+
 def _text(value: Any, what: str) -> str:
-    """Text a person typed, as SQLite and a page can hold it (no lone surrogates)."""
+    """Text a person typed, as SQLite, a terminal and a page can hold it: UTF-8, without
+    control characters (a NUL, an escape sequence)."""
     if not isinstance(value, str):
         raise UsageError(f"{what} must be text, got {type(value).__name__}")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise UsageError(f"{what} holds characters that are not text (not UTF-8)") from None
+    if any((ord(c) < 32 and c not in "\t\n") or 127 <= ord(c) < 160 for c in value):
+        raise UsageError(f"{what} holds control characters")
     return str(value)
+
+
+def _note(note: Any) -> str:
+    text = _text(note, "a note")
+    if len(text) > MAX_NOTE:
+        raise UsageError(f"a note is at most {MAX_NOTE:,} characters, got {len(text):,}")
+    return text
 
 
 def _author(author: Any) -> str:
@@ -249,6 +314,7 @@ class DecisionStore:
                 connection.execute(f"pragma busy_timeout = {BUSY_MS}")
                 if write:
                     _prepare(connection)
+                _check_columns(connection, self.path)
                 yield connection
             except sqlite3.DatabaseError as exc:
                 raise _named(self.path, exc) from None
@@ -265,9 +331,7 @@ class DecisionStore:
         unique = tuple(dict.fromkeys((str(r), str(p)) for r, p in photos))
         value = checked(kind, len(unique), value)
         if note is not None:
-            note = _text(note, "a note")
-        if note is not None and len(note) > MAX_NOTE:
-            raise UsageError(f"a note is at most {MAX_NOTE:,} characters, got {len(note):,}")
+            note = _note(note)
         decision = Decision(
             uuid.uuid4().hex, kind, unique, value, _author(author), _now(), note or None
         )
@@ -302,6 +366,12 @@ class DecisionStore:
                     )
                 if len(starts) == 1:
                     decision_id = starts[0]["id"]
+            found = db.execute("select * from decisions where id = ?", (decision_id,)).fetchone()
+            if found is None or _row(found) is None:  # none, or a row gpskit skips: untouched
+                db.execute("rollback")
+                raise UsageError(
+                    f"no decision {decision_id!r}", hint="`gpskit decisions` lists them"
+                )
             db.execute(
                 "update decisions set undone_at = ?, undone_by = ? "
                 "where id = ? and undone_at is null",
@@ -309,9 +379,8 @@ class DecisionStore:
             )
             found = db.execute("select * from decisions where id = ?", (decision_id,)).fetchone()
             db.execute("commit")
-        done = None if found is None else _row(found)
-        if done is None:
-            raise UsageError(f"no decision {decision_id!r}", hint="`gpskit decisions` lists them")
+        done = _row(found)
+        assert done is not None  # checked above; the undo only set its two columns
         return done
 
     def decisions(
@@ -402,8 +471,9 @@ class DecisionStore:
             for row in rows:
                 try:
                     found = _imported(row, roots)
-                except (UsageError, ValueError, TypeError, OverflowError) as exc:
-                    report.notes.append(f"decision {str(row.get('id'))[:40]!r}: skipped ({exc})")
+                except (UsageError, ValueError, TypeError, OverflowError, RecursionError) as exc:
+                    why = "nested too deep" if isinstance(exc, RecursionError) else exc
+                    report.notes.append(f"decision {str(row.get('id'))[:40]!r}: skipped ({why})")
                     continue
                 named = [tuple(k) for k in json.loads(found[2])]
                 if ours_keys is not None and not all(k in ours_keys for k in named):
@@ -443,13 +513,9 @@ def _imported(row: dict[str, Any], roots: dict[str, str]) -> tuple[Any, ...]:
     ]
     for r, p in photos:
         _text(r, "a photo root"), _text(p, "a photo path")
-    value = checked(row["kind"], len(photos), json.loads(row["value"]))
-    created = row["created_at"].isoformat(timespec="microseconds")
-    if row["created_at"].timestamp() > time.time() + 86_400:
-        raise UsageError(f"it was made in the future ({created})")
-    undone = row["undone_at"].isoformat(timespec="microseconds") if row["undone_at"] else None
-    if row["undone_at"] and row["undone_at"] < row["created_at"]:
-        raise UsageError("it was undone before it was made")
+    value = checked(row["kind"], len(photos), _json(row["value"]))
+    created = _when(row["created_at"].isoformat(timespec="microseconds"))
+    undone = _when(row["undone_at"].isoformat(), created) if row["undone_at"] else None
     note = _text(row["note"], "a note")[:MAX_NOTE] if row["note"] is not None else None
     undone_by = _author(row["undone_by"] or "unknown") if undone else None
     return (decision_id, row["kind"], json.dumps(photos), json.dumps(value), _author(row["author"]),

@@ -4,6 +4,7 @@ by (root, path) in spilled runs, with what each input covers.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tempfile
@@ -93,7 +94,7 @@ class Roots:
 class ScannedFiles:
     """The files a scan found, sorted by (root, path) without duplicates, as Arrow batches
     (``key``, ``root_id``, ``path``, ``size``, ``mtime_ns``, ``named``: the name is valid
-    UTF-8). They wait in sorted runs (:class:`~gpskit.extsort.RunSorter`), spilled to disk
+    UTF-8 and the entry a regular file, one the reader may open). They wait in sorted runs (:class:`~gpskit.extsort.RunSorter`), spilled to disk
     past ``run_rows`` files: ~50 bytes a file in memory, and never more than a run."""
 
     def __init__(self, sorter: RunSorter, roots: Roots, root_ids: set[int]) -> None:
@@ -233,11 +234,11 @@ def scan_scoped(
         for folder, dirnames, filenames in os.walk(base, onerror=_unlisted(root, base, unlisted)):
             here = Path(folder)
             kept, filenames = own_entries(here, dirnames, filenames)  # a dataset's own files
-            dirnames[:] = sorted(d for d in kept if (here / d).resolve() not in excluded)
+            dirnames[:] = sorted(d for d in kept if _real(here / d) not in excluded)
             inside = here.relative_to(root).as_posix()
             prefix = "" if inside == "." else inside + "/"
             for name in sorted(filenames):
-                if excluded and (here / name).resolve() in excluded:
+                if excluded and _real(here / name) in excluded:
                     continue
                 _add(found, root_id, os.path.join(folder, name), prefix + name)
         scopes.append(Scope(str(root), f"{rel}/" if rel else "", False, tuple(unlisted)))
@@ -299,16 +300,46 @@ def scan(inputs: Sequence[Path | str], exclude: Iterable[Path] = ()) -> list[Fil
 
 
 def _add(found: ScanBuffer, root_id: int, absolute: str, rel: str) -> bool:
-    """Add one file; False when it is not a regular file (or is gone)."""
+    """Add one entry; False when it is gone (removed while scanning). What is not a regular
+    file (a FIFO, a device, a socket, a dangling link or a link loop) is added too, to be
+    recorded as unreadable without being opened (a FIFO would block the reader)."""
     try:
         info = os.stat(absolute)
     except OSError:
-        return False  # a dangling symlink or a file removed while scanning
-    if not stat.S_ISREG(info.st_mode):
-        return False
+        try:
+            info = os.lstat(absolute)  # the link itself: dangling, or a loop
+        except OSError:
+            return False
     named = _utf8(rel)  # if not, its row says so, under a name shown with \x escapes
-    found.add(root_id, rel if named else _shown(rel), info.st_size, info.st_mtime_ns, named)
+    regular = stat.S_ISREG(info.st_mode)
+    size = info.st_size if regular else 0
+    found.add(root_id, rel if named else _shown(rel), size, info.st_mtime_ns, named and regular)
     return True
+
+
+def _real(path: Path) -> Path:
+    """``path`` with its links followed where they lead somewhere (a loop: as it is)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
+
+
+def not_read_because(absolute: str) -> str:
+    """Why a file the scan found is recorded without being read (see :func:`_add`)."""
+    try:
+        os.lstat(absolute)
+    except OSError:  # recorded under a name shown with \x escapes, or gone since
+        return NOT_UTF8
+    try:
+        info = os.stat(absolute)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link loop, not a file"
+        return "a symbolic link to nothing (its target is gone)"
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file (a FIFO, a device or a socket): it is never opened"
+    return NOT_UTF8
 
 
 def _utf8(name: str) -> bool:

@@ -187,7 +187,7 @@ class Plan:
     (reused, or of folders not named); and how many of each."""
 
     to_read: RunFile
-    unnamed: RunFile  # names that are not UTF-8: recorded, not read
+    unnamed: RunFile  # names that are not UTF-8, entries not regular files: recorded, not read
     kept: RunFile  # earlier rows in the manifest again
     files: int  # files scanned
     reused: int

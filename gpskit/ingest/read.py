@@ -11,7 +11,7 @@ from gpskit import checks, storage
 from gpskit.engines import map_isolated
 from gpskit.errors import EnvironmentProblem
 from gpskit.extsort import RunFile
-from gpskit.ingest.find import NOT_UTF8, FileRef, Roots, file_refs
+from gpskit.ingest.find import FileRef, Roots, file_refs, not_read_because
 from gpskit.ingest.options import IngestOptions
 from gpskit.ingest.plan import Plan
 from gpskit.ingest.rows import failure_row, manifest_row
@@ -89,10 +89,12 @@ def read_files(
     log: Path | None,
 ) -> None:
     """Read the files the plan lists in isolated workers; hand each row to ``sink``. A
-    file whose name is not UTF-8 is not read: its row says why."""
+    file whose name is not UTF-8, or that is not a regular file, is not read: its row says
+    why."""
     for batch in plan.unnamed.batches():
         for ref in file_refs(batch, roots):
-            sink(manifest_row(ref, failure_row(checks.READ_UNREADABLE, NOT_UTF8)))
+            why = not_read_because(ref.absolute)
+            sink(manifest_row(ref, failure_row(checks.READ_UNREADABLE, why)))
     tasks = _ReadTasks(plan.to_read, roots, options)
     store = StoreWatch()
     for outcome in map_isolated(

@@ -239,6 +239,7 @@ def train(
     options: TrainOptions,
     *,
     resume: bool = False,
+    replace: bool = False,
     on_epoch: Callable[[EpochStats], None] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
@@ -248,8 +249,9 @@ def train(
     """Train, evaluating on the val split after every epoch; write RUN_DIR.
     ``on_epoch_start(epoch)``, ``on_batch(step, batches)`` and ``on_epoch(stats)`` report
     progress (on the main process), ``on_progress(phase, done, total)`` the batches of
-    validation and of building and choosing the retrieval index."""
-    session, state = setup(splits_dir, run_dir, options, resume)
+    validation and of building and choosing the retrieval index. An existing run in
+    ``run_dir`` is continued with ``resume``, replaced with ``replace``, else refused."""
+    session, state = setup(splits_dir, run_dir, options, resume, replace)
     session.on_progress = on_progress
     if state is not None:
         restore(session, state)

@@ -26,6 +26,7 @@ import numpy.typing as npt
 
 from gpskit import paths
 from gpskit.atomic import write_text
+from gpskit.errors import InputError
 from gpskit.runfolder import PREDICTION_FILE
 from gpskit.train import require_torch
 from gpskit.train.heads import PositionHead
@@ -138,6 +139,27 @@ def load_choice(run_dir: Path) -> dict[str, Any]:
     path = run_dir / PREDICTION_FILE
     if not path.exists():
         return {"method": Method.HEAD.value, "knn": 0, "heading_window": None, "val_mean_m": {}}
-    choice: dict[str, Any] = json.loads(paths.read_text(path))
+    try:
+        choice = json.loads(paths.read_text(path))
+    except ValueError as exc:
+        raise _bad_choice(path, f"not JSON ({exc})") from None
+    if not isinstance(choice, dict):
+        raise _bad_choice(path, "not a JSON object")
     choice.setdefault("heading_window", None)  # runs from before heading windows
+    method, knn, window = choice.get("method"), choice.get("knn"), choice["heading_window"]
+    if method not in {m.value for m in Method}:
+        raise _bad_choice(path, f"no method {str(method)[:40]!r}")
+    if isinstance(knn, bool) or not isinstance(knn, int) or not 0 <= knn <= 1000:
+        raise _bad_choice(path, f"knn {str(knn)[:40]!r} is not a count")
+    if window is not None and (
+        isinstance(window, bool) or not isinstance(window, int | float) or not 0 <= window <= 180
+    ):
+        raise _bad_choice(path, f"heading_window {str(window)[:40]!r} is not degrees")
     return choice
+
+
+def _bad_choice(path: Path, why: str) -> InputError:
+    return InputError(
+        f"{path}: not the run's choice of method ({why})",
+        hint="give --method, or delete it to predict with the head (training writes it again)",
+    )

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from gpskit import paths
 from gpskit.atomic import atomic_path
 from gpskit.errors import InputError
 from gpskit.runfolder import INDEX_FILE
@@ -133,9 +134,13 @@ class RetrievalIndex:
     @classmethod
     def load(cls, run_dir: Path) -> RetrievalIndex | None:
         path = run_dir / INDEX_FILE
-        if not path.exists():
+        found = paths.kind(path)
+        if found == paths.MISSING:
             return None
+        if found != paths.FILE:  # a FIFO would block the read forever
+            raise _unreadable(path, f"it is {found}, not a file")
         try:
+            _check_sizes(path)
             with np.load(path, allow_pickle=False) as data:
                 index = cls(
                     data["embeddings"].astype(np.float32),
@@ -146,20 +151,14 @@ class RetrievalIndex:
                     str(data["descriptor"]) if "descriptor" in data.files else "layer4",
                     _clusters(data),
                 )
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-            raise InputError(
-                f"{path}: not a readable retrieval index ({exc})",
-                hint="delete it to predict with the head alone, or train the run again",
-            ) from None
-        # stored as float16: unit length again, so a training photo's own vector scores 1
+        except (OSError, ValueError, KeyError, TypeError, MemoryError, zipfile.BadZipFile) as exc:
+            raise _unreadable(path, f"not a readable retrieval index ({exc})") from None
         if index.descriptor not in {d.value for d in Descriptor}:
             raise InputError(
                 f"{path}: made with descriptor {index.descriptor!r}, which this gpskit does "
                 "not know",
                 hint="upgrade gpskit, or train the run again",
             )
-        norms = np.linalg.norm(index.embeddings, axis=1, keepdims=True)
-        index.embeddings /= np.maximum(norms, 1e-12)
         n = len(index.embeddings)
         if (
             index.embeddings.ndim != 2
@@ -167,16 +166,17 @@ class RetrievalIndex:
             or len(index.paths) != n
             or np.asarray(index.headings).shape != (n,)
         ):
-            raise InputError(
-                f"{path}: embeddings, positions and paths disagree in shape",
-                hint="delete it to predict with the head alone, or train the run again",
-            )
+            raise _unreadable(path, "embeddings, positions and paths disagree in shape")
+        if not n or not index.embeddings.shape[1]:
+            raise _unreadable(path, "it holds no training photos")
+        if not (np.isfinite(index.embeddings).all() and np.isfinite(index.positions).all()):
+            raise _unreadable(path, "it holds numbers that are not finite")
+        # stored as float16: unit length again, so a training photo's own vector scores 1
+        norms = np.linalg.norm(index.embeddings, axis=1, keepdims=True)
+        index.embeddings /= np.maximum(norms, 1e-12)
         wrong = index.clusters.problem(n, index.embeddings.shape[1]) if index.clusters else None
         if wrong:
-            raise InputError(
-                f"{path}: {wrong}",
-                hint="delete it to predict with the head alone, or train the run again",
-            )
+            raise _unreadable(path, wrong)
         return index
 
     def query(
@@ -203,6 +203,12 @@ class RetrievalIndex:
         """The ``k`` training photos each query's position is made from: their rows (most
         similar first), their weights (summing to 1) and cosine similarities."""
         k = max(1, min(k, len(self.embeddings)))
+        if queries.ndim != 2 or queries.shape[1] != self.embeddings.shape[1]:
+            raise InputError(
+                f"the retrieval index holds embeddings of {self.embeddings.shape[1]} numbers, "
+                f"this model makes {queries.shape[-1]}: it was made by another model",
+                hint="train the run again, or predict with --method head",
+            )
         rows = np.zeros((len(queries), k), np.int64)
         weights = np.zeros((len(queries), k))
         similarity = np.zeros((len(queries), k))
@@ -322,3 +328,29 @@ def _clusters(data: Any) -> Clusters | None:
         int(data["ivf_nprobe"]),
         float(data["ivf_recall"]),
     )
+
+
+def _unreadable(path: Path, why: str) -> InputError:
+    return InputError(
+        f"{path}: {why}",
+        hint="delete it to predict with the head alone, or train the run again",
+    )
+
+
+def _check_sizes(path: Path) -> None:
+    """Refuse arrays whose headers claim more bytes than the file holds (a damaged or
+    hostile index would otherwise ask for any amount of memory before failing)."""
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                read = {
+                    (1, 0): np.lib.format.read_array_header_1_0,
+                    (2, 0): np.lib.format.read_array_header_2_0,
+                }.get(version)
+                if read is None:
+                    raise ValueError(f"{info.filename}: .npy version {version}")
+                shape, _, dtype = read(member)
+            claimed = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+            if claimed > info.file_size:
+                raise ValueError(f"{info.filename} claims {claimed:,} bytes in {info.file_size:,}")

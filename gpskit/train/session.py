@@ -18,7 +18,9 @@ import numpy as np
 import numpy.typing as npt
 
 from gpskit.atomic import atomic_path
+from gpskit.dataset import Dataset
 from gpskit.errors import InputError, UsageError
+from gpskit.layout import MANIFEST_FILE
 from gpskit.outputs import output_folder
 from gpskit.runfolder import RunFolder
 from gpskit.splitfolder import SplitFolder
@@ -248,12 +250,18 @@ def _loaders(
 
 
 def setup(
-    splits_dir: Path, run_dir: Path | None, options: TrainOptions, resume: bool
+    splits_dir: Path,
+    run_dir: Path | None,
+    options: TrainOptions,
+    resume: bool,
+    replace: bool = False,
 ) -> tuple[Session, dict[str, Any] | None]:
     """Build the session (and read the checkpoint to resume from, if any)."""
     options.validate()
     if run_dir is not None:
-        output_folder(run_dir, "--out")
+        owner = Path(splits_dir).parent  # a dataset's splits/: its photos are never a run
+        datasets = [Dataset(owner)] if (owner / MANIFEST_FILE).is_file() else []
+        output_folder(run_dir, "--out", datasets=datasets, run=resume or replace)
     rank, local_rank, world = _distributed()
     device = pick_device(options.device, local_rank)
     _start_process_group(device, world)

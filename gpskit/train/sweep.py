@@ -188,7 +188,9 @@ def _run_one(
     from gpskit.train.evaluate import evaluate
 
     resume = _resumable(run_dir, run.options)
-    result = train(splits_dir, run_dir, run.options, resume=resume, on_epoch=on_epoch)
+    result = train(  # the sweep's own run folders: one of other options is trained again
+        splits_dir, run_dir, run.options, resume=resume, replace=True, on_epoch=on_epoch
+    )
     history = pd.DataFrame(result.history)
     figures = {s: evaluate(run_dir, s, splits_dir, draw=False) for s in ("val", "test")}
     test = figures["test"]
