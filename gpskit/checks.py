@@ -429,6 +429,11 @@ def describe(codes: Iterable[str] | None = None) -> list[dict[str, Any]]:
     ]
 
 
+#: The modules besides this one whose source the verdicts depend on.
+_PACKAGE = Path(__file__).resolve().parent
+_RULE_MODULES = ("exif.py", "gpsflags.py", "imaging.py")
+
+
 def fingerprint() -> str:
     """What verdicts depend on besides a row and the thresholds: this gpskit's version and
     the source of the rules (this module and the gpskit modules it imports). A re-run
@@ -436,7 +441,7 @@ def fingerprint() -> str:
     from gpskit import __version__
 
     digest = hashlib.sha256(__version__.encode())
-    here = Path(__file__).parent  # read, not imported: the start-up path asks for this
-    for source in (Path(__file__), here / "exif.py", here / "gpsflags.py", here / "imaging.py"):
+    # read, not imported: the start-up path asks for this
+    for source in (Path(__file__), *(_PACKAGE / name for name in _RULE_MODULES)):
         digest.update(source.read_bytes())
     return digest.hexdigest()[:16]

@@ -34,7 +34,7 @@ def manifest_summary(dataset_dir: Path | Dataset | None) -> dict[str, Any]:
     }
     memo = Memo(root / STATE_DIR / INFO_MEMO, key)
     remembered = memo.get()
-    if isinstance(remembered, dict):  # named as this call names the folder
+    if _fits(remembered):  # named as this call names the folder
         return {**remembered, "dataset_dir": str(root), "manifest": str(root / MANIFEST_FILE)}
     report, settings = manifest_info(root)
     worst = {code: frame.to_dict("records") for code, frame in quality_offenders(root).items()}
@@ -69,3 +69,34 @@ def quality_offenders(dataset_dir: Path | Dataset, per_check: int = 6) -> dict[s
     dataset = Dataset.at(dataset_dir)
     wanted = ["root", "path", "width", "height", "warnings", "reasons", *COLUMNS]
     return worst_offenders(dataset.load_manifest(columns=wanted).to_pandas(), per_check)
+
+
+def _fits(answer: Any) -> bool:
+    """Whether a remembered summary is one this gpskit wrote (a hand-edited one is not
+    used: the summary is made again from the manifest)."""
+    from gpskit.ingest.summary import IngestReport
+
+    if not isinstance(answer, dict):
+        return False
+    counts = {k: v for k, v in answer.items() if k not in ("settings", "quality_worst")}
+    worst = answer.get("quality_worst")
+    try:
+        IngestReport.from_dict(counts)
+    except (TypeError, KeyError):
+        return False
+    return (
+        isinstance(answer.get("settings"), dict)
+        and isinstance(worst, dict)
+        and all(
+            isinstance(rows, list)
+            and all(
+                isinstance(r, dict)
+                and isinstance(r.get("path"), str)
+                and isinstance(r.get("measure"), str)
+                and isinstance(r.get("value"), int | float)
+                and not isinstance(r.get("value"), bool)
+                for r in rows
+            )
+            for rows in worst.values()
+        )
+    )

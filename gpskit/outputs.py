@@ -145,20 +145,27 @@ def output_file(
         raise _refuse(option, path, "a gpskit table", hint)
     if found == paths.FILE and _photo_format(target):
         raise _refuse(option, path, f"a photo ({_photo_format(target)})", hint)
+    named = path.absolute()  # the manifest may list the link, not what it points to
     for dataset in datasets:
-        if _listed_photo(target, dataset):
+        if _listed_photo(target, dataset) or (named != target and _listed_photo(named, dataset)):
             raise _refuse(option, path, f"a photo of the dataset {dataset.root}", hint)
     return path
 
 
 def output_folder(
-    path: Path, option: str, *, datasets: Iterable[Dataset] = (), run: bool = False
+    path: Path,
+    option: str,
+    *,
+    datasets: Iterable[Dataset] = (),
+    run: bool = False,
+    published: bool = False,
 ) -> Path:
     """``path`` if a command may make or fill it as a folder; else one clear error: never
     one of a dataset's own folders, nor a folder of the tables a dataset was ingested from
     (a Hub dataset's: writing there would replace the source), nor one of its photo
-    folders, nor a training run's folder or a folder inside a model folder (``run``: the
-    run being resumed may be given)."""
+    folders, nor a training run's folder, a published model's or a folder inside a model
+    folder (``run``: the run being resumed may be given; ``published``: a model published
+    there before, to publish again)."""
     found = paths.kind(path)
     if found not in (paths.FOLDER, paths.MISSING):
         raise UsageError(f"{option} {path} is {found}, not a folder", hint="give a folder path")
@@ -170,6 +177,8 @@ def output_folder(
         raise _refuse(
             option, path, "a training run's folder", "give a new folder (--resume continues a run)"
         )
+    if not published and PublishedModel(target).has_model():
+        raise _refuse(option, path, "a published model's folder", "give a new folder")
     model = _model_folder_of(target)
     if model is not None and model != target:
         raise _refuse(option, path, f"inside the model folder {model}", "give a new folder")
@@ -196,7 +205,8 @@ PHOTO_FORMATS = frozenset({"JPEG", "MPO", "HEIF", "TIFF", "WEBP"})
 
 
 def _photo_format(target: Path) -> str | None:
-    """The photo format of an existing file (JPEG, HEIF...), or None."""
+    """The picture format of an existing file no output may replace (a JPEG, HEIF... photo;
+    a PNG gpskit did not draw), or None."""
     from gpskit.imaging import sniff_format
 
     try:
@@ -204,7 +214,22 @@ def _photo_format(target: Path) -> str | None:
             found = sniff_format(handle.read(64))
     except OSError:
         return None
+    if found == "PNG":
+        return None if _drawn_by_gpskit(target) else "PNG"
     return found if found in PHOTO_FORMATS else None
+
+
+def _drawn_by_gpskit(target: Path) -> bool:
+    """Whether a PNG is one gpskit drew (a contact sheet, a map: marked when saved)."""
+    from PIL import Image
+
+    from gpskit.plots.common import PNG_SOFTWARE
+
+    try:
+        with Image.open(target) as img:
+            return bool(img.info.get("Software") == PNG_SOFTWARE)
+    except Exception:  # not a readable PNG: not one of ours
+        return False
 
 
 def _photo_roots(dataset: Dataset) -> list[Path]:

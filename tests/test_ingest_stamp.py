@@ -175,17 +175,28 @@ def test_new_rules_take_the_full_run(
     assert not _replayed(ingest([photos], dataset, FAST))
 
 
-def test_a_label_table_edited_takes_the_full_run(tmp_path: Path) -> None:
+def test_runs_with_labels_or_rows_to_retry_are_never_answered_from_a_stamp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Labels may name files anywhere (by the working folder, too); a timeout is read again
+    on the next run: only a full run can say what either gives now."""
     photos = write_photos(tmp_path / "photos", 2)
     labels = tmp_path / "labels.csv"
     labels.write_text("file,lat,lon\np000.jpg,39.95,-75.19\n")
     options = IngestOptions(workers=2, labels=(str(labels),))
-    ingest([photos], tmp_path / "ds", options)
-    assert _replayed(ingest([photos], tmp_path / "ds", options))
-    labels.write_text("file,lat,lon\np000.jpg,39.96,-75.19\n")
-    os.utime(labels, ns=(10**18, 10**18))
-    assert not _replayed(ingest([photos], tmp_path / "ds", options))
-    assert _rows(tmp_path / "ds").set_index("path").loc["p000.jpg", "latitude"] == 39.96
+    for _ in range(2):
+        assert not _replayed(ingest([photos], tmp_path / "ds", options))
+    from gpskit.ingest import plan
+
+    monkeypatch.setattr(ingest_run, "retried_rows", lambda manifest: 1)
+    ingest([photos], tmp_path / "d2", FAST)
+    assert not (tmp_path / "d2" / STATE_DIR / STAMP_FILE).exists()
+    monkeypatch.undo()
+    assert plan.retried_rows(tmp_path / "d2" / MANIFEST_FILE) == 0
+    timed_out = IngestOptions(workers=1, timeout=1e-6)
+    ingest([photos], tmp_path / "d3", timed_out)
+    assert plan.retried_rows(tmp_path / "d3" / MANIFEST_FILE) == 2
+    assert not _replayed(ingest([photos], tmp_path / "d3", timed_out))
 
 
 def test_tables_of_photos_are_never_answered_from_a_stamp(tmp_path: Path) -> None:
@@ -288,3 +299,28 @@ def test_a_hand_edited_report_in_the_stamp_takes_the_full_run(
     stamp.write_text(json.dumps(saved))
     report = ingest([photos], dataset, FAST)
     assert not _replayed(report) and isinstance(report.files, int)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [{}, {"settings": None}, {"settings": [1]}, {"notes": None}, {"reasons": [1, 2]},
+     {"quality_worst": [1]}, {"quality_worst": {"blurry": [{"x": 1}]}}, {"extra": 1},
+     {"accepted": "x"}],
+)  # fmt: skip
+def test_a_hand_edited_info_memo_is_made_again(walk: tuple[Path, Path], edit: dict) -> None:
+    from gpskit.info import INFO_MEMO, manifest_summary
+
+    _, dataset = walk
+    first = manifest_summary(dataset)
+    memo = dataset / STATE_DIR / INFO_MEMO
+    saved = json.loads(memo.read_text())
+    saved["answer"] = {} if edit == {} else {**saved["answer"], **edit}
+    memo.write_text(json.dumps(saved))
+    assert manifest_summary(dataset) == first
+    from typer.testing import CliRunner
+
+    from gpskit.cli import app
+
+    memo.write_text(json.dumps(saved))
+    result = CliRunner().invoke(app, ["info", str(dataset)])
+    assert result.exit_code == 0, result.output

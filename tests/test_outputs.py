@@ -181,8 +181,15 @@ def test_the_guard_allows_what_users_mean(tmp_path: Path) -> None:
     """A new file, the same output written again, a new or existing folder."""
     sheet = tmp_path / "sheet.png"
     assert output_file(sheet, "--out") == sheet
-    sheet.write_bytes(b"\x89PNG an earlier sheet")
+    from PIL import Image
+
+    from gpskit.plots.common import save_png
+
+    save_png(Image.new("RGB", (4, 4)), sheet)  # an earlier run's sheet
     assert output_file(sheet, "--out") == sheet  # a re-run replaces its own output
+    Image.new("RGB", (4, 4)).save(tmp_path / "screenshot.png")  # a picture of someone's
+    with pytest.raises(UsageError, match="a photo"):
+        output_file(tmp_path / "screenshot.png", "--out")
     assert output_folder(tmp_path / "new", "--out") == tmp_path / "new"
     assert output_folder(tmp_path, "--out") == tmp_path
     with pytest.raises(UsageError, match="is a folder"):
@@ -303,6 +310,13 @@ def test_runs_and_photo_folders_are_never_a_new_output_folder(tmp_path: Path) ->
     assert output_folder(run, "--out", run=True) == run  # --resume, --force
     with pytest.raises(UsageError, match="inside the model folder"):
         output_folder(run / "published", "--out")
+    published = tmp_path / "pub"
+    published.mkdir()
+    (published / "config.json").write_text("{}")
+    (published / "model.safetensors").write_bytes(b"\x00")
+    with pytest.raises(UsageError, match="published model's folder"):
+        output_folder(published, "--out", run=True)  # train --out PUB, even --force
+    assert output_folder(published, "--out", published=True) == published  # publish again
     photos = write_photos(tmp_path / "photos", 2)
     ingest([photos], tmp_path / "ds", IngestOptions(workers=1))
     from gpskit.dataset import Dataset
@@ -322,8 +336,16 @@ def test_predict_protects_the_photos_of_the_dataset_a_run_trained_on(tmp_path: P
     (run / "options.json").write_text(f'{{"splits_dir": "{splits}"}}')
     found = _datasets_of(run)
     assert [d.root for d in found] == [tmp_path / "ds"]
-    png = photos / "p000.png"  # a photo of a format an output may be: protected as listed
-    png.write_bytes(b"\x89PNG not really")
+    gif = photos / "p000.gif"  # not a photo format, but the manifest lists it
+    gif.write_bytes(b"GIF89a not really")
+    (tmp_path / "link.gif").symlink_to(gif)
+    ingest([photos], tmp_path / "ds", IngestOptions(workers=1))
+    for named in (gif, tmp_path / "link.gif"):
+        with pytest.raises(UsageError, match="a photo of the dataset"):
+            output_file(named, "--out", datasets=found)
+    (tmp_path / "ext").mkdir()
+    (tmp_path / "ext" / "real.gif").write_bytes(b"GIF89a elsewhere")
+    (photos / "inside.gif").symlink_to(tmp_path / "ext" / "real.gif")  # listed as the link
     ingest([photos], tmp_path / "ds", IngestOptions(workers=1))
     with pytest.raises(UsageError, match="a photo of the dataset"):
-        output_file(png, "--out", datasets=found)
+        output_file(photos / "inside.gif", "--out", datasets=found)

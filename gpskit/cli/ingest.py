@@ -220,7 +220,7 @@ def ingest_command(
         columns=Columns(lat_column, lon_column, heading_column, name_column),
     )
     with progress_bar("ingest", enabled=not as_json) as update:
-        locations = [as_location(text) for text in photos]
+        locations = [as_location(text) if text.strip() else text for text in photos]
         report = ingest(locations, out, options, progress=update)
     if as_json:
         print_json(report.to_dict())

@@ -159,23 +159,7 @@ def show(report: SplitReport) -> None:
             distance,
         )
     console.print(table)
-    pairs = report.leakage["duplicate_pairs_across"]
-    leaks = sum(pairs.values())
-    colour = "green" if not leaks else "red"
-    console.print(
-        styled((f"duplicate pairs across splits: {leaks}", colour), f" {pairs if leaks else ''}")
-    )
-    spots = report.leakage.get("spots_across", {})
-    if spots:
-        colour = "green" if not spots["spots"] else "red"
-        console.print(
-            styled(
-                (f"spots on both sides: {spots['spots']} of {spots['of_spots']}", colour),
-                f"; evaluation photos at a training spot: val {spots['val_photos_at_train_spots']} "
-                f"of {report.counts['val']}, test {spots['test_photos_at_train_spots']} "
-                f"of {report.counts['test']}",
-            )
-        )
+    _show_leakage(report)
     noise = report.label_noise_m
     if noise.get("photos"):
         console.print(
@@ -205,3 +189,24 @@ def show(report: SplitReport) -> None:
 
 def register(app: typer.Typer) -> None:
     app.command("split", epilog=EPILOG)(split_command)
+
+
+def _show_leakage(report: SplitReport) -> None:
+    """What crosses the splits: duplicate pairs, and spots on both sides."""
+    pairs = report.leakage["duplicate_pairs_across"]
+    leaks = sum(pairs.values())
+    colour = "green" if not leaks else "red"
+    console.print(
+        styled((f"duplicate pairs across splits: {leaks}", colour), f" {pairs if leaks else ''}")
+    )
+    spots = report.leakage.get("spots_across", {})
+    if spots:
+        colour = "green" if not spots["spots"] else "red"
+        console.print(
+            styled(
+                (f"spots on both sides: {spots['spots']} of {spots['of_spots']}", colour),
+                f"; evaluation photos at a training spot: val {spots['val_photos_at_train_spots']} "
+                f"of {report.counts['val']}, test {spots['test_photos_at_train_spots']} "
+                f"of {report.counts['test']}",
+            )
+        )

@@ -26,13 +26,20 @@ from typing import Any
 import pyarrow as pa
 
 from gpskit import paths
+from gpskit.decisions.fields import (
+    DECISION_ID,
+    MAX_NOTE,
+    checked_author,
+    checked_date,
+    checked_note,
+    checked_text,
+    json_text,
+)
 from gpskit.decisions.kinds import checked
 from gpskit.errors import EnvironmentProblem, GpskitError, InputError, UsageError
 from gpskit.layout import DECISIONS_FILE as DECISIONS_FILE  # with -wal and -shm beside it
 from gpskit.schema import load_schema, read_table, write_table
 
-#: The longest note a decision keeps (characters).
-MAX_NOTE = 2000
 #: How long a writer waits for another before giving up (ms): far above one write's time.
 BUSY_MS = 30_000
 _SCHEMA = """
@@ -191,76 +198,24 @@ def _row(record: sqlite3.Row) -> Decision | None:
     hand-edited, from a gpskit that wrote other kinds, dated in the future)."""
     try:
         decision_id = record["id"]
-        if not isinstance(decision_id, str) or not _ID.fullmatch(decision_id):
+        if not isinstance(decision_id, str) or not DECISION_ID.fullmatch(decision_id):
             return None
-        photos = tuple((_text(r, "a root"), _text(p, "a path")) for r, p in _json(record["photos"]))
+        photos = tuple(
+            (checked_text(r, "a root"), checked_text(p, "a path"))
+            for r, p in json_text(record["photos"])
+        )
         if not photos:
             return None
-        value = checked(record["kind"], len(photos), _json(record["value"]))
-        created = _when(record["created_at"])
-        undone = None if record["undone_at"] is None else _when(record["undone_at"], created)
+        value = checked(record["kind"], len(photos), json_text(record["value"]))
+        created = checked_date(record["created_at"])
+        undone = None if record["undone_at"] is None else checked_date(record["undone_at"], created)
         return Decision(
-            decision_id, record["kind"], photos, value, _author(record["author"]), created,
-            None if record["note"] is None else _note(record["note"]),
-            undone, None if undone is None else _author(record["undone_by"] or "unknown"),
+            decision_id, record["kind"], photos, value, checked_author(record["author"]), created,
+            None if record["note"] is None else checked_note(record["note"]),
+            undone, None if undone is None else checked_author(record["undone_by"] or "unknown"),
         )  # fmt: skip
     except (ValueError, TypeError, KeyError, IndexError, UsageError, OverflowError, RecursionError):
         return None
-
-
-#: A decision's id: 32 lowercase hex digits (a UUID4's).
-_ID = re.compile(r"[0-9a-f]{32}")
-#: Dates this far ahead of this machine's clock are a wrong clock, not a decision (s).
-_CLOCK_SLACK = 86_400
-
-
-def _json(text: Any) -> Any:
-    """A JSON column as written (RecursionError for a deep one is the caller's to skip)."""
-    if not isinstance(text, str) or len(text) > 64 * 1024**2:
-        raise TypeError("not JSON text")
-    return json.loads(text)
-
-
-def _when(text: Any, not_before: str | None = None) -> str:
-    """An ISO date with its time zone, not in the future (nor before ``not_before``)."""
-    if not isinstance(text, str):
-        raise TypeError("not a date")
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None or moment.timestamp() > time.time() + _CLOCK_SLACK:
-        raise ValueError(f"{text[:40]!r} has no time zone or is in the future")
-    if not_before is not None and moment < datetime.fromisoformat(not_before):
-        raise ValueError("undone before it was made")
-    return moment.isoformat(timespec="microseconds")
-
-
-def _text(value: Any, what: str) -> str:
-    """Text a person typed, as SQLite, a terminal and a page can hold it: UTF-8, without
-    control characters (a NUL, an escape sequence)."""
-    if not isinstance(value, str):
-        raise UsageError(f"{what} must be text, got {type(value).__name__}")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise UsageError(f"{what} holds characters that are not text (not UTF-8)") from None
-    if any((ord(c) < 32 and c not in "\t\n") or 127 <= ord(c) < 160 for c in value):
-        raise UsageError(f"{what} holds control characters")
-    return str(value)
-
-
-def _note(note: Any) -> str:
-    text = _text(note, "a note")
-    if len(text) > MAX_NOTE:
-        raise UsageError(f"a note is at most {MAX_NOTE:,} characters, got {len(text):,}")
-    return text
-
-
-def _author(author: Any) -> str:
-    name = " ".join(_text(author if author is not None else "", "the author's name").split())
-    if not name:
-        raise UsageError("a decision needs the name of who made it", hint="give --author NAME")
-    if len(name) > 100:
-        raise UsageError("an author's name is at most 100 characters")
-    return name
 
 
 @dataclass
@@ -331,9 +286,9 @@ class DecisionStore:
         unique = tuple(dict.fromkeys((str(r), str(p)) for r, p in photos))
         value = checked(kind, len(unique), value)
         if note is not None:
-            note = _note(note)
+            note = checked_note(note)
         decision = Decision(
-            uuid.uuid4().hex, kind, unique, value, _author(author), _now(), note or None
+            uuid.uuid4().hex, kind, unique, value, checked_author(author), _now(), note or None
         )
         with self._connect(write=True) as db:
             db.execute("begin immediate")
@@ -349,7 +304,7 @@ class DecisionStore:
     def undo(self, decision_id: str, author: Any) -> Decision:
         """Undo a decision (recorded: who and when); undoing twice is one undo. The id may
         be shortened to a unique start of at least 6 digits (as listings show it)."""
-        who = _author(author)
+        who = checked_author(author)
         if not self.exists():
             raise UsageError(f"no decision {decision_id!r}: none were made here")
         with self._connect(write=True) as db:
@@ -512,13 +467,13 @@ def _imported(row: dict[str, Any], roots: dict[str, str]) -> tuple[Any, ...]:
         (roots.get(r, r), p) for r, p in zip(row["photo_roots"], row["photo_paths"], strict=True)
     ]
     for r, p in photos:
-        _text(r, "a photo root"), _text(p, "a photo path")
-    value = checked(row["kind"], len(photos), _json(row["value"]))
-    created = _when(row["created_at"].isoformat(timespec="microseconds"))
-    undone = _when(row["undone_at"].isoformat(), created) if row["undone_at"] else None
-    note = _text(row["note"], "a note")[:MAX_NOTE] if row["note"] is not None else None
-    undone_by = _author(row["undone_by"] or "unknown") if undone else None
-    return (decision_id, row["kind"], json.dumps(photos), json.dumps(value), _author(row["author"]),
+        checked_text(r, "a photo root"), checked_text(p, "a photo path")
+    value = checked(row["kind"], len(photos), json_text(row["value"]))
+    created = checked_date(row["created_at"].isoformat(timespec="microseconds"))
+    undone = checked_date(row["undone_at"].isoformat(), created) if row["undone_at"] else None
+    note = checked_text(row["note"], "a note")[:MAX_NOTE] if row["note"] is not None else None
+    undone_by = checked_author(row["undone_by"] or "unknown") if undone else None
+    return (decision_id, row["kind"], json.dumps(photos), json.dumps(value), checked_author(row["author"]),
             created, note, undone, undone_by)  # fmt: skip
 
 

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gpskit.errors import UsageError
 from gpskit.ingest.options import IngestOptions, ProgressCallback
 from gpskit.ingest.stamp import RunStamp
 from gpskit.ingest.summary import IngestReport
@@ -48,6 +49,11 @@ def ingest(
     """
     options = options or IngestOptions()
     options.validate()
+    if any(not str(given).strip() for given in inputs):
+        raise UsageError(
+            "an empty name among the photos to ingest (an unset variable?)",
+            hint="name folders, files, tables or URLs",
+        )
     root = dataset_root(dataset_dir)
     stamp = RunStamp.of(inputs, root, options)
     replayed = stamp.replay() if stamp is not None else None

@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from gpskit import checks
 from gpskit.checks import SUPPORTED_FORMATS
@@ -178,6 +179,12 @@ def may_pass(previous: pa.Table) -> pa.Array:
     unreadable = pc.equal(previous["read_status"], checks.READ_UNREADABLE)
     moment = pc.and_(unreadable, pc.match_substring_regex(previous["error"], pattern))
     return pc.fill_null(pc.or_(timed_out, moment), False)
+
+
+def retried_rows(manifest: Path) -> int:
+    """How many rows of a manifest the next run reads again whatever (:func:`may_pass`)."""
+    table = pq.read_table(manifest, columns=["read_status", "error"])
+    return int(pc.sum(may_pass(table).cast(pa.int64())).as_py() or 0)
 
 
 @dataclass

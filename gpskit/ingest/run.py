@@ -28,7 +28,15 @@ from gpskit.ingest.assemble import assemble_manifest, judged_alike
 from gpskit.ingest.find import Roots, scan_scoped
 from gpskit.ingest.labels import LabelMatcher, apply_label
 from gpskit.ingest.options import IngestOptions, ProgressCallback
-from gpskit.ingest.plan import PREVIOUS, Plan, make_plan, previous_keys, refile_keys, root_moves
+from gpskit.ingest.plan import (
+    PREVIOUS,
+    Plan,
+    make_plan,
+    previous_keys,
+    refile_keys,
+    retried_rows,
+    root_moves,
+)
 from gpskit.ingest.read import read_files
 from gpskit.ingest.report import inside_inputs, scope_notes, threshold_hints
 from gpskit.ingest.rows import judge, manifest_schema
@@ -60,7 +68,9 @@ def run_ingest(
             report, sources = _ingest(inputs, dataset, options, progress, spill)
         finally:
             shutil.rmtree(spill, ignore_errors=True)
-        if stamp is not None and not sources.sources and not sources.written:
+        plain = stamp is not None and not (sources.sources or sources.written)
+        if plain and not retried_rows(dataset.manifest_path):  # timeouts: tried again next run
+            assert stamp is not None
             stamp.save(report)
         return report
 

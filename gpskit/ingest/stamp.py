@@ -7,8 +7,9 @@ change rows, of gpskit's version and of the label tables; the manifest's identit
 run left it; the decisions' files; and the run's report. The next run walks the same
 inputs (no reading, no Arrow, no worker pool) and, when every part matches, prints that
 report again and leaves the manifest as it is, as ``make`` does. Anything else (a file
-touched, an option changed, the manifest replaced, ``--force``, a table of photos or a URL
-among the inputs) takes the full path, which re-reads only what changed.
+touched, an option changed, the manifest replaced, ``--force``, ``--labels``, a table of
+photos or a URL among the inputs, rows a next run reads again such as timeouts) takes the
+full path, which re-reads only what changed.
 
 Stdlib only: this is the start-up path of ``gpskit ingest``.
 """
@@ -52,8 +53,8 @@ class RunStamp:
     ) -> RunStamp | None:
         """The stamp of a run over ``inputs``, or None when no stamp can stand for it
         (``--force``, URLs, tables of photos, inputs that are not there)."""
-        if options.force or not inputs:
-            return None
+        if options.force or not inputs or options.labels:
+            return None  # --labels: names may match files anywhere, even by the cwd
         digest = hashlib.blake2b(digest_size=20)
         settings = {k: v for k, v in asdict(options).items() if k not in _NOT_IN_ROWS}
         rules = checks.fingerprint()  # the verdicts' rules, as the full run compares them
@@ -61,9 +62,6 @@ class RunStamp:
             json.dumps([__version__, rules, settings], sort_keys=True, default=str).encode()
         )
         skip = {_resolved(dataset_root)}
-        for table in options.labels:
-            skip.add(_resolved(Path(table)))
-            digest.update(_file_entry(Path(table), str(_resolved(Path(table)))))
         for given in inputs:
             text = str(given)
             if "://" in text or is_table(Path(text)):

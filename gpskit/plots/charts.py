@@ -9,7 +9,7 @@ import pandas as pd
 from PIL import Image, ImageDraw
 
 from gpskit.atomic import atomic_path
-from gpskit.plots.common import font
+from gpskit.plots.common import font, save_png
 
 CURVE_COLOURS = (
     (200, 30, 30),
@@ -74,7 +74,7 @@ def error_cdf(
             font=small,
         )
     with atomic_path(target) as tmp:
-        img.save(tmp, format="PNG")
+        save_png(img, tmp)
 
 
 def _nice_step(raw: float) -> float:
@@ -175,7 +175,7 @@ def prediction_map(
             draw.line([(left, 0), (left, panel_h)], fill=(200, 200, 200), width=1)
     draw.text((8, 6), title, fill=(0, 0, 0), font=font(14))
     with atomic_path(target) as tmp:
-        img.save(tmp, format="PNG")
+        save_png(img, tmp)
 
 
 def sweep_chart(
@@ -236,4 +236,4 @@ def sweep_chart(
     draw.line([(x0, top - 4), (x0, top + rows * row_h)], fill=(0, 0, 0))
     draw.line([(x1, top - 4), (x1, top + rows * row_h)], fill=(0, 0, 0))
     with atomic_path(target) as tmp:
-        img.save(tmp, format="PNG")
+        save_png(img, tmp)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from PIL import Image, ImageDraw, ImageFont
 
 from gpskit.imaging import decode_oriented
@@ -32,3 +34,17 @@ def thumbnail(path: str) -> Image.Image:
         tile = Image.new("RGB", (THUMB, THUMB), (200, 200, 200))
         ImageDraw.Draw(tile).text((8, THUMB // 2), "unreadable", fill=(90, 90, 90), font=font())
         return tile
+
+
+#: What gpskit writes into the PNGs it draws: the output guard lets a run replace those,
+#: and no other picture (a PNG photo, a screenshot).
+PNG_SOFTWARE = "gpskit"
+
+
+def save_png(img: Image.Image, target: Any) -> None:
+    """Save a picture gpskit drew, marked as gpskit's (a PNG text chunk)."""
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("Software", PNG_SOFTWARE)
+    img.save(target, format="PNG", pnginfo=info)

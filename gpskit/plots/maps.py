@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 
 from gpskit.atomic import atomic_path
 from gpskit.geo import SECTORS, heading_sector
-from gpskit.plots.common import font
+from gpskit.plots.common import font, save_png
 
 SECTOR_COLOURS = (
     (228, 26, 28),  # N red
@@ -146,7 +146,7 @@ def coverage_map(
     _draw_plan(draw, frame, stops)
     _legend(draw, frame.width + 12, report, off_map, SECTORS, frame.scale)
     with atomic_path(target) as tmp:
-        img.save(tmp, format="PNG")
+        save_png(img, tmp)
 
 
 def _dashed(

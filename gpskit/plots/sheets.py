@@ -9,7 +9,7 @@ import pandas as pd
 from PIL import Image, ImageDraw
 
 from gpskit.atomic import atomic_path
-from gpskit.plots.common import CAPTION, PAD, THUMB, font, thumbnail
+from gpskit.plots.common import CAPTION, PAD, THUMB, font, save_png, thumbnail
 from gpskit.storage import join
 
 
@@ -39,7 +39,7 @@ def quality_sheet(offenders: dict[str, pd.DataFrame], target: Path) -> None:
                 (x, y + CAPTION + thumb.height + 3), caption[:28], fill=(40, 40, 40), font=small
             )
     with atomic_path(target) as tmp:
-        sheet.save(tmp, format="PNG")
+        save_png(sheet, tmp)
 
 
 def contact_sheet(
@@ -103,7 +103,7 @@ def contact_sheet(
                 (x, below + CAPTION - 3), _fitted(draw, name, small), fill=(90, 90, 90), font=small
             )
     with atomic_path(target) as tmp:
-        sheet.save(tmp, format="PNG")
+        save_png(sheet, tmp)
 
 
 def _link_label(member: Any) -> str:

@@ -64,7 +64,7 @@ def model_config(checkpoint: dict[str, Any], choice: dict[str, Any]) -> dict[str
 
 def publish_model(run_dir: Path, out: Path, license_id: str = "cc-by-4.0") -> list[str]:
     """Write the model folder for ``run_dir`` into ``out``; returns the files written."""
-    output_folder(out, "--out")
+    output_folder(out, "--out", published=True)
     from gpskit.train.predictor import load_choice
     from gpskit.train.retrieval import RetrievalIndex
     from gpskit.train.session import load_checkpoint
