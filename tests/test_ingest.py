@@ -863,3 +863,11 @@ def test_what_is_not_a_regular_file_is_a_row_never_opened(tmp_path: Path) -> Non
         assert "not a regular file" in rows.loc[name, "error"]
     again = ingest([photos], tmp_path / "ds", IngestOptions(workers=2, force=True))
     assert again.files == 5
+
+
+def test_scan_returns_only_what_a_caller_may_open(tmp_path: Path) -> None:
+    """predict reads what scan returns: a FIFO there would block it forever."""
+    photos = write_photos(tmp_path / "photos", 1)
+    os.mkfifo(photos / "pipe.jpg")
+    (photos / "gone.jpg").symlink_to(photos / "nowhere.jpg")
+    assert [ref.path for ref in ingest_find.scan([photos])] == ["p000.jpg"]

@@ -294,9 +294,16 @@ def _scan_url(url: str, known: list[str], found: ScanBuffer) -> Scope:
 
 
 def scan(inputs: Sequence[Path | str], exclude: Iterable[Path] = ()) -> list[FileRef]:
-    """Every regular file under the inputs (recursively), sorted, without duplicates."""
+    """Every regular file under the inputs (recursively), sorted, without duplicates; what
+    may not be opened (a FIFO, a device, a link to nothing, a name that is not UTF-8) is
+    left out: callers read what this returns."""
     with tempfile.TemporaryDirectory(prefix="gpskit-scan-") as spill:
-        return list(scan_scoped(inputs, Path(spill), exclude)[0].refs())
+        found = scan_scoped(inputs, Path(spill), exclude)[0]
+        return [
+            ref
+            for batch in found.batches()
+            for ref in file_refs(batch.filter(batch["named"]), found.roots)
+        ]
 
 
 def _add(found: ScanBuffer, root_id: int, absolute: str, rel: str) -> bool:
