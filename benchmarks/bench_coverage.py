@@ -17,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gpskit.coverage import CoverageOptions, cluster_spots, coverage, make_grid
+from gpskit.coverage import CoverageOptions, coverage
+from gpskit.coverage.cells import make_grid
+from gpskit.coverage.spots import cluster_spots
 from gpskit.regions import load_region
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
