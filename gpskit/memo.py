@@ -5,8 +5,8 @@ decisions; an ingest with nothing new on the photos and the manifest) keeps that
 the dataset's ``.gpskit/`` folder with a key naming those files as they were (device,
 inode, size, modification time). Asked again, it answers from the memo when the key is
 the same, without loading Arrow or pandas; any write to one of the files changes the key.
-A memo that is damaged, of another layout, or not a regular file is ignored, never an
-error.
+A memo that is damaged, edited (it carries a digest of its answer), of another layout, or
+not a regular file is ignored, never an error.
 
 Stdlib only: this is the start-up path of the commands that use it.
 """
@@ -61,16 +61,29 @@ class Memo:
             return None
         if saved.get("key") != json.loads(json.dumps(self.key)):
             return None
-        return saved.get("answer")
+        answer = saved.get("answer")
+        if saved.get("check") != _check(answer):  # edited by hand, or cut short
+            return None
+        return answer
 
     def put(self, answer: Any) -> None:
         """Remember ``answer`` (atomically); a memo that cannot be written is no error."""
         from gpskit.atomic import write_text
 
-        record = {"memo": MEMO_VERSION, "key": self.key, "answer": answer}
+        answer = json.loads(json.dumps(answer, default=str))  # as it will read back
+        record = {"memo": MEMO_VERSION, "key": self.key, "answer": answer, "check": _check(answer)}
         with contextlib.suppress(OSError):
             write_text(self.path, json.dumps(record, sort_keys=True, default=str))
 
     def forget(self) -> None:
         with contextlib.suppress(OSError):
             self.path.unlink()
+
+
+def _check(answer: Any) -> str:
+    """A digest of the answer as saved: a memo edited by hand (or half written by another
+    tool) is not one gpskit wrote, and is ignored."""
+    import hashlib
+
+    text = json.dumps(answer, sort_keys=True, default=str, allow_nan=True)
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()

@@ -493,3 +493,15 @@ def test_a_token_that_could_break_a_url_header_or_page_is_refused(token: str) ->
     with pytest.raises(UsageError, match="--token"):
         AppOptions(token=token).validate()
     AppOptions(token="abcdefghijklmnop_-9").validate()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_any_token_is_refused_or_safe_in_a_url_a_header_and_a_page(token: str) -> None:
+    from gpskit.app import AppOptions
+
+    try:
+        AppOptions(token=token).validate()
+    except UsageError:
+        return
+    assert token.isascii() and all(c.isalnum() or c in "-_" for c in token)

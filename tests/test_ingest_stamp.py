@@ -11,9 +11,12 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gpskit import checks
 from gpskit.decisions.store import DecisionStore
@@ -324,3 +327,31 @@ def test_a_hand_edited_info_memo_is_made_again(walk: tuple[Path, Path], edit: di
     memo.write_text(json.dumps(saved))
     result = CliRunner().invoke(app, ["info", str(dataset)])
     assert result.exit_code == 0, result.output
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(edit=st.dictionaries(st.sampled_from(["files", "reasons", "settings", "quality_worst",
+                                             "notes", "accepted", "extra"]), _JSON, max_size=3))  # fmt: skip
+def test_any_edit_to_the_info_memo_gives_the_true_summary(
+    walk: tuple[Path, Path], edit: dict[str, Any]
+) -> None:
+    from gpskit.info import INFO_MEMO, manifest_summary
+
+    _, dataset = walk
+    truth = manifest_summary(dataset)
+    memo = dataset / STATE_DIR / INFO_MEMO
+    saved = json.loads(memo.read_text())
+    saved["answer"] = {**truth, **edit}
+    memo.write_text(json.dumps(saved))
+    assert manifest_summary(dataset) == truth  # an edited memo is not gpskit's: made again

@@ -22,8 +22,10 @@ import pyarrow as pa
 from gpskit import paths
 from gpskit.dataset import COVERAGE, DUPLICATES, Dataset
 from gpskit.decisions.state import DecisionState
-from gpskit.decisions.store import DECISIONS_FILE, DecisionStore, photo_id
+from gpskit.decisions.store import DecisionStore, photo_id
 from gpskit.errors import GpskitError
+from gpskit.layout import DECISIONS_FILES
+from gpskit.memo import identity
 from gpskit.split.options import SPLIT_NAMES
 
 #: Manifest columns the grid and the photo page show.
@@ -90,19 +92,11 @@ class Catalog:
             self.dataset.output_path(DUPLICATES),
             self.dataset.output_path(COVERAGE),
             *(self.dataset.splits_dir / f"{name}.parquet" for name in SPLIT_NAMES),
-            root / DECISIONS_FILE,
-            root / f"{DECISIONS_FILE}-wal",
+            *(root / name for name in DECISIONS_FILES),
         ]
 
     def _stamp(self) -> tuple[Any, ...]:
-        out: list[tuple[int, int, int] | None] = []
-        for path in self._files():
-            try:
-                info = path.stat()
-                out.append((info.st_mtime_ns, info.st_size, info.st_ino))
-            except OSError:
-                out.append(None)
-        return tuple(out)
+        return tuple(map(str, identity(self._files())))  # any write changes one
 
     def snapshot(self) -> Snapshot:
         """The rows now (rebuilt when a file changed since the last look)."""
