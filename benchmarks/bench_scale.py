@@ -372,122 +372,6 @@ def _blobs(rows: np.ndarray) -> Any:
     )
 
 
-def _lists(values: Any, per: int, count: int | None = None) -> Any:
-    """Lists of ``per`` consecutive values each (``count`` lists: empty ones when per is 0)."""
-    import pyarrow as pa
-
-    count = len(values) // per if count is None else count
-    offsets = pa.array(np.arange(count + 1, dtype=np.int32) * per)
-    return pa.ListArray.from_arrays(offsets, values)
-
-
-def dedup_manifest(template: Path, out: Path, n: int) -> None:
-    """A manifest of n photos as a campus-style collection has them: spots of 8 headings
-    over a city, taken 10 s apart; 1 % exact copies (same bytes and pixels), 2 % near
-    copies (pHash 1-4 bits from the photo before), the rest unrelated (uniform hashes);
-    1 % bursts (the same place and heading again 2 s later, other hashes); every hash
-    dedup reads except the 18 crop hashes (left empty: at 10M the crop join is
-    refused as too slow, and ``--no-crops`` is what the scale note advises)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    one = pq.read_table(template / "manifest.parquet")
-    out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(n)
-    (lat0, lat1), (lon0, lon1) = CITY["lat"], CITY["lon"]
-    spots = -(-n // 8)
-    spot_lat, spot_lon = rng.uniform(lat0, lat1, spots), rng.uniform(lon0, lon1, spots)
-    start = np.datetime64("2024-05-01T10:00:00", "s")
-    with pq.ParquetWriter(out / "manifest.parquet", one.schema) as writer:
-        for lo in range(0, n, 1_000_000):
-            m = min(1_000_000, n - lo)
-            index = np.arange(lo, lo + m)
-            ident = index.astype(np.uint64)
-            phash = rng.integers(0, 2**64 - 1, size=m, dtype=np.uint64)
-            p256 = rng.integers(0, 256, size=(m, 32), dtype=np.uint8)
-            lat = spot_lat[index // 8] + rng.normal(0, 1.5e-5, m)  # ~1.5 m
-            lon = spot_lon[index // 8] + rng.normal(0, 1.5e-5, m)
-            heading = (index % 8) * 45.0 + rng.uniform(-5, 5, m)
-            taken = start + (index // 8) * 600 + (index % 8) * 10
-            exact = np.flatnonzero(index % 100 == 1)  # 1 %: a copy of the photo before
-            for values in (ident, phash, p256, lat, lon, heading, taken):
-                values[exact] = values[exact - 1]
-            near = np.flatnonzero(index % 50 == 7)  # 2 %: 1-4 bits from the photo before
-            bits = rng.integers(0, 64, size=(len(near), 4)).astype(np.uint64)
-            used = np.arange(4) < rng.integers(1, 5, size=(len(near), 1))
-            masks = np.bitwise_or.reduce(np.where(used, np.uint64(1) << bits, 0), axis=1)
-            phash[near] = phash[near - 1] ^ masks.astype(np.uint64)
-            p256[near] = p256[near - 1]
-            p256[near, 0] ^= 1
-            for values in (lat, lon, heading, taken):  # a re-saved copy keeps its EXIF
-                values[near] = values[near - 1]
-            burst = np.flatnonzero(index % 100 == 51)  # 1 %: taken again 2 s later
-            lat[burst], lon[burst] = lat[burst - 1], lon[burst - 1] + 5e-6
-            heading[burst], taken[burst] = heading[burst - 1] + 2, taken[burst - 1] + 2
-            content = pc.binary_join_element_wise("0" * 48, _hex16(ident), "")
-            part = one.take(np.zeros(m, dtype=np.int64))
-            for name, values in (
-                ("path", pa.array([f"p{i:08d}.jpg" for i in index])),
-                ("sha256", content),
-                ("pixel_hash", content),
-                ("stored_pixel_hash", content),
-                ("phash", _hex16(phash)),
-                ("phash256", _blobs(p256)),
-                (
-                    "dihedral_hashes",
-                    _lists(_hex16(rng.integers(0, 2**64 - 1, 7 * m, dtype=np.uint64)), 7),
-                ),
-                (
-                    "dihedral_phash256",
-                    _lists(_blobs(rng.integers(0, 256, (7 * m, 32), np.uint8)), 7),
-                ),
-                ("crop_hashes", _lists(pa.array([], pa.string()), 0, m)),
-                ("crop_phash256", _lists(pa.array([], pa.binary()), 0, m)),
-                ("latitude", pa.array(lat)),
-                ("longitude", pa.array(lon)),
-                ("img_direction", pa.array(heading % 360)),
-                ("datetime_original", pa.array(np.datetime_as_string(taken))),
-                (
-                    "datetime_original_utc",
-                    pa.array(taken.astype("datetime64[us]"), pa.timestamp("us", "UTC")),
-                ),
-            ):
-                column = part.schema.get_field_index(name)
-                part = part.set_column(
-                    column, part.schema.field(column), values.cast(part.schema.field(column).type)
-                )
-            writer.write_table(part, row_group_size=16_384)
-
-
-def dedup(work: Path, sizes: list[int], flags: list[str]) -> None:
-    """``gpskit dedup`` with ``flags`` (by default ``--no-crops``: exact, near and turned
-    copies and bursts) on manifests of campus-style synthetic rows: the whole command,
-    time and peak memory."""
-    print(f"\n## dedup {' '.join(flags)}: spots of 8 headings, 1 % exact and 2 % near copies")
-    import pyarrow.parquet as pq
-
-    print(f"{'rows':>10} {'seconds':>8} {'peak GB':>8}")
-    template = work / "manifest-template"
-    _fake_manifest(make_photos(work / "template", 1, (640, 480)), work / "template", template)
-    for n in sizes:
-        out = work / f"dedup-{n}"
-        if not (out / "manifest.parquet").exists():
-            dedup_manifest(template, out, n)
-        seconds, peak = run(["dedup", str(out), *flags, "--no-sheet"])
-        found = out / "duplicates.parquet"
-        kinds = (
-            pq.read_table(found, columns=["kind", "group_id"])
-            .to_pandas()
-            .groupby("kind")["group_id"]
-            .nunique()
-            .to_dict()
-            if found.exists()
-            else "no output"
-        )
-        print(f"{n:>10} {seconds:>8.1f} {peak:>8.2f}  groups by kind: {kinds}", flush=True)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", type=int, default=10_000)
@@ -498,8 +382,6 @@ def main() -> None:
     parser.add_argument("--sort-rows", default="1000000,100000", help="--sort-rows to try")
     parser.add_argument("--resume-photos", type=int, default=2000)
     parser.add_argument("--coverage-rows", default="1000000,10000000")
-    parser.add_argument("--dedup-rows", default="1000000,10000000")
-    parser.add_argument("--dedup-flags", default="--no-crops", help="gpskit dedup options")
     parser.add_argument("--engines", default="local,ray", help="engines for the disk reads")
     parser.add_argument("--s3-max", type=int, default=2000, help="largest set also read from S3")
     parser.add_argument("--skip", action="append", default=[], help="a section to leave out")
@@ -519,8 +401,6 @@ def main() -> None:
         resume(work, args.resume_photos)
     if "coverage" not in args.skip:
         coverage(work, [int(s) for s in args.coverage_rows.split(",")])
-    if "dedup" not in args.skip:
-        dedup(work, [int(s) for s in args.dedup_rows.split(",")], args.dedup_flags.split())
 
 
 if __name__ == "__main__":

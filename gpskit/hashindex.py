@@ -31,6 +31,7 @@ adds a 30 MB binary dependency (``benchmarks/bench_dedup.py`` has the figures).
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -254,18 +255,30 @@ def _probing_pays(n_queries: int, n_index: int) -> bool:
     return 232 * _PROBE_S * n_queries < 22 * _KEY_S * (n_queries + n_index)
 
 
+@functools.cache
+def _probe_masks(width: int) -> I64:
+    """Every mask of 0, 1 or 2 bits of ``width``."""
+    masks = [
+        sum(1 << b for b in bits)
+        for k in range(3)
+        for bits in itertools.combinations(range(width), k)
+    ]
+    return np.array(masks, np.int64)
+
+
 def _probed_value_pairs(left: I64, right: I64, width: int) -> Iterator[tuple[I64, I64]]:
     """(index into left, index into right) of values within 2 bits, by probing each left
-    value's neighbours in a direct-address table of the right values (sorted, distinct)."""
+    value's neighbours in a direct-address table of the right values (sorted, distinct),
+    all of a slice of left values' neighbours at once (up to ``CHUNK`` probes)."""
     slot = np.full(1 << width, -1, np.int32)
     slot[right] = np.arange(len(right), dtype=np.int32)
-    for k in range(3):
-        for bits in itertools.combinations(range(width), k):
-            mask = sum(1 << b for b in bits)
-            found = slot[left ^ mask]
-            hit = np.flatnonzero(found >= 0)
-            if hit.size:
-                yield hit.astype(np.int64), found[hit].astype(np.int64)
+    masks = _probe_masks(width)
+    step = max(1, CHUNK // len(masks))
+    for lo in range(0, len(left), step):
+        found = slot[left[lo : lo + step, None] ^ masks[None, :]]
+        rows, probes = np.nonzero(found >= 0)
+        if rows.size:
+            yield rows.astype(np.int64) + lo, found[rows, probes].astype(np.int64)
 
 
 # --- joins ----------------------------------------------------------------------------------

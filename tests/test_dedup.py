@@ -361,52 +361,67 @@ def test_real_copies_made_by_other_tools(shared_samples: Path, tmp_path: Path) -
     assert int(table.set_index("kind").loc["other_view", "wrongly_grouped"]) == 0
 
 
-def test_a_radius_too_costly_for_the_collection_is_refused() -> None:
-    from gpskit.dedup.links import check_search_cost
+def test_a_search_scoped_by_position_finds_what_every_pair_finds(
+    eval_dataset: tuple[EvalSet, Path], tmp_path: Path
+) -> None:
+    """Copies keep their photo's EXIF (or lose it all, and are then compared with every
+    photo): comparing only photos within 50 m groups the evaluation set exactly as
+    comparing every pair does."""
+    _, dataset = eval_dataset
+    everywhere = dedup(dataset, DedupOptions(everywhere=True), dry_run=True)
+    nearby = dedup(dataset, DedupOptions(within_m=50.0), dry_run=True)
+    assert nearby.search == {"compared": "nearby", "within_m": 50.0, "predicted_seconds": 0.0}
+    assert everywhere.search is not None and everywhere.search["compared"] == "every pair"
+    assert (nearby.groups, nearby.photos_in_groups, nearby.pairs) == (
+        everywhere.groups,
+        everywhere.photos_in_groups,
+        everywhere.pairs,
+    )
+
+
+def test_within_and_everywhere_contradict(tmp_path: Path) -> None:
     from gpskit.errors import UsageError
 
-    check_search_cost(1_000_000, DedupOptions())  # the defaults: fine at a million photos
-    with pytest.raises(UsageError, match="would take about"):
-        check_search_cost(1_000_000, DedupOptions(near_threshold=20))
-
-
-def test_at_ten_million_photos_the_refusal_says_what_to_do() -> None:
-    """The crop join at 10M photos (180M crop hashes) is refused with a way forward that
-    works, not a smaller radius than the default."""
-    from gpskit.dedup.links import check_search_cost
-    from gpskit.errors import UsageError
-
-    with pytest.raises(UsageError) as refused:
-        check_search_cost(10_000_000, DedupOptions())
-    assert refused.value.hint is not None and "--no-crops" in refused.value.hint
-    check_search_cost(10_000_000, DedupOptions(crop_variants=False))  # near + turned: fine
+    with pytest.raises(UsageError, match="contradict"):
+        DedupOptions(within_m=10.0, everywhere=True).validate()
+    with pytest.raises(UsageError, match="--within"):
+        DedupOptions(within_m=-1.0).validate()
 
 
 def test_dedup_reads_only_the_columns_it_uses(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Projection push-down: the manifest columns read are the keys, hashes and what the
-    burst and keeper rules look at (23 of 49), plus the crop and turned hashes only when
-    those searches run; at 10M photos each column read is memory."""
+    burst and keeper rules look at (23 of 49), plus the crop and turned hashes (a batch at
+    a time, as numbers) only when those searches run; their 256-bit twins never up front.
+    At 10M photos each column read is memory."""
     from gpskit.dedup import options as dedup_options
+    from gpskit.dedup import overlap
 
     asked: list[list[str]] = []
     snapshot = Dataset.manifest_snapshot
+    read_lists = overlap.read_code_lists
 
     def recording(self: Dataset, columns: list[str] | None = None) -> object:
         asked.append(list(columns or []))
         return snapshot(self, columns)
 
+    def recording_lists(source: object, column: str) -> object:
+        asked[-1].append(column)
+        return read_lists(source, column)  # type: ignore[arg-type]
+
     photos = tmp_path / "photos"
     save_photo(view(panorama(1), 0), photos / "a.jpg", good_exif())
     ingest([photos], tmp_path / "ds", IngestOptions(workers=1))
     monkeypatch.setattr(Dataset, "manifest_snapshot", recording)
+    monkeypatch.setattr(overlap, "read_code_lists", recording_lists)
     dedup(tmp_path / "ds", DedupOptions(crop_variants=False, dihedral=False), contact_sheet=False)
     dedup(tmp_path / "ds", DedupOptions(), contact_sheet=False)
     lean, full = set(asked[0]), set(asked[1])
     assert lean == set(dedup_options.READ_COLUMNS)
     assert full == lean | set(dedup_options.CROP_COLUMNS) | set(dedup_options.DIHEDRAL_COLUMNS)
     assert not lean & {"reasons", "warnings", "sharpness", "entropy_bits", "error", "gps_flags"}
+    assert not full & {"crop_phash256", "dihedral_phash256"}
 
 
 @settings(

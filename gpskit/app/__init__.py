@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gpskit.app.options import AppOptions
+from gpskit.collect.options import CollectOptions
 from gpskit.dataset import Dataset
 from gpskit.errors import EnvironmentProblem, require_module
 
@@ -47,23 +48,45 @@ def serve(
     options: AppOptions | None = None,
     run: Path | None = None,
     ready: Callable[[str], None] | None = None,
+    collect: CollectOptions | None = None,
 ) -> None:
-    """Serve the app until interrupted; ``ready(url)`` is called once it listens."""
+    """Serve the app until interrupted; ``ready(url)`` is called once it listens. With
+    ``collect``, also the collect page (and HTTPS when ``options.tls``)."""
     options = options or AppOptions()
     options.validate()
     data = Dataset.at(dataset)
-    data.require_manifest()
     uvicorn = require_module("uvicorn", "gpskit app needs uvicorn and starlette", "gpskit[app]")
     require_module("starlette", "gpskit app needs uvicorn and starlette", "gpskit[app]")
     from gpskit.app.server import create_app
 
+    collector = None
+    if collect is not None:
+        from gpskit.collect import Collector
+
+        collector = Collector(data, collect)
+        collector.prepare()
+    data.require_manifest()
     sock = bind(options)
-    app = create_app(data, options, run)
+    tls: dict[str, str] = {}
+    if options.tls:
+        from gpskit.collect.tls import ensure_certificate, local_addresses
+
+        addresses = local_addresses()
+        options.public_address = options.public_address or (
+            addresses[0] if options.host in ("0.0.0.0", "::") else options.host
+        )
+        names = sorted({*addresses, options.public_address} - {"0.0.0.0", "::"})
+        certificate = ensure_certificate(data.state_dir, names)
+        tls = {"ssl_certfile": str(certificate.cert), "ssl_keyfile": str(certificate.key)}
+    app = create_app(data, options, run, collector)
     app.state.catalog.snapshot()  # built before the URL is shown: the first page is quick
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="off",
+        timeout_graceful_shutdown=2, **tls,
+    )  # fmt: skip
     server = uvicorn.Server(config)
     if ready is not None:
-        ready(options.url())
+        ready(options.phone_url() if collector is not None else options.url())
     try:
         server.run(sockets=[sock])
     finally:

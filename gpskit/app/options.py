@@ -34,6 +34,9 @@ class AppOptions:
     token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     max_upload_bytes: int = MAX_UPLOAD_BYTES
     max_upload_pixels: int = MAX_UPLOAD_PIXELS
+    tls: bool = False  # HTTPS (the collect page, for phones: camera and position need it)
+    #: The address phones use (shown in the URL; default: this machine's first one).
+    public_address: str | None = None
 
     def validate(self) -> None:
         arguments.number("--port", self.port, minimum=0, maximum=65535, integer=True)
@@ -69,8 +72,16 @@ class AppOptions:
             return True  # the token in the header is the guard
         return any(origin in (f"http://{name}", f"https://{name}") for name in self.names())
 
-    def url(self) -> str:
+    def url(self, path: str = "/") -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         shown = "127.0.0.1" if host in ("0.0.0.0", "[::]") else host
-        suffix = "" if self.loopback else f"/?token={self.token}"
-        return f"http://{shown}:{self.port}{suffix}"
+        suffix = "" if self.loopback else f"?token={self.token}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{shown}:{self.port}{path}{suffix}"
+
+    def phone_url(self) -> str:
+        """The collect page's URL as a phone on the network opens it (with the token)."""
+        shown = self.public_address or self.host
+        shown = f"[{shown}]" if ":" in shown else shown
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{shown}:{self.port}/collect?token={self.token}"

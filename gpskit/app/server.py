@@ -27,6 +27,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from gpskit.app.bodies import error_response as _error
+from gpskit.app.bodies import read_body as _body
 from gpskit.app.catalog import FILTERS, Catalog
 from gpskit.app.images import THUMB_SIDE, VIEW_SIDE, decode_upload, picture, placeholder
 from gpskit.app.options import AppOptions
@@ -66,10 +68,6 @@ async def _environment_error(request: Request, exc: Exception) -> Response:
     return await _gpskit_error(request, named)
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
-
-
 class Guard(BaseHTTPMiddleware):
     """Host, token and header checks before any route runs (see the module docstring)."""
 
@@ -104,7 +102,9 @@ class Guard(BaseHTTPMiddleware):
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "no-referrer"
         if request.query_params.get("token") and _same(request.query_params["token"], token):
-            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+            response.set_cookie(
+                TOKEN_COOKIE, token, httponly=True, samesite="strict", secure=options.tls
+            )
         return response
 
 
@@ -292,11 +292,21 @@ class Handlers:
         }
 
 
-def create_app(dataset: Dataset, options: AppOptions, run: Path | None = None) -> Starlette:
-    """The app for one dataset folder (and a trained run for the predict page)."""
+def create_app(
+    dataset: Dataset, options: AppOptions, run: Path | None = None, collector: Any = None
+) -> Starlette:
+    """The app for one dataset folder (and a trained run for the predict page; with a
+    :class:`gpskit.collect.Collector`, the collect page)."""
     handlers = Handlers(dataset, options, run)
+    routes = handlers.routes()
+    if collector is not None:
+        from gpskit.app.collectweb import CollectHandlers
+
+        collect = CollectHandlers(collector, options.token, options.max_upload_bytes)
+        routes += collect.routes()
+        routes.append(Route("/collect/qr.svg", _qr(options)))
     app = Starlette(
-        routes=handlers.routes(),
+        routes=routes,
         middleware=[Middleware(Guard, options=options)],
         exception_handlers={GpskitError: _gpskit_error, OSError: _environment_error},
     )
@@ -304,9 +314,26 @@ def create_app(dataset: Dataset, options: AppOptions, run: Path | None = None) -
     return app
 
 
+def _qr(options: AppOptions) -> Any:
+    """The phone URL as a QR code (SVG), for the laptop's screen."""
+
+    async def qr(request: Request) -> Response:
+        import io
+
+        import segno
+
+        buffer = io.BytesIO()
+        segno.make(options.phone_url(), error="m").save(buffer, kind="svg", scale=6, border=2)
+        return Response(buffer.getvalue(), media_type="image/svg+xml")
+
+    return qr
+
+
 _STATIC_FILES = {
     "app.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
+    "collect.js": "text/javascript; charset=utf-8",
+    "collect.css": "text/css; charset=utf-8",
     "leaflet.js": "text/javascript; charset=utf-8",
     "leaflet.css": "text/css; charset=utf-8",
 }
@@ -317,20 +344,6 @@ def _int(text: str | None, default: int) -> int:
         return int(text) if text is not None else default
     except ValueError:
         return default
-
-
-async def _body(request: Request, limit: int) -> bytes | Response:
-    """The request's body, refused past ``limit`` bytes (counted as it arrives)."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        return _error(413, f"more than {limit:,} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return _error(413, f"more than {limit:,} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def _json_body(request: Request) -> dict[str, Any] | Response:

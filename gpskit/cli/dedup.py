@@ -10,6 +10,7 @@ from rich.table import Table
 
 from gpskit.cli._common import DatasetArg, JsonOpt, console, dataset_at, print_json, styled
 from gpskit.dedup import KINDS, DedupOptions, DedupReport, dedup
+from gpskit.dedup.options import DEFAULT_WITHIN_M
 
 _D = DedupOptions()
 
@@ -23,6 +24,8 @@ Examples:
     gpskit dedup --against eval-set/             # photos that also appear in eval-set/
 
     gpskit dedup --near 6 --dry-run              # try a stricter threshold, write nothing
+
+    gpskit dedup --within 100                    # compare only photos taken within 100 m
 """
 
 
@@ -68,6 +71,24 @@ def dedup_command(
         float,
         typer.Option(help="Flag duplicates whose GPS positions are further apart than this (m)."),
     ] = _D.conflict_m,
+    within: Annotated[
+        float | None,
+        typer.Option(
+            help="Compare photos for near, crop, turned and border copies only when they are "
+            "within this many metres (photos without GPS are compared with all). Default: "
+            "every pair, unless that is predicted over an hour, then "
+            f"{DEFAULT_WITHIN_M:g} m.",
+            metavar="METRES",
+        ),
+    ] = None,
+    everywhere: Annotated[
+        bool,
+        typer.Option(
+            "--everywhere",
+            help="Compare every pair of photos, however far apart (refused if predicted over "
+            "an hour).",
+        ),
+    ] = False,
     against: Annotated[
         Path | None,
         typer.Option(
@@ -97,6 +118,8 @@ def dedup_command(
         burst_seconds=burst_seconds,
         burst_max_bits=burst_bits,
         conflict_m=conflict,
+        within_m=within,
+        everywhere=everywhere,
     )
     report = dedup(
         dataset_at(dataset),
@@ -150,6 +173,11 @@ def show(report: DedupReport, dry_run: bool) -> None:
                 (str(o["photos_also_in_other"]), "bold"),
                 f" photos ({o['by_kind']})",
             )
+        )
+    if report.search is not None and report.search["within_m"] is not None:
+        console.print(
+            f"compared photos within {report.search['within_m']:g} m of each other "
+            "(and every photo without GPS); --everywhere compares every pair"
         )
     if dry_run:
         console.print("dry run: nothing written")

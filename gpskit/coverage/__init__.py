@@ -18,12 +18,14 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
-from gpskit.coverage.cells import make_grid
+from gpskit.coverage.cells import Grid, make_grid
 from gpskit.coverage.export import write_outputs
 from gpskit.coverage.options import CoverageOptions
 from gpskit.coverage.report import (
@@ -34,12 +36,19 @@ from gpskit.coverage.report import (
     spot_figures,
 )
 from gpskit.coverage.route import plan_stops
-from gpskit.coverage.spots import cell_counts, lay_out, missing_sectors, photo_table, spot_sectors
+from gpskit.coverage.spots import (
+    Layout,
+    cell_counts,
+    lay_out,
+    missing_sectors,
+    photo_table,
+    spot_sectors,
+)
 from gpskit.dataset import COVERAGE, DUPLICATES, Dataset
 from gpskit.errors import GpskitError
 from gpskit.regions import Region, load_region
 
-__all__ = ["CoverageOptions", "CoverageReport", "coverage"]
+__all__ = ["CoverageOptions", "CoverageReport", "Survey", "coverage", "survey"]
 
 #: What coverage reads of the manifest.
 MANIFEST_COLUMNS = [
@@ -97,9 +106,27 @@ def coverage(
         return _coverage(dataset, region, options, draw)
 
 
-def _coverage(
-    dataset: Dataset, region: Region, options: CoverageOptions, draw: bool
-) -> CoverageReport:
+@dataclass
+class Survey:
+    """Where a dataset's photos stand against a region: what the report, the outputs and
+    the collect page's live map are drawn from (computed once, here)."""
+
+    photos: pd.DataFrame
+    dedup_applied: bool
+    digest: str
+    grid: Grid
+    layout: Layout
+    table: pd.DataFrame
+    kept: npt.NDArray[np.bool_]
+    counts: npt.NDArray[np.int64]
+    sectors_by_spot: dict[int, set[int]]
+    incomplete: dict[int, list[int]]
+    empty: tuple[npt.NDArray[np.intp], ...]
+    stops: pd.DataFrame
+
+
+def survey(dataset: Dataset, region: Region, options: CoverageOptions) -> Survey:
+    """The photos laid out on the region's grid and spots, and the walking plan."""
     photos, dedup_applied, digest = _photos(dataset)
     grid = make_grid(region, options.cell_m)
     layout = lay_out(photos, region, grid, options)
@@ -110,6 +137,18 @@ def _coverage(
     incomplete = missing_sectors(sectors_by_spot)
     empty = np.nonzero(grid.in_region & (counts < options.min_per_cell))
     stops = plan_stops(region, grid, empty, layout.medians, incomplete, options)
+    return Survey(
+        photos, dedup_applied, digest, grid, layout, table, kept, counts,
+        sectors_by_spot, incomplete, empty, stops,
+    )  # fmt: skip
+
+
+def _coverage(
+    dataset: Dataset, region: Region, options: CoverageOptions, draw: bool
+) -> CoverageReport:
+    found = survey(dataset, region, options)
+    photos, layout, table, kept = found.photos, found.layout, found.table, found.kept
+    grid, counts, stops = found.grid, found.counts, found.stops
     report = CoverageReport(
         dataset_dir=str(dataset.root),
         region=region_figures(region),
@@ -121,7 +160,7 @@ def _coverage(
         },
         grid=grid_figures(grid, counts, options),
         spots=spot_figures(
-            table.spot_id.to_numpy(), kept & layout.inside, sectors_by_spot, options
+            table.spot_id.to_numpy(), kept & layout.inside, found.sectors_by_spot, options
         ),
         headings={
             "with_heading": int((kept & layout.inside & (layout.sector >= 0)).sum()),
@@ -133,15 +172,15 @@ def _coverage(
         outside=sorted((table.root + "/" + table.path)[kept & ~layout.inside].tolist()),
         plan={
             "stops": len(stops),
-            "empty_cells": len(empty[0]),
-            "incomplete_spots": len(incomplete),
+            "empty_cells": len(found.empty[0]),
+            "incomplete_spots": len(found.incomplete),
             "route_m": round(float(stops.leg_m.sum()), 1) if len(stops) else 0.0,
         },
-        dedup_applied=dedup_applied,
+        dedup_applied=found.dedup_applied,
         written=[],
     )
     report.warnings = placement_warnings(photos, layout, region)
     report.generation = uuid.uuid4().hex
-    stamp = dataset.stamp(COVERAGE, options, digest, report.generation)
+    stamp = dataset.stamp(COVERAGE, options, found.digest, report.generation)
     write_outputs(dataset, region, grid, counts, table, stops, report, stamp, options, draw)
     return report

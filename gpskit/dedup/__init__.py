@@ -21,9 +21,14 @@ Groups are the connected components of these links; a group's kind is its looses
 Thresholds were calibrated on generated views (``tests/test_dedup.py``): copies land within
 6 bits, views of the same spot 45° apart at least 14 bits (10 for the crop comparison).
 
+Large collections: when comparing every pair would take over an hour, photos with a
+position are compared only with photos within ``within_m`` of them, and photos without
+one with all (:mod:`~gpskit.dedup.scope`, :mod:`~gpskit.dedup.nearby`).
+
 Where things live: the thresholds in :mod:`~gpskit.dedup.options`, the link registry
 and its finders in :mod:`~gpskit.dedup.links` (hash search in
-:mod:`~gpskit.dedup.hashes`), groups and keepers in :mod:`~gpskit.dedup.groups`, the
+:mod:`~gpskit.dedup.hashes`, lists of hashes as numbers in :mod:`~gpskit.dedup.lists`),
+groups and keepers in :mod:`~gpskit.dedup.groups`, the
 comparison with another dataset in :mod:`~gpskit.dedup.overlap`; this module runs them
 and writes the outputs.
 """
@@ -51,12 +56,12 @@ from gpskit.dedup.links import (
     MATCHES,
     TRANSFORM_NAMES,
     capture_seconds,
-    check_search_cost,
     find_links,
     with_decisions,
 )
 from gpskit.dedup.options import DedupOptions
 from gpskit.dedup.overlap import find_overlap, manifest_frame
+from gpskit.dedup.scope import plan_search
 from gpskit.geo import haversine_m
 from gpskit.layout import CONTACT_SHEET_FILE, DUPLICATES_FILE, OVERLAP_FILE
 from gpskit.outputs import output_file
@@ -80,6 +85,8 @@ class DedupReport:
     pairs: int
     written: list[str]
     overlap: dict[str, Any] | None = None
+    #: Where the perceptual searches looked (every pair, or photos within some metres).
+    search: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,7 +122,8 @@ def dedup(
     dataset.require_manifest()
     with contextlib.nullcontext() if dry_run else dataset.writing("dedup"):
         frame, digest = manifest_frame(dataset, options)
-        check_search_cost(int(frame.phash.notna().sum()), options)
+        scope = plan_search(frame, options)
+        options = scope.options
         decided = dataset.decision_state()
         pairs = with_decisions(frame, find_links(frame, options), decided)
         table = build_groups(frame, pairs, options, decided)
@@ -125,7 +133,9 @@ def dedup(
             stamp = dataset.stamp(DUPLICATES, options, digest)
             written = _write(dataset, stamp, frame, table, pairs, overlap, pairs_csv, contact_sheet)
     summary = None if against is None or overlap is None else _overlap_summary(against, overlap)
-    return summarize(dataset.root, frame, table, pairs, written, summary)
+    report = summarize(dataset.root, frame, table, pairs, written, summary)
+    report.search = scope.to_dict()
+    return report
 
 
 def _write(

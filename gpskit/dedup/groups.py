@@ -76,7 +76,8 @@ def _distances_to_keeper(
         if transform[i]:
             turned: Any = frame.dihedral_hashes.iat[keeper[i]]
             ok = turned is not None and len(turned) == len(DIHEDRAL)
-            reference = int(turned[transform[i] - 1], 16) if ok else None
+            value = turned[transform[i] - 1] if ok else None
+            reference = int(value, 16) if isinstance(value, str) else value
         out.append(hash_distance(codes[i], reference))
     return out
 

@@ -21,9 +21,7 @@ import pandas as pd
 
 from gpskit.dedup.hashes import Pairs, crops, hashed, join, long_hashes, trimmed, turned, whole
 from gpskit.dedup.options import DedupOptions
-from gpskit.errors import UsageError
 from gpskit.geo import angle_difference, haversine_m
-from gpskit.hashindex import estimate_seconds
 from gpskit.imaging import DIHEDRAL, compose, inverse
 
 #: A finder: the pairs of ``mine`` that match, among themselves (``theirs`` None) or with
@@ -380,31 +378,3 @@ def find_links(frame: pd.DataFrame, options: DedupOptions) -> pd.DataFrame:
                 keep &= same_heading(pairs.a, pairs.b, heading, options)
             links.add(pairs.a[keep], pairs.b[keep], kind.match, pairs.transform[keep])
     return links.frame()
-
-
-#: Longest predicted hash search accepted before a run starts (seconds).
-MAX_SEARCH_SECONDS = 3600.0
-
-
-def check_search_cost(photos: int, options: DedupOptions) -> None:
-    """Refuse radii whose exact search would take too long on this many photos (the
-    predicted time, from :func:`gpskit.hashindex.estimate_seconds`, is in the message)."""
-    defaults = DedupOptions()
-    crop_entries = 18 * photos if options.crop_variants else 0
-    for flag, radius, index, default in (
-        ("--near", options.near_threshold, photos, defaults.near_threshold),
-        ("--crop", options.crop_threshold, crop_entries, defaults.crop_threshold),
-    ):
-        seconds = estimate_seconds(photos, index, radius)
-        if seconds > MAX_SEARCH_SECONDS:
-            if radius > default:
-                hint = f"use a smaller {flag} (the default is {default})"
-            elif flag == "--crop":
-                hint = "run with --no-crops (near and turned copies are still found)"
-            else:
-                hint = "dedup each area's photos as its own dataset (copies are of one place)"
-            raise UsageError(
-                f"{flag} {radius} on {photos:,} photos would take about {seconds / 3600:.1f} h "
-                "(an exact search compares almost every pair at that radius)",
-                hint=hint,
-            )

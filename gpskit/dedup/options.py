@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gpskit import arguments
+from gpskit.errors import UsageError
 from gpskit.schema import load_schema
 
 #: The manifest columns dedup reads (the rest are never loaded: at 10M photos every
@@ -17,8 +18,12 @@ READ_COLUMNS = (
     "width", "height", "orientation", "make", "gps_h_error",
     "latitude", "longitude", "img_direction", "datetime_original", "datetime_original_utc",
 )  # fmt: skip
-CROP_COLUMNS = ("crop_hashes", "crop_phash256")
-DIHEDRAL_COLUMNS = ("dihedral_hashes", "dihedral_phash256")
+#: Lists of hashes: the 64-bit ones are read (as numbers); their 256-bit twins are read
+#: from the file only for the pairs a search matched (:mod:`gpskit.dedup.lists`).
+CROP_COLUMNS = ("crop_hashes",)
+DIHEDRAL_COLUMNS = ("dihedral_hashes",)
+#: Where a search is blocked by position when the whole one would take too long (m).
+DEFAULT_WITHIN_M = 200.0
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,10 @@ class DedupOptions:
     None skips the confirmation.
     ``max_heading_diff``: perceptual (near/crop) links between photos whose headings are
     both known and differ by more than this are dropped; None turns the veto off.
+    ``within_m``: the perceptual searches compare photos whose positions are both known
+    only when they are within this many metres (copies are of one place; photos without
+    a position are compared with all). None with ``everywhere`` False: decided by the
+    collection's size (:func:`gpskit.dedup.links.scoped`); ``everywhere``: every pair.
     """
 
     near_threshold: int = 8
@@ -48,6 +57,8 @@ class DedupOptions:
     #: distinct views from 16).
     burst_max_bits: int = 64
     conflict_m: float = 25.0
+    within_m: float | None = None
+    everywhere: bool = False
 
     def validate(self) -> None:
         arguments.number("--near", self.near_threshold, minimum=0, maximum=20, integer=True)
@@ -59,6 +70,11 @@ class DedupOptions:
         arguments.number("--burst-seconds", self.burst_seconds, minimum=0)
         arguments.number("--burst-bits", self.burst_max_bits, minimum=0, maximum=256, integer=True)
         arguments.number("--conflict", self.conflict_m, minimum=0)
+        arguments.optional_number("--within", self.within_m, minimum=0, maximum=1_000_000)
+        if self.everywhere and self.within_m is not None:
+            raise UsageError(
+                "--within and --everywhere contradict each other", hint="give one of them"
+            )
 
     def manifest_columns(self) -> list[str]:
         """The manifest columns dedup reads with these options (Parquet projection)."""

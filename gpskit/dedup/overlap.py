@@ -7,10 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from gpskit.dataset import Dataset
+from gpskit.dedup.hashes import SOURCE
 from gpskit.dedup.links import BY_MATCH, LINKS, TRANSFORM_NAMES
-from gpskit.dedup.options import DedupOptions
+from gpskit.dedup.lists import CODES, ManifestSource, read_code_lists
+from gpskit.dedup.options import CROP_COLUMNS, DIHEDRAL_COLUMNS, DedupOptions
 from gpskit.errors import MissingStepError
 from gpskit.schema import load_schema
 
@@ -18,9 +21,25 @@ OVERLAP_COLUMNS = load_schema("overlap").names
 
 
 def manifest_frame(dataset: Dataset, options: DedupOptions) -> tuple[pd.DataFrame, str]:
-    """The columns dedup needs of the manifest, and the hash of the bytes read."""
-    table, digest = dataset.manifest_snapshot(options.manifest_columns())
-    frame: pd.DataFrame = table.to_pandas().reset_index(drop=True)
+    """The columns dedup needs of the manifest, and the hash of the bytes read. Lists of
+    hashes come as Arrow ``list<uint64>`` columns, read a batch at a time (no Python
+    objects: 180M crop hashes at 10M photos), and the frame knows its file, for the
+    256-bit twins read when needed."""
+    source = ManifestSource.of(dataset.manifest_path)
+    lists = [c for c in options.manifest_columns() if c in (*CROP_COLUMNS, *DIHEDRAL_COLUMNS)]
+    columns = [c for c in options.manifest_columns() if c not in lists]
+    table, digest = dataset.manifest_snapshot(columns)
+    source.check()  # the file the lists are read from is the one hashed
+    for name in lists:
+        codes = read_code_lists(source, name)
+        if codes is not None:
+            table = table.append_column(name, codes)
+    mapped = pd.ArrowDtype(CODES)
+    frame: pd.DataFrame = table.to_pandas(
+        types_mapper=lambda kind: mapped if kind == CODES else None
+    ).reset_index(drop=True)
+    frame.attrs[SOURCE] = source
+    pa.default_memory_pool().release_unused()  # the read's buffers, back to the system
     return frame, digest
 
 

@@ -64,6 +64,27 @@ def judged_alike(path: Path, options: IngestOptions) -> bool:
     return isinstance(settings, dict) and all(settings.get(k) == v for k, v in mine.items())
 
 
+def recorded_verdicts(path: Path) -> dict[str, Any]:
+    """The thresholds and ``strict_quality`` an earlier manifest was judged with (empty
+    when it records none): a run adding photos beside it judges them alike."""
+    try:
+        settings = json.loads(file_metadata(path).get("gpskit.ingest", "{}"))
+    except (OSError, ValueError, pa.ArrowException):
+        return {}
+    if not isinstance(settings, dict):
+        return {}
+    found: dict[str, Any] = {}
+    thresholds = settings.get("thresholds")
+    if isinstance(thresholds, dict) and all(
+        isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
+        for k, v in thresholds.items()
+    ):
+        found["thresholds"] = {k: float(v) for k, v in thresholds.items()}
+    if isinstance(settings.get("strict_quality"), bool):
+        found["strict_quality"] = settings["strict_quality"]
+    return found
+
+
 def _settings(
     dataset: Dataset,
     files: ScannedFiles,

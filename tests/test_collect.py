@@ -1,0 +1,385 @@
+"""Collect (gpskit.collect): a shot saved with the page's measurement in its EXIF, read
+back by ingest and by ExifTool, judged with every check (a 40 m fix is rejected), never
+kept twice; the live coverage; the certificate phones need; the web layer's guard."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import stat
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import piexif
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from gpskit.app import AppOptions, bind
+from gpskit.app.server import create_app
+from gpskit.collect import CollectOptions, Collector
+from gpskit.collect.shots import Shot
+from gpskit.collect.tls import ensure_certificate
+from gpskit.dataset import Dataset
+from gpskit.errors import InputError
+from gpskit.regions import load_region
+
+from .helpers import photo
+
+#: Inside the default region (Penn's campus), a few metres apart.
+CENTRE = load_region("penn_campus").geometry.centroid
+LAT, LON = float(CENTRE.y), float(CENTRE.x)
+
+
+def jpeg(seed: int = 0, exif: bytes | None = None) -> bytes:
+    buffer = io.BytesIO()
+    kwargs = {"exif": exif} if exif else {}
+    photo((640, 480), seed=seed).save(buffer, "JPEG", quality=90, **kwargs)
+    return buffer.getvalue()
+
+
+def shot(shot_id: str, **fields: Any) -> dict[str, Any]:
+    now = time.time() * 1000
+    described = {
+        "id": shot_id,
+        "latitude": LAT,
+        "longitude": LON,
+        "accuracy_m": 5.0,
+        "heading": 90.0,
+        "heading_ref": "T",
+        "taken_ms": now,
+        "fix_ms": now - 800,
+        "utc_offset_minutes": -300,
+        "walker": "ann",
+    }
+    described.update(fields)
+    return described
+
+
+@pytest.fixture
+def collector(tmp_path: Path) -> Collector:
+    found = Collector(tmp_path / "ds")
+    found.prepare()
+    return found
+
+
+def _rows(collector: Collector) -> list[dict[str, Any]]:
+    table = collector.dataset.load_manifest()
+    return [r for r in table.to_pylist() if Path(r["root"]).name == "inbox"]
+
+
+def test_a_shot_lands_in_the_manifest_as_the_page_measured_it(collector: Collector) -> None:
+    outcome = collector.receive(shot("shot-000001", heading=271.5, altitude=12.0), jpeg())
+    assert outcome.status == "accepted" and not outcome.repeated, outcome
+    (row,) = _rows(collector)
+    assert row["latitude"] == pytest.approx(LAT, abs=1e-7)
+    assert row["longitude"] == pytest.approx(LON, abs=1e-7)
+    assert row["img_direction"] == pytest.approx(271.5, abs=1e-3)
+    assert row["img_direction_ref"] == "T"
+    assert row["gps_h_error"] == pytest.approx(5.0)
+    assert row["datetime_original"] is not None
+    assert row["gps_timestamp"] is not None
+    assert row["path"].endswith("/shot-000001.jpg")
+
+
+@pytest.mark.skipif(shutil.which("exiftool") is None, reason="ExifTool not installed")
+def test_exiftool_reads_the_shot_as_a_phone_photo(collector: Collector) -> None:
+    collector.receive(shot("shot-exiftool", heading=45.25, utc_offset_minutes=120), jpeg())
+    (path,) = list((collector.dataset.root / "inbox").glob("*/shot-exiftool.jpg"))
+    found = json.loads(
+        subprocess.run(
+            ["exiftool", "-json", "-n", "-GPS:all", "-EXIF:all", str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )[0]
+    assert found["GPSLatitude"] == pytest.approx(abs(LAT), abs=1e-6)
+    assert found["GPSLongitude"] == pytest.approx(abs(LON), abs=1e-6)
+    assert (found["GPSLatitudeRef"], found["GPSLongitudeRef"]) == ("N", "W")
+    assert found["GPSImgDirection"] == pytest.approx(45.25, abs=1e-3)
+    assert found["GPSImgDirectionRef"] == "T"
+    assert found["GPSHPositioningError"] == pytest.approx(5.0)
+    assert found["OffsetTimeOriginal"] == "+02:00"
+    assert found["Software"].startswith("gpskit collect")
+
+
+def test_a_40_m_fix_is_rejected_and_the_phone_is_told_why(collector: Collector) -> None:
+    outcome = collector.receive(shot("shot-far-fix", accuracy_m=40.0), jpeg(1))
+    assert outcome.status == "rejected"
+    assert outcome.reasons == ["gps_error_too_large"]
+    assert "Take it again" in outcome.message and "30 m" in outcome.message
+    (row,) = _rows(collector)
+    assert row["status"] == "rejected"  # one row with its reason: nothing lost
+
+
+def test_a_shot_sent_again_is_kept_once(collector: Collector) -> None:
+    first = collector.receive(shot("shot-twice-01"), jpeg(2))
+    again = collector.receive(shot("shot-twice-01", latitude=LAT + 0.001), jpeg(3))
+    assert not first.repeated and again.repeated
+    assert again.status == first.status and again.path == first.path
+    assert len(_rows(collector)) == 1
+    assert len(list((collector.dataset.root / "inbox").rglob("*.jpg"))) == 1
+
+
+def test_the_same_shot_from_two_connections_at_once_is_kept_once(collector: Collector) -> None:
+    outcomes: list[Any] = []
+    threads = [
+        threading.Thread(
+            target=lambda: outcomes.append(collector.receive(shot("shot-racing-1"), jpeg(4)))
+        )
+        for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(o.repeated for o in outcomes) == [False, True, True, True]
+    assert len(_rows(collector)) == 1
+
+
+def test_the_phone_camera_apps_tags_are_kept_its_gps_replaced(collector: Collector) -> None:
+    """A file from the phone's camera app (file input): make, model, orientation and capture
+    time kept; the GPS the browser stripped (or a stale one) replaced by the page's."""
+    own = piexif.dump(
+        {
+            "0th": {
+                piexif.ImageIFD.Make: b"Google",
+                piexif.ImageIFD.Model: b"Pixel 8",
+                piexif.ImageIFD.Orientation: 6,
+            },
+            "Exif": {piexif.ExifIFD.DateTimeOriginal: b"2026:12:07 10:00:00"},
+            "GPS": {
+                piexif.GPSIFD.GPSLatitudeRef: b"N",
+                piexif.GPSIFD.GPSLatitude: ((1, 1), (0, 1), (0, 1)),
+            },
+        }
+    )
+    collector.receive(shot("shot-camera-app"), jpeg(5, exif=own))
+    (row,) = _rows(collector)
+    assert (row["make"], row["model"], row["orientation"]) == ("Google", "Pixel 8", 6)
+    assert row["datetime_original"].startswith("2026-12-07T10:00:00")
+    assert row["latitude"] == pytest.approx(LAT, abs=1e-7)
+
+
+def test_other_formats_are_saved_as_jpeg_with_the_measurement(collector: Collector) -> None:
+    buffer = io.BytesIO()
+    photo((320, 240), seed=6).save(buffer, "PNG")
+    outcome = collector.receive(shot("shot-png-0001"), buffer.getvalue())
+    assert outcome.status == "accepted"
+    (row,) = _rows(collector)
+    assert row["format"] == "JPEG" and row["latitude"] == pytest.approx(LAT, abs=1e-7)
+
+
+@pytest.mark.parametrize(
+    "data", [b"", b"not a picture", b"\xff\xd8\xff\xe0" + b"\0" * 64], ids=["empty", "text", "cut"]
+)
+def test_a_picture_that_is_not_one_is_refused_and_nothing_kept(
+    collector: Collector, data: bytes
+) -> None:
+    with pytest.raises(InputError):
+        collector.receive(shot("shot-broken-1"), data)
+    assert not list((collector.dataset.root / "inbox").rglob("*"))
+
+
+FIELDS = ["id", "latitude", "longitude", "accuracy_m", "heading", "heading_ref", "taken_ms",
+          "fix_ms", "utc_offset_minutes", "altitude", "walker"]  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.dictionaries(
+        st.sampled_from(FIELDS),
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            st.integers(-(2**70), 2**70),
+            st.floats(allow_nan=True, allow_infinity=True),
+            st.text(max_size=80),
+            st.lists(st.integers(), max_size=3),
+        ),
+    )
+)
+def test_any_description_is_a_shot_or_one_clear_refusal(description: dict[str, Any]) -> None:
+    try:
+        found = Shot.from_dict(description)
+    except InputError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert -90 <= found.latitude <= 90 and -180 <= found.longitude <= 180
+    assert found.heading is None or 0 <= found.heading < 360
+    found.exif(None)  # any accepted shot can be written
+
+
+def test_a_phone_clock_in_1970_is_refused() -> None:
+    with pytest.raises(InputError, match="clock"):
+        Shot.from_dict(shot("shot-clock-01", taken_ms=1000.0))
+
+
+# --- live coverage ---------------------------------------------------------------------------
+
+
+def test_coverage_grows_with_each_shot(collector: Collector) -> None:
+    before = collector.state()
+    for k, heading in enumerate((0.0, 45.0, 90.0)):
+        collector.receive(shot(f"shot-spot-{k:03d}", heading=heading), jpeg(10 + k))
+    after = collector.state()
+    assert after["version"] == before["version"] + 3
+    assert after["figures"]["covered_cells"] == before["figures"]["covered_cells"] + 1
+    (spot,) = after["spots"]
+    assert spot["have"] == [0, 1, 2] and spot["missing"] == [3, 4, 5, 6, 7]
+    assert [r["id"] for r in after["recent"]] == [f"shot-spot-{k:03d}" for k in range(3)]
+    assert after["declination"] == pytest.approx(-11.6)  # the region says so
+
+
+# --- the certificate ----------------------------------------------------------------------
+
+
+def test_a_certificate_for_the_laptops_addresses_made_once(tmp_path: Path) -> None:
+    from cryptography import x509
+
+    first = ensure_certificate(tmp_path, ["127.0.0.1", "192.0.2.7"])
+    original = first.cert.read_bytes()
+    assert stat.S_IMODE(first.key.stat().st_mode) == 0o600
+    made = x509.load_pem_x509_certificate(first.cert.read_bytes())
+    names = made.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert {str(a) for a in names.get_values_for_type(x509.IPAddress)} == {
+        "127.0.0.1",
+        "192.0.2.7",
+    }
+    assert (made.not_valid_after_utc - made.not_valid_before_utc).days <= 398
+    again = ensure_certificate(tmp_path, ["192.0.2.7"])
+    assert again.cert.read_bytes() == original  # still covers: reused
+    moved = ensure_certificate(tmp_path, ["192.0.2.99"])  # a new network: a new one
+    assert moved.cert.read_bytes() != original
+    first.cert.write_text("damaged")
+    assert ensure_certificate(tmp_path, ["192.0.2.99"]).cert.read_bytes().startswith(b"-----")
+
+
+# --- the web layer ------------------------------------------------------------------------------
+
+
+@contextmanager
+def serving(
+    dataset: Path, tls: bool = False, **options: Any
+) -> Iterator[tuple[str, AppOptions, Collector]]:
+    """The app with the collect page on a free loopback port, in a thread (``tls``: over
+    HTTPS with the certificate gpskit makes, as phones reach it)."""
+    import uvicorn
+
+    settings = AppOptions(port=0, tls=tls, **options)
+    collector = Collector(dataset, CollectOptions())
+    collector.prepare()
+    sock = bind(settings)
+    certificate: dict[str, str] = {}
+    if tls:
+        made = ensure_certificate(Dataset(dataset).state_dir, ["127.0.0.1"])
+        certificate = {"ssl_certfile": str(made.cert), "ssl_keyfile": str(made.key)}
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(Dataset(dataset), settings, None, collector),
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+            **certificate,
+        )
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{settings.port}", settings, collector
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def _post(client: httpx.Client, description: dict[str, Any], data: bytes, token: str | None) -> Any:
+    headers = {"X-Gpskit-Shot": quote(json.dumps(description))}
+    if token is not None:
+        headers["X-Gpskit-Token"] = token
+    return client.post("/api/collect/shots", content=data, headers=headers)
+
+
+def test_without_the_token_a_shot_changes_nothing(tmp_path: Path) -> None:
+    with serving(tmp_path / "ds") as (url, options, _), httpx.Client(base_url=url) as c:
+        assert _post(c, shot("shot-no-token"), jpeg(), None).status_code == 403
+        assert _post(c, shot("shot-no-token"), jpeg(), "x" * 32).status_code == 403
+        assert not list((tmp_path / "ds" / "inbox").rglob("*.jpg"))
+        created = _post(c, shot("shot-token-ok"), jpeg(), options.token)
+        assert created.status_code == 201 and created.json()["status"] == "accepted"
+        again = _post(c, shot("shot-token-ok"), jpeg(), options.token)
+        assert again.status_code == 200 and again.json()["repeated"]
+        bad = c.post(
+            "/api/collect/shots",
+            content=jpeg(),
+            headers={"X-Gpskit-Token": options.token, "X-Gpskit-Shot": "{nope"},
+        )
+        assert bad.status_code == 400 and "not JSON" in bad.json()["error"]
+
+
+def test_a_shot_too_large_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    with (
+        serving(tmp_path / "ds", max_upload_bytes=10_000) as (url, options, _),
+        httpx.Client(base_url=url) as client,
+    ):
+        refused = _post(client, shot("shot-too-big1"), jpeg(), options.token)
+    assert refused.status_code == 413
+    assert not list((tmp_path / "ds" / "inbox").rglob("*.jpg"))
+
+
+def test_every_page_hears_of_each_new_shot(tmp_path: Path) -> None:
+    """Server-sent events: a second phone's page hears the first one's shot."""
+    heard: list[dict[str, Any]] = []
+
+    def listen(url: str) -> None:
+        with (
+            httpx.Client(base_url=url, timeout=20) as client,
+            client.stream("GET", "/api/collect/events") as events,
+        ):
+            for line in events.iter_lines():
+                if line.startswith("data: "):
+                    heard.append(json.loads(line[6:]))
+                    return
+
+    with serving(tmp_path / "ds") as (url, options, _):
+        listener = threading.Thread(target=listen, args=(url,), daemon=True)
+        listener.start()
+        time.sleep(0.5)
+        with httpx.Client(base_url=url) as client:
+            assert _post(client, shot("shot-heard-01"), jpeg(), options.token).status_code == 201
+        listener.join(20)
+    assert heard and heard[0]["id"] == "shot-heard-01" and heard[0]["type"] == "shot"
+    assert heard[0]["status"] == "accepted"
+
+
+def test_the_time_the_page_measured_is_the_photos(collector: Collector) -> None:
+    taken = datetime(2026, 12, 7, 15, 30, 0, tzinfo=timezone.utc)
+    collector.receive(
+        shot("shot-when-001", taken_ms=taken.timestamp() * 1000, utc_offset_minutes=-300),
+        jpeg(),
+    )
+    (row,) = _rows(collector)
+    assert row["datetime_original"].startswith("2026-12-07T10:30:00")
+    assert row["datetime_original_utc"] == taken
+
+
+def test_image_sizes_limits_apply(tmp_path: Path) -> None:
+    small = Collector(tmp_path / "ds", CollectOptions(max_shot_pixels=1000))
+    small.prepare()
+    with pytest.raises(InputError, match="pixels"):
+        small.receive(shot("shot-pixels-1"), jpeg())
+    assert Image.open(io.BytesIO(jpeg())).size == (640, 480)
