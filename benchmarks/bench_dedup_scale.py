@@ -205,7 +205,9 @@ def recall(out: Path, n: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="1000000,10000000")
-    parser.add_argument("--compare", default="1000000", help="sizes run with --everywhere and --within 200")
+    parser.add_argument(
+        "--compare", default="1000000", help="sizes run with --everywhere and --within 200"
+    )
     parser.add_argument("--work", type=Path, default=None, help="keep generated files here")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="gpskit-dedup-scale-"))
