@@ -11,12 +11,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -218,3 +221,68 @@ def kill_in_epoch_two(batch: int | None = None) -> Callable[[int, int], None]:
             raise KeyboardInterrupt
 
     return on_batch
+
+
+BROWSER = next(
+    (shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)),
+    None,
+)
+
+
+def launch_chromium(*args: str) -> Iterator[Any]:
+    """The Debian chromium driven by Playwright, until the generator is closed (skips,
+    saying why, where there is none)."""
+    import pytest
+
+    if BROWSER is None:
+        pytest.skip("no chromium installed (apt-get install chromium): the browser tests need one")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=BROWSER, args=["--no-sandbox", *args])
+        yield launched
+        launched.close()
+
+
+@contextmanager
+def live_app(
+    dataset: Path,
+    run: Path | None = None,
+    collector: Any = None,
+    tls: bool = False,
+    **options: Any,
+) -> Iterator[tuple[str, Any]]:
+    """``gpskit app`` on a free loopback port, in a thread, until the block ends (with a
+    collector: the collect page too; ``tls``: over HTTPS with gpskit's certificate)."""
+    import uvicorn
+
+    from gpskit.app import AppOptions, bind
+    from gpskit.app.server import create_app
+
+    settings = AppOptions(port=0, tls=tls, **options)
+    sock = bind(settings)
+    certificate: dict[str, str] = {}
+    if tls:
+        from gpskit.collect.tls import ensure_certificate
+
+        made = ensure_certificate(Dataset(dataset).state_dir, ["127.0.0.1"])
+        certificate = {"ssl_certfile": str(made.cert), "ssl_keyfile": str(made.key)}
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(Dataset(dataset), settings, run, collector),
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+            **certificate,
+        )
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{settings.port}", settings
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()

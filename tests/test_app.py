@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import shutil
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from gpskit.app import AppOptions, bind
+from gpskit.app import AppOptions
 from gpskit.app.server import create_app
 from gpskit.dataset import Dataset
 from gpskit.decisions import DecisionStore
@@ -31,12 +30,8 @@ from gpskit.ingest import IngestOptions, ingest
 from gpskit.split import SplitOptions, split
 from gpskit.synth import SynthOptions, synth
 
-from .helpers import SHARED, good_exif, photo
+from .helpers import SHARED, good_exif, launch_chromium, live_app, photo
 
-BROWSER = next(
-    (shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)),
-    None,
-)
 HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"
 
 
@@ -45,26 +40,8 @@ def running(
     dataset: Path, run: Path | None = None, **options: Any
 ) -> Iterator[tuple[str, AppOptions]]:
     """The app on a free loopback port, in a thread, until the block ends."""
-    import uvicorn
-
-    settings = AppOptions(port=0, **options)
-    sock = bind(settings)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(Dataset(dataset), settings, run), log_level="warning", lifespan="off"
-        )
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{settings.port}", settings
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with live_app(dataset, run, **options) as found:
+        yield found
 
 
 @pytest.fixture(scope="module")
@@ -217,13 +194,7 @@ def test_uploads_are_bounded_without_and_with_a_run(fresh: Path, tmp_path: Path)
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if BROWSER is None:
-        pytest.skip("no chromium installed (apt-get install chromium): the browser tests need one")
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=BROWSER, args=["--no-sandbox"])
-        yield launched
-        launched.close()
+    yield from launch_chromium()
 
 
 def _open(browser: Any, url: str) -> Any:

@@ -25,16 +25,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from gpskit.app import AppOptions, bind
-from gpskit.app.server import create_app
+from gpskit.app import AppOptions
 from gpskit.collect import CollectOptions, Collector
 from gpskit.collect.shots import Shot
 from gpskit.collect.tls import ensure_certificate
-from gpskit.dataset import Dataset
 from gpskit.errors import InputError
 from gpskit.regions import load_region
 
-from .helpers import photo
+from .helpers import live_app, photo
 
 #: Inside the default region (Penn's campus), a few metres apart.
 CENTRE = load_region("penn_campus").geometry.centroid
@@ -275,36 +273,10 @@ def serving(
 ) -> Iterator[tuple[str, AppOptions, Collector]]:
     """The app with the collect page on a free loopback port, in a thread (``tls``: over
     HTTPS with the certificate gpskit makes, as phones reach it)."""
-    import uvicorn
-
-    settings = AppOptions(port=0, tls=tls, **options)
     collector = Collector(dataset, CollectOptions())
     collector.prepare()
-    sock = bind(settings)
-    certificate: dict[str, str] = {}
-    if tls:
-        made = ensure_certificate(Dataset(dataset).state_dir, ["127.0.0.1"])
-        certificate = {"ssl_certfile": str(made.cert), "ssl_keyfile": str(made.key)}
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(Dataset(dataset), settings, None, collector),
-            log_level="warning",
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-            **certificate,
-        )
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        yield f"{'https' if tls else 'http'}://127.0.0.1:{settings.port}", settings, collector
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with live_app(dataset, None, collector, tls, **options) as (url, settings):
+        yield url, settings, collector
 
 
 def _post(client: httpx.Client, description: dict[str, Any], data: bytes, token: str | None) -> Any:

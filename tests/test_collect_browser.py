@@ -19,12 +19,9 @@ import pytest
 
 from gpskit.collect import Collector
 
+from .helpers import launch_chromium
 from .test_collect import LAT, LON, serving
 
-BROWSER = next(
-    (shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)),
-    None,
-)
 #: Stops of the walk: metres east and north of the region's centre.
 ROUTE = [(-40.0, 0.0), (0.0, 30.0), (40.0, -20.0)]
 HEADINGS = (0.0, 90.0)
@@ -37,20 +34,10 @@ def _at(east: float, north: float) -> tuple[float, float]:
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    if BROWSER is None:
-        pytest.skip("no chromium installed (apt-get install chromium): the browser tests need one")
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        launched = p.chromium.launch(
-            executable_path=BROWSER,
-            args=[
-                "--no-sandbox",
-                "--use-fake-device-for-media-stream",  # a camera showing a test pattern
-                "--use-fake-ui-for-media-stream",  # the camera prompt answered yes
-            ],
-        )
-        yield launched
-        launched.close()
+    yield from launch_chromium(
+        "--use-fake-device-for-media-stream",  # a camera showing a test pattern
+        "--use-fake-ui-for-media-stream",  # the camera prompt answered yes
+    )
 
 
 class Phone:
