@@ -174,6 +174,7 @@ def test_a_shot_taken_offline_is_sent_once_when_the_network_returns(
     with serving(dataset, tls=True) as (url, _, collector):
         phone = Phone(chromium, url)
         phone.shoot()
+        _until(lambda: len(_inbox_rows(dataset)) == 1)
         phone.wait("body[data-queue='0']")
         phone.context.set_offline(True)
         phone.walk_to(*_at(10.0, 10.0))

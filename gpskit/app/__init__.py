@@ -13,6 +13,7 @@ layer), ``static/`` (the page), :mod:`~gpskit.app.options` at the bottom. Needs
 
 from __future__ import annotations
 
+import errno
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -34,9 +35,12 @@ def bind(options: AppOptions) -> socket.socket:
         sock.bind((options.host, options.port))
     except OSError as exc:
         sock.close()
+        hint = "choose another --port (0: any free one), or stop what uses it"
+        if exc.errno == errno.EADDRNOTAVAIL:
+            hint = "--host must be an address of this machine (0.0.0.0: all of them)"
         raise EnvironmentProblem(
             f"cannot listen on {options.host}:{options.port} ({exc.strerror or exc})",
-            hint="choose another --port (0: any free one), or stop what uses it",
+            hint=hint,
         ) from None
     sock.listen(128)
     options.port = sock.getsockname()[1]

@@ -37,6 +37,13 @@ MAX_LISTENERS = 64
 KEEP_ALIVE_S = 15.0
 
 
+def _header_text(raw: str) -> str:
+    """The header as the page sent it: URI-encoded UTF-8 (raw UTF-8 is taken too: HTTP
+    hands header bytes over as Latin-1). Anything else is a ValueError."""
+    text = raw.encode("latin-1").decode("utf-8")  # UnicodeError is a ValueError
+    return unquote(text, errors="strict")
+
+
 class Events:
     """Server-sent events to every open collect page."""
 
@@ -105,9 +112,9 @@ class CollectHandlers:
 
     async def shot(self, request: Request) -> Response:
         try:
-            description = json.loads(unquote(request.headers.get(SHOT_HEADER, "")))
+            description = json.loads(_header_text(request.headers.get(SHOT_HEADER, "")))
         except (ValueError, RecursionError):
-            return error_response(400, f"the {SHOT_HEADER} header is not JSON")
+            return error_response(400, f"the {SHOT_HEADER} header is not JSON (UTF-8, URI-encoded)")
         data = await read_body(request, self.max_body)
         if isinstance(data, Response):
             return data

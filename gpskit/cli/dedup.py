@@ -75,7 +75,8 @@ def dedup_command(
         float | None,
         typer.Option(
             help="Compare photos for near, crop, turned and border copies only when they are "
-            "within this many metres (photos without GPS are compared with all). Default: "
+            "within this many metres (photos without a usable position, or nearer a pole than "
+            "80°, are compared with all). Default: "
             "every pair, unless that is predicted over an hour, then "
             f"{DEFAULT_WITHIN_M:g} m.",
             metavar="METRES",

@@ -114,11 +114,14 @@ def app_command(
         console.print(styled("gpskit app on ", (url, "bold"), " (Ctrl-C to stop)"))
         if not options.loopback:
             console.print("anyone with this URL (it holds the token) can see and decide")
-        if collect:
+        if collect and options.loopback:
+            console.print("phones cannot reach a loopback address: use --host 0.0.0.0")
+        elif collect:
             _show_qr(url)
+            warning = "accept the certificate warning" if options.tls else "allow the page"
             console.print(
-                "phones: scan the code on the same Wi-Fi; the first time, accept the "
-                "certificate warning (docs/collect.md says what to tap)"
+                f"phones: scan the code on the same Wi-Fi; the first time, {warning} "
+                "(docs/collect.md says what to tap)"
             )
         if open_browser:
             import webbrowser

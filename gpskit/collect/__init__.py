@@ -21,12 +21,13 @@ from typing import Any
 
 import pyarrow.compute as pc
 
-from gpskit import checks
+from gpskit import checks, paths
 from gpskit.collect.live import page_state
 from gpskit.collect.options import INBOX, CollectOptions
 from gpskit.collect.shots import Shot, find_shot, photo_bytes, save_shot, shot_path
 from gpskit.coverage import CoverageOptions, survey
 from gpskit.dataset import Dataset
+from gpskit.errors import InputError
 from gpskit.regions import Region, load_region
 
 __all__ = ["CollectOptions", "Collector", "Outcome", "Shot"]
@@ -93,26 +94,35 @@ class Collector:
         return self.dataset.root / INBOX
 
     def prepare(self) -> None:
-        """The inbox folder, and a manifest (an empty one for a new dataset)."""
+        """The inbox folder, a manifest (an empty one for a new dataset), and the page's
+        state once (a region or grid it cannot draw is refused here, not on the phone)."""
         with self._lock:
+            _own_folder(self.inbox, "the inbox")
             self.inbox.mkdir(parents=True, exist_ok=True)
             if not self.dataset.manifest_path.exists():
                 self._ingest()
+        self.state()
 
     def receive(self, description: Any, data: bytes) -> Outcome:
         """Save, ingest and judge one shot (or answer for it again if already received)."""
         shot = Shot.from_dict(description)
         with self._lock:
+            _own_folder(self.inbox, "the inbox")
             earlier = find_shot(self.dataset.root, shot.shot_id)
             if earlier is not None:
-                return self._outcome(shot.shot_id, earlier, repeated=True)
-            target = shot_path(self.dataset.root, shot)
-            if not save_shot(target, photo_bytes(shot, data, self.options)):
-                return self._outcome(shot.shot_id, target, repeated=True)
+                outcome = self._outcome(shot.shot_id, earlier, repeated=True)
+                if outcome.status != "unknown":
+                    return outcome
+                target = earlier  # saved before, never judged (the dataset was busy)
+            else:
+                target = shot_path(self.dataset.root, shot)
+                _own_folder(target.parent, "the inbox's day folder")
+                if not save_shot(target, photo_bytes(shot, data, self.options)):
+                    return self._outcome(shot.shot_id, target, repeated=True)
             self._ingest()
             self.version += 1
             self._state = None
-            outcome = self._outcome(shot.shot_id, target, repeated=False)
+            outcome = self._outcome(shot.shot_id, target, repeated=earlier is not None)
             self.recent.append(
                 {
                     "id": shot.shot_id,
@@ -157,7 +167,8 @@ class Collector:
         relative = str(path.relative_to(self.inbox).as_posix())
         table = self.dataset.load_manifest(["root", "path", "status", "reasons", "warnings"])
         match = table.filter(pc.equal(table["path"], relative))
-        rows = [r for r in match.to_pylist() if Path(r["root"]).name == INBOX]
+        inbox = self.inbox.resolve()
+        rows = [r for r in match.to_pylist() if Path(r["root"]).resolve() == inbox]
         if not rows:
             return Outcome(shot_id, "unknown", relative, message="saved; not ingested yet",
                            repeated=repeated, version=self.version)  # fmt: skip
@@ -173,6 +184,19 @@ class Collector:
             repeated,
             self.version,
         )
+
+
+def _own_folder(path: Path, what: str) -> None:
+    """Refuse a folder shots would be saved through that is not a real folder of the
+    dataset (a file, a link to elsewhere): one clear line, nothing written."""
+    if path.is_symlink():
+        raise InputError(
+            f"{what} {path} is a symbolic link; shots are kept in the dataset's own folder",
+            hint=f"move {path} away (gpskit makes it)",
+        )
+    found = paths.kind(path)
+    if found not in (paths.FOLDER, paths.MISSING):
+        raise InputError(f"{what} {path} is {found}, not a folder", hint=f"move {path} away")
 
 
 def _message(status: str, reasons: list[str], thresholds: dict[str, float]) -> str:

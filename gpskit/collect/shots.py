@@ -25,7 +25,7 @@ import piexif
 from gpskit import __version__
 from gpskit.collect.options import INBOX, SHOT_ID, CollectOptions
 from gpskit.decisions.fields import checked_text
-from gpskit.errors import InputError
+from gpskit.errors import InputError, UsageError
 from gpskit.exifwrite import PhoneExif
 
 #: Earliest capture time a shot may claim (a phone whose clock was never set says 1970).
@@ -65,8 +65,11 @@ class Shot:
         reference = data.get("heading_ref", "T")
         if reference not in ("T", "M"):
             raise InputError("heading_ref must be 'T' (true north) or 'M' (magnetic)")
-        walker = data.get("walker") or ""
-        walker = " ".join(checked_text(walker, "the walker's name").split())[:100]
+        try:
+            walker = " ".join(checked_text(data.get("walker") or "", "the walker's name").split())
+        except UsageError as exc:
+            raise InputError(str(exc)) from None
+        walker = walker[:100]
         return cls(
             shot_id=shot_id,
             latitude=_required(data, "latitude", -90, 90),
@@ -81,7 +84,34 @@ class Shot:
         )
 
     def exif(self, existing: dict[str, Any] | None) -> bytes:
-        """EXIF bytes: the photo's own tags kept, GPS and capture time from the page."""
+        """EXIF bytes: the photo's own tags kept, GPS and capture time from the page. Where
+        the photo's tags cannot be written again (or would not fit a JPEG's 64 KB
+        segment), only its make, model, orientation and capture time are kept."""
+        ours = self._tags()
+        merged = {k: dict(v) for k, v in (existing or {}).items() if isinstance(v, dict)}
+        for ifd in ("0th", "Exif"):
+            merged.setdefault(ifd, {})
+        merged["GPS"] = ours["GPS"]  # the page's measurement, never the file's
+        merged["0th"].update(ours["0th"])
+        if piexif.ExifIFD.DateTimeOriginal not in merged["Exif"]:
+            merged["Exif"].update(ours["Exif"])
+        merged["1st"] = {}
+        merged["thumbnail"] = None  # type: ignore[assignment]
+        merged.pop("Interop", None)
+        try:
+            dumped = bytes(piexif.dump(merged))
+            if len(dumped) <= MAX_EXIF_BYTES:
+                return dumped
+        except Exception:  # a tag of the phone's that piexif cannot write again
+            pass
+        for ifd, tags in _KEPT.items():
+            for tag in tags:
+                value = merged[ifd].get(tag)
+                if isinstance(value, (bytes, int)) and len(str(value)) < 200:
+                    ours[ifd][tag] = value
+        return bytes(piexif.dump(ours))
+
+    def _tags(self) -> dict[str, Any]:
         phone = PhoneExif(
             latitude=self.latitude,
             longitude=self.longitude,
@@ -96,23 +126,38 @@ class Shot:
             software=f"gpskit collect {__version__}",
             orientation=None,
         )
-        ours = phone.to_dict()
-        merged = {k: dict(v) for k, v in (existing or {}).items() if isinstance(v, dict)}
-        merged.setdefault("0th", {})
-        merged.setdefault("Exif", {})
-        merged["GPS"] = ours["GPS"]  # the page's measurement, never the file's
-        merged["0th"][piexif.ImageIFD.Software] = ours["0th"][piexif.ImageIFD.Software]
+        tags = phone.to_dict()
         if self.walker:
-            merged["0th"][piexif.ImageIFD.Artist] = self.walker.encode()
-        if piexif.ExifIFD.DateTimeOriginal not in merged["Exif"]:
-            merged["Exif"].update(ours["Exif"])
-        merged["1st"] = {}
-        merged["thumbnail"] = None  # type: ignore[assignment]
-        merged.pop("Interop", None)
+            tags["0th"][piexif.ImageIFD.Artist] = self.walker.encode()
+        return tags
+
+    def check_capture_time(self, existing: dict[str, Any] | None) -> None:
+        """Refuse a photo whose own capture time is not the moment the page measured (a
+        photo chosen from the gallery would get today's position)."""
+        written = (existing or {}).get("Exif", {}).get(piexif.ExifIFD.DateTimeOriginal)
         try:
-            return bytes(piexif.dump(merged))
-        except Exception:  # a tag of the phone's piexif cannot write again: ours alone
-            return bytes(piexif.dump(ours))
+            own = datetime.strptime(written.decode("ascii").strip("\0 "), "%Y:%m:%d %H:%M:%S")
+        except (AttributeError, UnicodeDecodeError, ValueError):
+            return  # no readable capture time: the page's stands
+        local = self.taken.replace(tzinfo=None)
+        if abs((own - local).total_seconds()) > MAX_CAPTURE_GAP_S:
+            raise InputError(
+                f"this photo was taken at {own:%Y-%m-%d %H:%M}, not when the page measured "
+                f"the position ({local:%Y-%m-%d %H:%M})",
+                hint="take a new photo: the page writes the position it measures now",
+            )
+
+
+#: Largest EXIF block written (a JPEG segment holds 64 KB with its header).
+MAX_EXIF_BYTES = 65_000
+#: A photo's own capture time may differ from the page's by this much (camera app lag,
+#: phone clocks) (s).
+MAX_CAPTURE_GAP_S = 600
+#: The photo's own tags kept when the rest cannot be written again.
+_KEPT = {
+    "0th": (piexif.ImageIFD.Make, piexif.ImageIFD.Model, piexif.ImageIFD.Orientation),
+    "Exif": (piexif.ExifIFD.DateTimeOriginal, piexif.ExifIFD.OffsetTimeOriginal),
+}
 
 
 def _required(data: dict[str, Any], name: str, low: float, high: float) -> float:
@@ -128,9 +173,13 @@ def _number(data: dict[str, Any], name: str, low: float, high: float, default: A
         return default
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InputError(f"a shot's {name} must be a number")
-    if not math.isfinite(value) or not low <= value <= high:
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        number = math.inf
+    if not math.isfinite(number) or not low <= number <= high:
         raise InputError(f"a shot's {name} must be between {low:g} and {high:g}")
-    return float(value)
+    return number
 
 
 def _time(data: dict[str, Any], name: str, now: datetime) -> datetime:
@@ -163,21 +212,31 @@ def find_shot(root: Path, shot_id: str) -> Path | None:
 
 
 def photo_bytes(shot: Shot, data: bytes, options: CollectOptions) -> bytes:
-    """The photo as saved: a JPEG with the shot's EXIF (a JPEG's pixels untouched; any
-    other format decoded under the upload limits and saved as JPEG)."""
+    """The photo as saved: a JPEG with the shot's EXIF (a JPEG's pixels untouched where
+    its segments allow; otherwise decoded under the upload limits and saved as JPEG)."""
     from gpskit.app.images import decode_upload
 
     image = decode_upload(data, options.max_shot_bytes, options.max_shot_pixels)
+    existing = None
     if data[:3] == b"\xff\xd8\xff":
         try:
             existing = piexif.load(data)
         except Exception:  # unreadable tags: the page's measurement stands alone
             existing = None
+    shot.check_capture_time(existing)
+    exif = shot.exif(existing)
+    if existing is not None:
         out = io.BytesIO()
-        piexif.insert(shot.exif(existing), _without_exif(data), out)
-        return out.getvalue()
+        try:
+            piexif.insert(exif, _without_exif(data), out)
+            return out.getvalue()
+        except Exception:  # segments piexif cannot walk: the pixels are saved again
+            pass
     out = io.BytesIO()
-    image.convert("RGB").save(out, "JPEG", quality=92, exif=shot.exif(None))
+    try:
+        image.convert("RGB").save(out, "JPEG", quality=92, exif=exif)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"the photo cannot be saved as JPEG ({type(exc).__name__})") from None
     return out.getvalue()
 
 

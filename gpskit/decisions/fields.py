@@ -51,7 +51,12 @@ def checked_text(value: Any, what: str) -> str:
         raise UsageError(f"{what} holds characters that are not text (not UTF-8)") from None
     if any((ord(c) < 32 and c not in "\t\n") or 127 <= ord(c) < 160 for c in value):
         raise UsageError(f"{what} holds control characters")
+    if any(c in _BIDI_CONTROLS for c in value):  # text shown reversed: a name that lies
+        raise UsageError(f"{what} holds direction overrides (U+202A-U+202E, U+2066-U+2069)")
     return str(value)
+
+
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def checked_note(note: Any) -> str:

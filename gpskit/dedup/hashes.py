@@ -72,8 +72,10 @@ def _hash_set(
 
 
 def hashed(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows that have a perceptual hash (decoded images)."""
-    return frame[frame.phash.notna()]
+    """The rows that have a perceptual hash (decoded images); the frame itself when all
+    have one (a copy of a 10M-row frame is gigabytes)."""
+    has = frame.phash.notna()
+    return frame if bool(has.all()) else frame[has]
 
 
 def whole(frame: pd.DataFrame) -> HashSet:

@@ -369,7 +369,8 @@ def same_heading(
 def find_links(frame: pd.DataFrame, options: DedupOptions) -> pd.DataFrame:
     """Every linked pair of rows (positions in ``frame``), with its strongest link."""
     links = Links()
-    ok = frame[frame.read_status == "ok"]
+    readable = frame.read_status == "ok"
+    ok = frame if bool(readable.all()) else frame[readable]
     heading = ok.img_direction.astype(float)
     for kind in LINKS:
         for pairs in kind.find(ok, None, options):

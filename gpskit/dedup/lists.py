@@ -105,6 +105,16 @@ def flat_codes(
     )
 
 
+def list_lengths(lists: Any) -> npt.NDArray[np.int64]:
+    """How many entries each list of a pandas column of lists holds (0 for none)."""
+    array = pa.array(lists.array) if hasattr(lists.array, "__arrow_array__") else None
+    if array is not None and pa.types.is_list(array.type):
+        chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
+        parts = [np.asarray(c.value_lengths().fill_null(0), np.int64) for c in chunks]
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    return np.array([len(v) if v is not None else 0 for v in lists], np.int64)
+
+
 def _flat_chunk(
     array: pa.Array,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.uint64]]:

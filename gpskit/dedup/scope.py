@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from gpskit.dedup.lists import flat_codes
+from gpskit.dedup.lists import list_lengths
 from gpskit.dedup.nearby import Where, estimate
 from gpskit.dedup.options import DEFAULT_WITHIN_M, DedupOptions
 from gpskit.errors import UsageError
@@ -44,11 +44,11 @@ class SearchScope:
 
 
 def _entries(frame: pd.DataFrame, column: str, size: int) -> I64:
-    """How many entries of a list column each row label has."""
+    """How many entries of a list column each row label has (the lists' lengths, read off
+    Arrow's offsets: nothing is parsed or flattened)."""
     counts = np.zeros(size, np.int64)
     if column in frame and len(frame):
-        at, _, _ = flat_codes(frame[column])
-        np.add.at(counts, frame.index.to_numpy(np.int64)[at], 1)
+        counts[frame.index.to_numpy(np.int64)] = list_lengths(frame[column])
     return counts
 
 

@@ -302,8 +302,10 @@
   }
 
   function countQueue() {
-    return store("readonly", function (s) { return s.count(); }).then(function (n) {
-      pill("queue", "queue: " + n, n ? "warn" : "");
+    return store("readonly", function (s) { return s.getAll(); }).then(function (shots) {
+      var failed = shots.filter(function (shot) { return shot.failed; }).length;
+      var n = shots.length - failed;
+      pill("queue", "queue: " + n + (failed ? " (" + failed + " kept aside)" : ""), n || failed ? "warn" : "");
       document.body.setAttribute("data-queue", String(n));
       return n;
     });
@@ -313,8 +315,11 @@
     if (sending) return;
     sending = true;
     store("readonly", function (s) { return s.getAll(); }).then(function (shots) {
+      shots = shots.filter(function (shot) { return !shot.failed; });
       shots.sort(function (a, b) { return a.queued - b.queued; });
-      return shots.reduce(function (chain, shot) { return chain.then(function (go) { return go && upload(shot); }); },
+      // one at a time, oldest first; a shot that fails waits for the next round, the
+      // others still go (one the laptop cannot take never holds up the rest)
+      return shots.reduce(function (chain, shot) { return chain.then(function () { return upload(shot); }); },
         Promise.resolve(true));
     }).catch(function () {}).then(function () { sending = false; countQueue(); });
   }
@@ -331,7 +336,13 @@
           else toast(body.repeated ? "already on the laptop" : "kept");
           return forget(shot.id).then(function () { pill("net", "online", ""); return true; });
         }
-        if (r.status >= 500 || r.status === 429) { pill("net", "laptop busy", "warn"); return false; }
+        if (r.status === 503 || r.status === 507 || r.status === 429) { pill("net", "laptop busy", "warn"); return false; }
+        if (r.status >= 500) {  // a gpskit bug: tried five times, then kept aside on the phone
+          shot.tries = (shot.tries || 0) + 1;
+          shot.failed = shot.tries >= 5;
+          if (shot.failed) toast("the laptop could not take a shot; it stays on this phone", true);
+          return store("readwrite", function (s) { return s.put(shot); }).then(function () { return false; });
+        }
         toast("refused: " + (body.error || ("HTTP " + r.status)), true);
         return forget(shot.id).then(function () { return true; });  // a bad shot is not sent again
       });
