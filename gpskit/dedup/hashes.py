@@ -144,7 +144,7 @@ def _listed_long(
     if source is None:
         return long_hashes([None] * len(at))
     rows = at if labels else frame.index.to_numpy(np.int64)[at]
-    return ListedLong(source, column, rows, position.astype(np.int16))
+    return ListedLong(source, column, rows, position.astype(np.int32))
 
 
 def long_hashes(values: Any) -> npt.NDArray[np.uint64]:

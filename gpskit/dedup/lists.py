@@ -119,9 +119,11 @@ def _flat_chunk(
     array: pa.Array,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.uint64]]:
     lengths = np.asarray(array.value_lengths().fill_null(0), np.int64)
-    firsts = np.cumsum(lengths) - lengths
-    positions = np.arange(int(lengths.sum()), dtype=np.int64)
-    positions -= np.repeat(firsts, lengths)
+    total = int(lengths.sum())
+    # positions in 32 bits where they fit: half the bytes over 180M entries
+    small: Any = np.int32 if total < 2**31 else np.int64
+    positions: Any = np.arange(total, dtype=small)
+    positions -= np.repeat((np.cumsum(lengths) - lengths).astype(small), lengths)
     rows = np.repeat(np.arange(len(array), dtype=np.int64), lengths)
     flat = array.flatten()
     codes = np.asarray(flat.fill_null(0), np.uint64)
