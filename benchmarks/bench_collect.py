@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_scale import _copies, _fake_manifest, make_photos
 
@@ -45,6 +47,27 @@ def _shot(k: int, lat: float, lon: float) -> dict[str, object]:
         "fix_ms": now - 500,
         "utc_offset_minutes": -300,
     }
+
+
+def _spread(manifest: Path) -> None:
+    """Earlier rows at spots of 8 photos over the region (copies of one row all stand at
+    one place, which no walk makes: coverage would cluster them as one giant spot)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from gpskit.regions import load_region
+
+    table = pq.read_table(manifest)
+    west, south, east, north = load_region("penn_campus").geometry.bounds
+    rng = np.random.default_rng(len(table))
+    spots = -(-len(table) // 8)
+    lat = np.repeat(rng.uniform(south, north, spots), 8)[: len(table)]
+    lon = np.repeat(rng.uniform(west, east, spots), 8)[: len(table)]
+    heading = (np.arange(len(table)) % 8) * 45.0
+    for name, values in (("latitude", lat), ("longitude", lon), ("img_direction", heading)):
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, table.schema.field(index), pa.array(values))
+    pq.write_table(table, manifest, row_group_size=16_384)
 
 
 def per_shot(dataset: Path, shots: int) -> list[float]:
@@ -105,6 +128,7 @@ def main() -> None:
         dataset = work / f"ds-{rows}"
         shutil.rmtree(dataset, ignore_errors=True)
         _copies(base / "manifest.parquet", dataset / "manifest.parquet", rows)
+        _spread(dataset / "manifest.parquet")
         times = per_shot(dataset, args.shots)
         print(f"{rows:>12} {statistics.median(times):>14.3f} {max(times):>6.2f}", flush=True)
 
