@@ -324,3 +324,18 @@ def test_a_full_disk_is_one_line_naming_the_folder(
     assert result.exit_code == 74, result.output
     assert "no space left on the disk holding" in result.output
     assert str(tmp_path / "ds") in result.output and "internal error" not in result.output
+
+
+def test_many_photos_at_one_position_are_one_spot_without_quadratic_work() -> None:
+    """Thousands of photos given one position (a table with one place for a batch) are
+    one spot, found without a pair per two of them (50,000 would be 1.25 billion)."""
+    import numpy as np
+
+    from gpskit.coverage.spots import cluster_spots
+
+    x = np.concatenate([np.zeros(50_000), [10.0, 10.5, 30.0]])
+    y = np.concatenate([np.zeros(50_000), [0.0, 0.0, 0.0]])
+    labels = cluster_spots(x, y, 3.0)
+    assert len(set(labels[:50_000].tolist())) == 1
+    assert labels[50_000] == labels[50_001] != labels[0]
+    assert labels[50_002] not in (labels[0], labels[50_000])

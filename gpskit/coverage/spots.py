@@ -18,9 +18,15 @@ from gpskit.regions import Region
 def cluster_spots(
     x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], radius: float
 ) -> npt.NDArray[np.int64]:
-    """Spot label per point (single linkage within ``radius``), unnumbered."""
-    a, b = pairs_within(x, y, radius)
-    return connected_components(len(x), a, b)
+    """Spot label per point (single linkage within ``radius``), unnumbered. Points at the
+    same position are one point to the search: thousands of photos given one position
+    (a table with one place for a batch) would otherwise be millions of pairs."""
+    if not len(x):
+        return np.empty(0, np.int64)
+    places, inverse = np.unique(np.column_stack([x, y]), axis=0, return_inverse=True)
+    a, b = pairs_within(places[:, 0], places[:, 1], radius)
+    labels: npt.NDArray[np.int64] = connected_components(len(places), a, b)[inverse.ravel()]
+    return labels
 
 
 def true_headings(
