@@ -506,3 +506,69 @@ def test_an_address_not_of_this_machine_says_so() -> None:
     with pytest.raises(EnvironmentProblem) as refused:
         bind(AppOptions(host="203.0.113.7", port=0))
     assert refused.value.hint is not None and "--host" in refused.value.hint
+
+
+# --- the whole class of hostile input, generated -------------------------------------------------
+
+#: A phone camera app's JPEG: tags of its own (make, model, orientation, time) to mutate.
+CAMERA_JPEG = jpeg(
+    20,
+    exif=piexif.dump(
+        {
+            "0th": {piexif.ImageIFD.Make: b"Google", piexif.ImageIFD.Orientation: 6},
+            "Exif": {piexif.ExifIFD.DateTimeOriginal: NOW_HERE.encode()},
+        }
+    ),
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_any_mutated_picture_is_kept_or_refused_in_one_line(
+    collector: Collector, data: st.DataObject
+) -> None:
+    """Byte mutations of a camera JPEG (flipped bytes in its header and tags, cuts,
+    inserted runs): the shot is kept with the page's position, or refused with one line
+    and nothing left in the inbox; never another error."""
+    picture = bytearray(CAMERA_JPEG)
+    for _ in range(data.draw(st.integers(1, 6))):
+        kind = data.draw(st.sampled_from(["flip", "cut", "insert"]))
+        at = data.draw(st.integers(0, min(len(picture) - 1, 2048)))  # headers and tags
+        if kind == "flip":
+            picture[at] = data.draw(st.integers(0, 255))
+        elif kind == "cut":
+            del picture[at : at + data.draw(st.integers(1, 64))]
+        else:
+            picture[at:at] = data.draw(st.binary(min_size=1, max_size=64))
+    shot_id = f"shot-mut-{data.draw(st.integers(0, 10**9)):010d}"
+    before = set((collector.dataset.root / "inbox").rglob("*.jpg"))
+    try:
+        outcome = collector.receive(shot(shot_id), bytes(picture))
+    except InputError as exc:
+        assert "\n" not in str(exc)
+        assert set((collector.dataset.root / "inbox").rglob("*.jpg")) == before
+        return
+    row = next(r for r in _rows(collector) if r["path"] == outcome.path)
+    assert row["latitude"] == pytest.approx(LAT, abs=1e-7)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_any_description_header_is_text_or_a_value_error(raw: str) -> None:
+    """Whatever a client puts in X-Gpskit-Shot: decoded text or a ValueError (a 400),
+    never another exception (a 500)."""
+    from gpskit.app.collectweb import _header_text
+
+    try:
+        header = raw.encode("utf-8").decode("latin-1")  # what HTTP hands over
+    except UnicodeError:
+        return
+    try:
+        text = _header_text(header)
+    except ValueError:
+        return
+    assert isinstance(text, str)
